@@ -1,0 +1,40 @@
+# Carnet — two commands: `make run` and `make test`. `make help` lists the rest.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+T ?= tests
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint fmt typecheck clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP) ## Set up and serve Carnet with its demo data on http://127.0.0.1:8000
+	$(BIN)/carnet db upgrade
+	$(BIN)/carnet demo
+	exec $(BIN)/carnet serve
+
+test: $(STAMP) lint ## Set up, lint, and run the whole suite on SQLite and PostgreSQL (T=path to focus)
+	$(BIN)/python -m pytest $(T) --cov --cov-report=term
+
+lint: $(STAMP) ## ruff, mypy and the import contracts
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: $(STAMP) ## Format and fix what ruff can
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+clean: ## Remove the venv and local data (var/)
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,231 @@
+"""Load the demo population through the domain services, idempotently.
+
+One transaction for the directory, then one per patient (the patient and all their documents):
+an interrupted load leaves whole patients, and the next run completes the rest.
+"""
+
+from __future__ import annotations
+
+import random  # synthetic document content, not secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from carnet.clock import FrozenClock
+from carnet.db import unit_of_work
+from carnet.demo.content import DocumentContext, render
+from carnet.demo.population import (
+    DEMO_NOW,
+    ORGANISATIONS,
+    PatientSpec,
+    Population,
+    build_population,
+)
+from carnet.directory import service as directory
+from carnet.directory.service import LU_ORGANISATION
+from carnet.documents import service as documents
+from carnet.documents.models import Document
+from carnet.patients import service as patients
+from carnet.storage import DocumentStore
+
+
+@dataclass
+class DemoReport:
+    """What a demo load created and what it found already there."""
+
+    organisations_created: int = 0
+    professionals_created: int = 0
+    patients_created: int = 0
+    patients_existing: int = 0
+    documents_created: int = 0
+    documents_existing: int = 0
+
+    def summary(self) -> str:
+        """One line for the operator."""
+        if not (
+            self.organisations_created
+            or self.professionals_created
+            or self.patients_created
+            or self.documents_created
+        ):
+            return (
+                f"Demo population already loaded ({self.patients_existing} patients, "
+                f"{self.documents_existing} documents); nothing changed."
+            )
+        return (
+            f"Demo population loaded: {self.organisations_created} organisations, "
+            f"{self.professionals_created} professionals, {self.patients_created} patients, "
+            f"{self.documents_created} documents created "
+            f"({self.patients_existing} patients and {self.documents_existing} documents "
+            "were already there)."
+        )
+
+
+def load_demo(
+    sessions: sessionmaker[Session],
+    store: DocumentStore,
+    *,
+    seed: int,
+    patients_count: int = 200,
+    documents_count: int = 2000,
+) -> DemoReport:
+    """Load the deterministic demo population for ``seed``; a second run changes nothing."""
+    population = build_population(seed, patients=patients_count, documents=documents_count)
+    clock = FrozenClock(DEMO_NOW)
+    report = DemoReport()
+    with unit_of_work(sessions) as session:
+        loaded = _load_directory(session, population, clock, report)
+    for spec in population.patients:
+        with unit_of_work(sessions) as session:
+            _load_patient(session, store, spec, directory_ids=loaded, clock=clock, report=report)
+    return report
+
+
+@dataclass(frozen=True)
+class _LoadedDirectory:
+    organisation_ids: dict[str, uuid.UUID]
+    professional_ids: dict[str, uuid.UUID]
+
+
+def _load_directory(
+    session: Session, population: Population, clock: FrozenClock, report: DemoReport
+) -> _LoadedDirectory:
+    organisation_ids: dict[str, uuid.UUID] = {}
+    for org in population.organisations:
+        found = directory.find_organisation(session, LU_ORGANISATION, org.code)
+        if found is None:
+            found = directory.register_organisation(
+                session,
+                identifier_system=LU_ORGANISATION,
+                identifier_value=org.code,
+                name=org.name,
+                kind=org.kind,
+                city=org.city,
+                clock=clock,
+            )
+            report.organisations_created += 1
+        organisation_ids[org.code] = found.id
+    professional_ids: dict[str, uuid.UUID] = {}
+    for spec in population.professionals:
+        professional = directory.find_professional(session, spec.system, spec.value)
+        if professional is None:
+            professional = directory.register_professional(
+                session,
+                identifier_system=spec.system,
+                identifier_value=spec.value,
+                family=spec.family,
+                given=spec.given,
+                profession=spec.profession,
+                specialty=spec.specialty,
+                organisation_id=organisation_ids[spec.organisation] if spec.organisation else None,
+                clock=clock,
+            )
+            report.professionals_created += 1
+        professional_ids[spec.value] = professional.id
+    return _LoadedDirectory(organisation_ids, professional_ids)
+
+
+def _load_patient(
+    session: Session,
+    store: DocumentStore,
+    spec: PatientSpec,
+    *,
+    directory_ids: _LoadedDirectory,
+    clock: FrozenClock,
+    report: DemoReport,
+) -> None:
+    system, value = spec.identifiers[0]
+    patient = patients.find_patient(session, system, value)
+    if patient is None:
+        patient = patients.create_dossier(
+            session,
+            identifiers_=spec.identifiers,
+            demographics=patients.Demographics(
+                family=spec.family,
+                given=spec.given,
+                birth_date=spec.birth_date,
+                sex=spec.sex,
+                language=spec.language,
+                city=spec.city,
+                country=spec.country,
+                email=_email(spec),
+            ),
+            state=spec.state,
+            clock=clock,
+        )
+        report.patients_created += 1
+    else:
+        report.patients_existing += 1
+    existing = set(
+        session.scalars(select(Document.master_identifier).where(Document.patient_id == patient.id))
+    )
+    national_id = spec.identifiers[0][1]
+    for plan in spec.documents:
+        if plan.master_identifier in existing:
+            report.documents_existing += 1
+            continue
+        organisation_id = (
+            directory_ids.organisation_ids[plan.organisation] if plan.organisation else None
+        )
+        author_id = directory_ids.professional_ids[plan.author.value] if plan.author else None
+        title = plan.type.labels.in_language(spec.language)
+        context = DocumentContext(
+            type_key=plan.type.key,
+            title=title,
+            language=spec.language,
+            patient_family=spec.family,
+            patient_given=spec.given,
+            patient_birth_date=spec.birth_date,
+            patient_sex=spec.sex.value,
+            patient_identifier=national_id,
+            author_name=f"Dr {plan.author.given} {plan.author.family}" if plan.author else None,
+            organisation_name=_organisation_name(plan.organisation),
+            created_at=plan.created_at,
+            document_id=plan.master_identifier,
+        )
+        content = render(context, plan.mime_type, random.Random(plan.seed))  # noqa: S311
+        documents.submit(
+            session,
+            store,
+            patient_id=patient.id,
+            submission_set=documents.SubmissionSetMetadata(
+                source_id=f"urn:carnet:demo:{plan.organisation or 'patient'}",
+                author_professional_id=author_id,
+                author_organisation_id=organisation_id,
+            ),
+            documents=[
+                (
+                    documents.DocumentMetadata(
+                        type_system=plan.type.system,
+                        type_code=plan.type.code,
+                        title=title,
+                        mime_type=plan.mime_type,
+                        created_at=plan.created_at,
+                        author_professional_id=author_id,
+                        author_organisation_id=organisation_id,
+                        authored_by_patient=plan.type.key == "patient-provided",
+                        custodian_organisation_id=organisation_id,
+                        master_identifier=plan.master_identifier,
+                        language=spec.language,
+                        confidentiality=plan.confidentiality,
+                        masked_from_professionals=plan.masked,
+                        hidden_from_patient=plan.hidden,
+                        source_system="urn:carnet:demo",
+                    ),
+                    content,
+                )
+            ],
+            clock=clock,
+        )
+        report.documents_created += 1
+
+
+def _email(spec: PatientSpec) -> str:
+    ascii_name = f"{spec.given}.{spec.family}".lower().encode("ascii", "ignore").decode()
+    return f"{ascii_name.replace(' ', '')}@example.lu"
+
+
+def _organisation_name(code: str | None) -> str | None:
+    return next((org.name for org in ORGANISATIONS if org.code == code), None)

@@ -1,0 +1,86 @@
+"""The directory: health professionals and the organisations they act for."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from carnet.db import Base, UTCDateTime, new_id
+from carnet.enums import checked_enum
+
+
+class Profession(enum.StrEnum):
+    """Regulated professions that may consult or feed a dossier."""
+
+    GENERAL_PRACTITIONER = "general-practitioner"
+    SPECIALIST = "specialist"
+    DENTIST = "dentist"
+    PHARMACIST = "pharmacist"
+    NURSE = "nurse"
+    MIDWIFE = "midwife"
+    PHYSIOTHERAPIST = "physiotherapist"
+    EMERGENCY_PHYSICIAN = "emergency-physician"
+    BIOLOGIST = "biologist"
+
+
+class OrganisationKind(enum.StrEnum):
+    """What an organisation is; decides what it may feed and see."""
+
+    LABORATORY = "laboratory"
+    HOSPITAL = "hospital"
+    PHARMACY = "pharmacy"
+    PRACTICE = "practice"
+    HOME_CARE = "home-care"
+    INSURER = "insurer"
+    AGENCY = "agency"
+
+
+class Organisation(Base):
+    """A laboratory, hospital, pharmacy, practice, home-care provider, insurer or the agency."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    identifier_system: Mapped[str] = mapped_column(String(100))
+    identifier_value: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[OrganisationKind] = mapped_column(
+        checked_enum(OrganisationKind, "organisation_kind")
+    )
+    city: Mapped[str | None] = mapped_column(String(120))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index(None, "identifier_system", "identifier_value", unique=True),
+        Index(None, "kind", "name"),
+    )
+
+
+class Professional(Base):
+    """A health professional, identified nationally (RPPS in France, code médecin in Luxembourg)."""
+
+    __tablename__ = "professionals"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    identifier_system: Mapped[str] = mapped_column(String(100))
+    identifier_value: Mapped[str] = mapped_column(String(64))
+    family: Mapped[str] = mapped_column(String(200))
+    given: Mapped[str] = mapped_column(String(200))
+    profession: Mapped[Profession] = mapped_column(checked_enum(Profession, "profession"))
+    specialty: Mapped[str | None] = mapped_column(String(64))
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    organisation: Mapped[Organisation | None] = relationship(lazy="joined")
+
+    __table_args__ = (
+        Index(None, "identifier_system", "identifier_value", unique=True),
+        Index(None, "family", "given"),
+        Index(None, "organisation_id"),
+    )

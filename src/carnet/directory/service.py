@@ -1,0 +1,180 @@
+"""Directory services: register and find professionals and organisations.
+
+The directory is public to authenticated users (it holds no patient data), but it is still
+written only through these functions so that identifiers are validated once.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carnet.clock import Clock
+from carnet.directory.errors import (
+    DuplicateDirectoryEntry,
+    InvalidDirectoryEntry,
+    OrganisationNotFound,
+    ProfessionalNotFound,
+)
+from carnet.directory.models import Organisation, OrganisationKind, Profession, Professional
+from carnet.patients import identifiers
+from carnet.patients.errors import InvalidIdentifier
+
+# Luxembourg's code prestataire (CNS) has no public check digit; its shape is all we can check.
+LU_PROFESSIONAL = "http://carnet.health/fhir/sid/lu-code-prestataire"
+LU_ORGANISATION = "http://carnet.health/fhir/sid/lu-organisation"
+FR_FINESS = "urn:oid:1.2.250.1.71.4.2.2"
+_LOCAL_CODE = re.compile(r"^[0-9A-Z][0-9A-Z-]{3,31}$")
+
+
+def register_organisation(
+    session: Session,
+    *,
+    identifier_system: str,
+    identifier_value: str,
+    name: str,
+    kind: OrganisationKind,
+    clock: Clock,
+    city: str | None = None,
+) -> Organisation:
+    """Record an organisation; ``DuplicateDirectoryEntry`` if its identifier is taken."""
+    value = _check_identifier(identifier_system, identifier_value)
+    if not name.strip():
+        raise InvalidDirectoryEntry("The organisation's name is empty.", field="name")
+    if find_organisation(session, identifier_system, value) is not None:
+        raise DuplicateDirectoryEntry(kind="organisation", system=identifier_system, value=value)
+    organisation = Organisation(
+        id=uuid.uuid4(),
+        identifier_system=identifier_system,
+        identifier_value=value,
+        name=name.strip(),
+        kind=kind,
+        city=city,
+        active=True,
+        created_at=clock.now(),
+    )
+    session.add(organisation)
+    session.flush()
+    return organisation
+
+
+def register_professional(
+    session: Session,
+    *,
+    identifier_system: str,
+    identifier_value: str,
+    family: str,
+    given: str,
+    profession: Profession,
+    clock: Clock,
+    specialty: str | None = None,
+    organisation_id: uuid.UUID | None = None,
+) -> Professional:
+    """Record a professional acting for ``organisation_id``.
+
+    A specialist must have a specialty (and only a specialist has one). RPPS numbers are checked
+    with their Luhn key. Raises ``InvalidDirectoryEntry``, ``DuplicateDirectoryEntry`` or
+    ``OrganisationNotFound``.
+    """
+    value = _check_identifier(identifier_system, identifier_value)
+    for field, text in (("family", family), ("given", given)):
+        if not text.strip():
+            raise InvalidDirectoryEntry(f"The professional's {field} name is empty.", field=field)
+    if profession is Profession.SPECIALIST and not specialty:
+        raise InvalidDirectoryEntry("A specialist needs a specialty.", field="specialty")
+    if profession is not Profession.SPECIALIST and specialty:
+        raise InvalidDirectoryEntry(
+            f"Only specialists have a specialty, not a {profession.value}.", field="specialty"
+        )
+    if organisation_id is not None:
+        get_organisation(session, organisation_id)
+    if find_professional(session, identifier_system, value) is not None:
+        raise DuplicateDirectoryEntry(kind="professional", system=identifier_system, value=value)
+    professional = Professional(
+        id=uuid.uuid4(),
+        identifier_system=identifier_system,
+        identifier_value=value,
+        family=family.strip(),
+        given=given.strip(),
+        profession=profession,
+        specialty=specialty,
+        organisation_id=organisation_id,
+        active=True,
+        created_at=clock.now(),
+    )
+    session.add(professional)
+    session.flush()
+    return professional
+
+
+def get_professional(session: Session, professional_id: uuid.UUID) -> Professional:
+    """The professional with this id; ``ProfessionalNotFound`` otherwise."""
+    professional = session.get(Professional, professional_id)
+    if professional is None:
+        raise ProfessionalNotFound()
+    return professional
+
+
+def get_organisation(session: Session, organisation_id: uuid.UUID) -> Organisation:
+    """The organisation with this id; ``OrganisationNotFound`` otherwise."""
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise OrganisationNotFound()
+    return organisation
+
+
+def find_professional(session: Session, system: str, value: str) -> Professional | None:
+    """The professional holding this identifier, or None."""
+    return session.scalar(
+        select(Professional).where(
+            Professional.identifier_system == system,
+            Professional.identifier_value == value.strip().upper(),
+        )
+    )
+
+
+def find_organisation(session: Session, system: str, value: str) -> Organisation | None:
+    """The organisation holding this identifier, or None."""
+    return session.scalar(
+        select(Organisation).where(
+            Organisation.identifier_system == system,
+            Organisation.identifier_value == value.strip().upper(),
+        )
+    )
+
+
+def search_professionals(
+    session: Session,
+    *,
+    name: str | None = None,
+    profession: Profession | None = None,
+    limit: int = 50,
+) -> list[Professional]:
+    """Active professionals whose family or given name starts with ``name``."""
+    query = select(Professional).where(Professional.active.is_(True))
+    if name and name.strip():
+        pattern = name.strip().replace("%", "").replace("_", "") + "%"
+        query = query.where(Professional.family.ilike(pattern) | Professional.given.ilike(pattern))
+    if profession is not None:
+        query = query.where(Professional.profession == profession)
+    return list(session.scalars(query.order_by(Professional.family, Professional.id).limit(limit)))
+
+
+def _check_identifier(system: str, value: str) -> str:
+    if not system.strip():
+        raise InvalidDirectoryEntry("The identifier system is empty.", field="identifier")
+    if system == identifiers.FR_RPPS:
+        try:
+            return identifiers.validate_fr_rpps(value)
+        except InvalidIdentifier as error:
+            raise InvalidDirectoryEntry(error.message, field="identifier") from error
+    compact = value.strip().upper()
+    if not _LOCAL_CODE.match(compact):
+        raise InvalidDirectoryEntry(
+            f"The identifier {value!r} must be 4 to 32 letters, digits or dashes.",
+            field="identifier",
+        )
+    return compact

@@ -1,0 +1,431 @@
+"""Document services: add, list, read, replace, mark entered-in-error.
+
+Order of work in every write: validate everything, then make the content durable in the store,
+then add the metadata rows. The caller commits; until then the document is invisible, and if the
+transaction fails the stored object is unreferenced (never read, swept later) — so a crash at
+any point leaves the whole document or nothing visible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carnet.clock import Clock
+from carnet.directory import service as directory
+from carnet.documents.catalogue import UnknownDocumentType, load_catalogue
+from carnet.documents.errors import (
+    DocumentNotCurrent,
+    DocumentNotFound,
+    DocumentTooLarge,
+    DossierNotActive,
+    DuplicateDocument,
+    InvalidDocument,
+)
+from carnet.documents.models import (
+    Confidentiality,
+    Document,
+    DocumentStatus,
+    SubmissionSet,
+)
+from carnet.patients import service as patients
+from carnet.patients.models import DossierState
+from carnet.storage import ContentTooLarge, DocumentStore
+
+_MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+_LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$")
+# A document dated a little ahead is a clock off by a few minutes, not a mistake worth refusing.
+_CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class DocumentMetadata:
+    """What the author says of a document (FHIR DocumentReference / XDS DocumentEntry)."""
+
+    type_system: str
+    type_code: str
+    title: str
+    mime_type: str
+    created_at: dt.datetime
+    author_professional_id: uuid.UUID | None = None
+    author_organisation_id: uuid.UUID | None = None
+    authored_by_patient: bool = False
+    master_identifier: str | None = None
+    class_code: str | None = None
+    format_code: str | None = None
+    language: str | None = None
+    service_start: dt.datetime | None = None
+    service_end: dt.datetime | None = None
+    custodian_organisation_id: uuid.UUID | None = None
+    facility_type: str | None = None
+    practice_setting: str | None = None
+    confidentiality: Confidentiality = Confidentiality.NORMAL
+    masked_from_professionals: bool = False
+    hidden_from_patient: bool = False
+    source_system: str | None = None
+    expected_size: int | None = None
+    expected_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class SubmissionSetMetadata:
+    """One act of publication (IHE SubmissionSet)."""
+
+    source_id: str
+    master_identifier: str | None = None
+    title: str | None = None
+    author_professional_id: uuid.UUID | None = None
+    author_organisation_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class DocumentFilter:
+    """Which of a patient's documents to list. Empty collections mean "any"."""
+
+    statuses: Collection[DocumentStatus] = (DocumentStatus.CURRENT,)
+    type_codes: Collection[str] = ()
+    class_codes: Collection[str] = ()
+    created_from: dt.datetime | None = None
+    created_to: dt.datetime | None = None
+    author_professional_id: uuid.UUID | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+def add_document(
+    session: Session,
+    store: DocumentStore,
+    *,
+    patient_id: uuid.UUID,
+    metadata: DocumentMetadata,
+    content: bytes,
+    clock: Clock,
+    submission_set_id: uuid.UUID | None = None,
+) -> Document:
+    """Add one document to an active dossier.
+
+    Raises ``PatientNotFound``, ``DossierNotActive``, ``InvalidDocument`` (with the field at
+    fault), ``DocumentTooLarge``, ``DuplicateDocument``, ``ProfessionalNotFound`` or
+    ``OrganisationNotFound``; in every case nothing is stored.
+    """
+    _require_active_dossier(session, patient_id)
+    return _add(
+        session,
+        store,
+        patient_id=patient_id,
+        metadata=metadata,
+        content=content,
+        clock=clock,
+        submission_set_id=submission_set_id,
+        replaces_id=None,
+    )
+
+
+def submit(
+    session: Session,
+    store: DocumentStore,
+    *,
+    patient_id: uuid.UUID,
+    submission_set: SubmissionSetMetadata,
+    documents: Sequence[tuple[DocumentMetadata, bytes]],
+    clock: Clock,
+) -> tuple[SubmissionSet, list[Document]]:
+    """Publish several documents at once, all or nothing, under one submission set."""
+    _require_active_dossier(session, patient_id)
+    if not documents:
+        raise InvalidDocument("A submission needs at least one document.", field="documents")
+    if not submission_set.source_id.strip():
+        raise InvalidDocument("The submission's source id is empty.", field="source_id")
+    master_identifier = submission_set.master_identifier or f"urn:uuid:{uuid.uuid4()}"
+    if session.scalar(
+        select(SubmissionSet.id).where(
+            SubmissionSet.patient_id == patient_id,
+            SubmissionSet.master_identifier == master_identifier,
+        )
+    ):
+        raise DuplicateDocument(master_identifier)
+    _check_authors(
+        session, submission_set.author_professional_id, submission_set.author_organisation_id
+    )
+    record = SubmissionSet(
+        patient_id=patient_id,
+        id=uuid.uuid4(),
+        master_identifier=master_identifier,
+        source_id=submission_set.source_id.strip(),
+        title=submission_set.title,
+        author_professional_id=submission_set.author_professional_id,
+        author_organisation_id=submission_set.author_organisation_id,
+        submitted_at=clock.now(),
+    )
+    session.add(record)
+    session.flush()
+    added = [
+        _add(
+            session,
+            store,
+            patient_id=patient_id,
+            metadata=metadata,
+            content=content,
+            clock=clock,
+            submission_set_id=record.id,
+            replaces_id=None,
+        )
+        for metadata, content in documents
+    ]
+    return record, added
+
+
+def get_document(session: Session, patient_id: uuid.UUID, document_id: uuid.UUID) -> Document:
+    """One document of this patient's dossier; ``DocumentNotFound`` otherwise."""
+    document = session.get(Document, (patient_id, document_id))
+    if document is None:
+        raise DocumentNotFound()
+    return document
+
+
+def list_documents(
+    session: Session, patient_id: uuid.UUID, filters: DocumentFilter | None = None
+) -> list[Document]:
+    """A patient's documents matching ``filters``, newest first."""
+    filters = filters or DocumentFilter()
+    if not 0 < filters.limit <= 1000:
+        raise InvalidDocument("The page size must be between 1 and 1000.", field="limit")
+    if filters.offset < 0:
+        raise InvalidDocument("The offset cannot be negative.", field="offset")
+    query = select(Document).where(Document.patient_id == patient_id)
+    if filters.statuses:
+        query = query.where(Document.status.in_(list(filters.statuses)))
+    if filters.type_codes:
+        query = query.where(Document.type_code.in_(list(filters.type_codes)))
+    if filters.class_codes:
+        query = query.where(Document.class_code.in_(list(filters.class_codes)))
+    if filters.created_from is not None:
+        query = query.where(Document.created_at >= filters.created_from)
+    if filters.created_to is not None:
+        query = query.where(Document.created_at < filters.created_to)
+    if filters.author_professional_id is not None:
+        query = query.where(Document.author_professional_id == filters.author_professional_id)
+    query = query.order_by(Document.created_at.desc(), Document.id).limit(filters.limit)
+    return list(session.scalars(query.offset(filters.offset)))
+
+
+def read_content(
+    session: Session, store: DocumentStore, patient_id: uuid.UUID, document_id: uuid.UUID
+) -> tuple[Document, bytes]:
+    """A document and its bytes, decrypted and checked against the recorded SHA-256."""
+    document = get_document(session, patient_id, document_id)
+    return document, store.get(document.content_key)
+
+
+def replace_document(
+    session: Session,
+    store: DocumentStore,
+    *,
+    patient_id: uuid.UUID,
+    replaced_id: uuid.UUID,
+    metadata: DocumentMetadata,
+    content: bytes,
+    clock: Clock,
+) -> Document:
+    """Add a new version of a current document; the previous one becomes superseded."""
+    _require_active_dossier(session, patient_id)
+    previous = get_document(session, patient_id, replaced_id)
+    if previous.status is not DocumentStatus.CURRENT:
+        raise DocumentNotCurrent(previous.status.value)
+    replacement = _add(
+        session,
+        store,
+        patient_id=patient_id,
+        metadata=metadata,
+        content=content,
+        clock=clock,
+        submission_set_id=None,
+        replaces_id=previous.id,
+    )
+    previous.status = DocumentStatus.SUPERSEDED
+    previous.updated_at = clock.now()
+    session.flush()
+    return replacement
+
+
+def mark_entered_in_error(
+    session: Session, *, patient_id: uuid.UUID, document_id: uuid.UUID, clock: Clock
+) -> Document:
+    """Withdraw a current document published by mistake; it is kept, marked entered-in-error."""
+    document = get_document(session, patient_id, document_id)
+    if document.status is not DocumentStatus.CURRENT:
+        raise DocumentNotCurrent(document.status.value)
+    document.status = DocumentStatus.ENTERED_IN_ERROR
+    document.updated_at = clock.now()
+    session.flush()
+    return document
+
+
+def _require_active_dossier(session: Session, patient_id: uuid.UUID) -> None:
+    dossier = patients.get_dossier(session, patient_id)
+    if dossier.state is not DossierState.ACTIVE:
+        raise DossierNotActive(dossier.state.value)
+
+
+def _add(
+    session: Session,
+    store: DocumentStore,
+    *,
+    patient_id: uuid.UUID,
+    metadata: DocumentMetadata,
+    content: bytes,
+    clock: Clock,
+    submission_set_id: uuid.UUID | None,
+    replaces_id: uuid.UUID | None,
+) -> Document:
+    now = clock.now()
+    class_code = _check_metadata(metadata, now)
+    _check_content(metadata, content)
+    _check_authors(session, metadata.author_professional_id, metadata.author_organisation_id)
+    if metadata.custodian_organisation_id is not None:
+        directory.get_organisation(session, metadata.custodian_organisation_id)
+    master_identifier = metadata.master_identifier or f"urn:uuid:{uuid.uuid4()}"
+    if session.scalar(
+        select(Document.id).where(
+            Document.patient_id == patient_id, Document.master_identifier == master_identifier
+        )
+    ):
+        raise DuplicateDocument(master_identifier)
+    try:
+        stored = store.put(str(patient_id), content)
+    except ContentTooLarge as error:
+        raise DocumentTooLarge(size=error.size, limit=error.limit) from error
+    document = Document(
+        patient_id=patient_id,
+        id=uuid.uuid4(),
+        master_identifier=master_identifier,
+        status=DocumentStatus.CURRENT,
+        class_code=class_code,
+        type_system=metadata.type_system,
+        type_code=metadata.type_code,
+        format_code=metadata.format_code,
+        title=metadata.title.strip(),
+        mime_type=metadata.mime_type,
+        size=stored.size,
+        sha256=stored.sha256,
+        language=metadata.language,
+        created_at=metadata.created_at,
+        service_start=metadata.service_start,
+        service_end=metadata.service_end,
+        author_professional_id=metadata.author_professional_id,
+        author_organisation_id=metadata.author_organisation_id,
+        authored_by_patient=metadata.authored_by_patient,
+        custodian_organisation_id=metadata.custodian_organisation_id,
+        facility_type=metadata.facility_type,
+        practice_setting=metadata.practice_setting,
+        confidentiality=metadata.confidentiality,
+        masked_from_professionals=metadata.masked_from_professionals,
+        hidden_from_patient=metadata.hidden_from_patient,
+        replaces_id=replaces_id,
+        submission_set_id=submission_set_id,
+        source_system=metadata.source_system,
+        content_key=stored.key,
+        submitted_at=now,
+        updated_at=now,
+    )
+    session.add(document)
+    session.flush()
+    return document
+
+
+def _check_metadata(metadata: DocumentMetadata, now: dt.datetime) -> str:
+    """Validate the metadata; return the class code (from the catalogue if not given)."""
+    try:
+        document_type = load_catalogue().by_code(metadata.type_system, metadata.type_code)
+    except UnknownDocumentType as error:
+        raise InvalidDocument(str(error), field="type") from error
+    if metadata.class_code is not None and metadata.class_code != document_type.class_code:
+        raise InvalidDocument(
+            f"The class {metadata.class_code!r} does not fit the type {document_type.display!r}, "
+            f"whose class is {document_type.class_code!r}.",
+            field="class_code",
+        )
+    title = metadata.title.strip()
+    if not title:
+        raise InvalidDocument("The title is empty.", field="title")
+    if len(title) > 300:
+        raise InvalidDocument("The title is over 300 characters.", field="title")
+    if not _MIME.match(metadata.mime_type):
+        raise InvalidDocument(
+            f"The MIME type {metadata.mime_type!r} is not of the form type/subtype.",
+            field="mime_type",
+        )
+    if metadata.language is not None and not _LANGUAGE.match(metadata.language):
+        raise InvalidDocument(
+            f"The language {metadata.language!r} is not a language tag such as fr or de-LU.",
+            field="language",
+        )
+    for name in ("created_at", "service_start", "service_end"):
+        value: dt.datetime | None = getattr(metadata, name)
+        if value is not None and value.tzinfo is None:
+            raise InvalidDocument(f"The {name} has no time zone.", field=name)
+    if metadata.created_at > now + _CLOCK_SKEW:
+        raise InvalidDocument("The creation time is in the future.", field="created_at")
+    if (
+        metadata.service_start is not None
+        and metadata.service_end is not None
+        and metadata.service_end < metadata.service_start
+    ):
+        raise InvalidDocument("The service period ends before it starts.", field="service_end")
+    if not (
+        metadata.author_professional_id
+        or metadata.author_organisation_id
+        or metadata.authored_by_patient
+    ):
+        raise InvalidDocument(
+            "A document needs an author: a professional, an organisation or the patient.",
+            field="author",
+        )
+    return document_type.class_code
+
+
+def _check_content(metadata: DocumentMetadata, content: bytes) -> None:
+    if metadata.expected_size is not None and metadata.expected_size != len(content):
+        raise InvalidDocument(
+            f"The declared size {metadata.expected_size} does not match the content's "
+            f"{len(content)} bytes.",
+            field="size",
+        )
+    if metadata.expected_sha256 is not None:
+        actual = hashlib.sha256(content).hexdigest()
+        if metadata.expected_sha256.lower() != actual:
+            raise InvalidDocument("The declared SHA-256 does not match the content.", field="hash")
+    _check_format(metadata.mime_type, content)
+
+
+def _check_format(mime_type: str, content: bytes) -> None:
+    """Refuse content that plainly is not what its MIME type says (a PDF that is not a PDF)."""
+    head = content[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if mime_type == "application/pdf" and not content.startswith(b"%PDF-"):
+        raise InvalidDocument(
+            "The content is not a PDF (it lacks the %PDF- header).", field="content"
+        )
+    if mime_type in ("application/json", "application/fhir+json"):
+        try:
+            json.loads(content)
+        except (UnicodeDecodeError, ValueError) as error:
+            raise InvalidDocument("The content is not valid JSON.", field="content") from error
+    if mime_type.endswith(("/xml", "+xml")) and not head.startswith(b"<"):
+        raise InvalidDocument("The content is not XML.", field="content")
+
+
+def _check_authors(
+    session: Session, professional_id: uuid.UUID | None, organisation_id: uuid.UUID | None
+) -> None:
+    if professional_id is not None:
+        directory.get_professional(session, professional_id)
+    if organisation_id is not None:
+        directory.get_organisation(session, organisation_id)

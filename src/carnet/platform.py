@@ -1,0 +1,89 @@
+"""What a running Carnet holds: engine, sessions, document store, clock — built from settings.
+
+Built by the ways in (``create_app``, the CLI), never at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from carnet.clock import Clock, SystemClock
+from carnet.db import make_engine, session_factory
+from carnet.settings import Settings
+from carnet.storage import DocumentStore, MasterKeyWrapper, open_store
+from carnet.storage.crypto import generate_master_key, load_master_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Platform:
+    """The shared parts every way in needs."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: DocumentStore
+    clock: Clock
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+
+def build_platform(settings: Settings, *, clock: Clock | None = None) -> Platform:
+    """Open the database and the document store named by ``settings``."""
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    key_id, key = master_key(settings)
+    store = open_store(
+        settings.effective_store_url,
+        MasterKeyWrapper(key, key_id),
+        max_bytes=settings.max_document_bytes,
+    )
+    return Platform(
+        settings=settings,
+        engine=engine,
+        sessions=session_factory(engine),
+        store=store,
+        clock=clock or SystemClock(),
+    )
+
+
+def master_key(settings: Settings) -> tuple[str, bytes]:
+    """The master key and its id, from ``CARNET_MASTER_KEY``, else from the key file.
+
+    When neither exists, a key file is created (mode 0600) — the embedded default — and a warning
+    says to back it up: without it, no stored document can be read.
+    """
+    if settings.master_key is not None:
+        key = load_master_key(settings.master_key.get_secret_value())
+    else:
+        path = settings.effective_master_key_file
+        if not path.exists():
+            _create_key_file(path)
+            log.warning("Created a new master key at %s: back it up, documents need it.", path)
+        key = load_master_key(path.read_text().strip())
+    # The id is a fingerprint, so the same key read from the file or the environment is the same
+    # key to the store; 48 bits of a SHA-256 reveal nothing useful about a 256-bit key.
+    return "k" + hashlib.sha256(key).hexdigest()[:12], key
+
+
+def _create_key_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # O_EXCL: two processes starting together must not each write a different key.
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(descriptor, "w") as file:
+        file.write(generate_master_key() + "\n")
+        file.flush()
+        os.fsync(file.fileno())

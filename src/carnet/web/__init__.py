@@ -1,0 +1,1 @@
+"""The HTTP way in: the application factory, the portal pages and the service endpoints."""

@@ -1,0 +1,103 @@
+"""The ASGI application: built by ``create_app(settings)``, nothing at import time."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import carnet
+from carnet.platform import Platform, build_platform
+from carnet.settings import Settings
+from carnet.web import service_routes
+
+log = logging.getLogger(__name__)
+
+# Served by Carnet itself: no CDN at run time.
+_SWAGGER_ASSETS = "/static/swagger"
+_BASE_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+# The Swagger UI page starts itself with an inline script; only that page allows it.
+_DOCS_CSP = _BASE_CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'").replace(
+    "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+)
+
+
+def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> FastAPI:
+    """Build the Carnet application; the platform is opened at startup and closed at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = platform is None
+        app.state.platform = platform or build_platform(settings or Settings())
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.platform.close()
+
+    app = FastAPI(
+        title="Carnet",
+        version=carnet.__version__,
+        description="The shared health record: one secure dossier per insured person.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    _mount_swagger(app)
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        docs = request.url.path == "/docs"
+        response.headers.setdefault("Content-Security-Policy", _DOCS_CSP if docs else _BASE_CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        # Clinical or not, nothing Carnet answers belongs in a shared cache; static assets say
+        # otherwise for themselves.
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        incident = uuid.uuid4().hex[:12]
+        log.exception("unexpected error, incident %s", incident, exc_info=error)
+        return JSONResponse(
+            {"detail": f"Carnet could not complete this request (incident {incident})."},
+            status_code=500,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code)
+
+    app.include_router(service_routes.router)
+    return app
+
+
+def _mount_swagger(app: FastAPI) -> None:
+    from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    app.mount(_SWAGGER_ASSETS, StaticFiles(directory=swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Carnet API",
+            swagger_js_url=f"{_SWAGGER_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{_SWAGGER_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{_SWAGGER_ASSETS}/favicon-32x32.png",
+        )

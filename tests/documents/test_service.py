@@ -1,0 +1,543 @@
+"""Documents service: add, submit, list, read, replace, entered-in-error — and their refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from carnet.clock import FrozenClock
+from carnet.directory.errors import OrganisationNotFound, ProfessionalNotFound
+from carnet.documents import service
+from carnet.documents.errors import (
+    DocumentNotCurrent,
+    DocumentNotFound,
+    DocumentTooLarge,
+    DossierNotActive,
+    DuplicateDocument,
+    InvalidDocument,
+)
+from carnet.documents.models import Confidentiality, Document, DocumentStatus, SubmissionSet
+from carnet.patients.errors import PatientNotFound
+from carnet.patients.models import DossierState, Patient
+from carnet.storage import ContentCorrupted, FilesystemDocumentStore
+from factories.directory import make_organisation, make_professional
+from factories.documents import PATIENT_SUMMARY, lab_metadata, make_document
+from factories.patients import make_patient
+
+
+@pytest.fixture
+def patient(session: Session, clock: FrozenClock) -> Patient:
+    return make_patient(session, clock)
+
+
+def _count(session: Session, model: type[Document] | type[SubmissionSet]) -> int:
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def _store_files(store: FilesystemDocumentStore) -> list[Path]:
+    return [p for p in store.root.rglob("*") if p.is_file()]
+
+
+class TestAddDocument:
+    def test_stores_metadata_and_encrypted_content(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        content = b"Hemoglobin 14.2 g/dL - distinctive plaintext"
+        document = make_document(session, store, clock, patient_id=patient.id, content=content)
+        assert document.status is DocumentStatus.CURRENT
+        assert document.class_code == "laboratory"
+        assert document.size == len(content)
+        assert document.sha256 == hashlib.sha256(content).hexdigest()
+        assert document.content_key == f"{patient.id}/{document.sha256}"
+        assert document.master_identifier.startswith("urn:uuid:")
+        assert document.submitted_at == clock.now()
+        _, read = service.read_content(session, store, patient.id, document.id)
+        assert read == content
+        (on_disk,) = _store_files(store)
+        assert content not in on_disk.read_bytes()
+
+    def test_all_metadata_round_trips(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        lab = make_organisation(session, clock)
+        biologist = make_professional(session, clock, organisation_id=lab.id)
+        start = clock.now() - dt.timedelta(days=3)
+        metadata = lab_metadata(
+            clock,
+            author_professional_id=biologist.id,
+            author_organisation_id=lab.id,
+            custodian_organisation_id=lab.id,
+            master_identifier="urn:oid:1.2.3.4.5",
+            format_code="urn:ihe:lab:xd-lab:2008",
+            service_start=start,
+            service_end=start + dt.timedelta(hours=1),
+            facility_type="LAB",
+            practice_setting="laboratory-medicine",
+            confidentiality=Confidentiality.RESTRICTED,
+            masked_from_professionals=True,
+            hidden_from_patient=True,
+            source_system="urn:oid:1.2.3",
+            class_code="laboratory",
+        )
+        document = service.add_document(
+            session, store, patient_id=patient.id, metadata=metadata, content=b"x", clock=clock
+        )
+        session.expire_all()
+        stored = service.get_document(session, patient.id, document.id)
+        assert stored.author_professional_id == biologist.id
+        assert stored.custodian_organisation_id == lab.id
+        assert stored.master_identifier == "urn:oid:1.2.3.4.5"
+        assert stored.service_start == start
+        assert stored.confidentiality is Confidentiality.RESTRICTED
+        assert stored.masked_from_professionals
+        assert stored.hidden_from_patient
+        assert stored.practice_setting == "laboratory-medicine"
+
+    def test_declared_size_and_hash_must_match(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        content = b"some report"
+        good = lab_metadata(
+            clock, expected_size=len(content), expected_sha256=hashlib.sha256(content).hexdigest()
+        )
+        service.add_document(
+            session, store, patient_id=patient.id, metadata=good, content=content, clock=clock
+        )
+        for changes, field in (
+            ({"expected_size": 3}, "size"),
+            ({"expected_sha256": "0" * 64}, "hash"),
+        ):
+            with pytest.raises(InvalidDocument) as caught:
+                service.add_document(
+                    session,
+                    store,
+                    patient_id=patient.id,
+                    metadata=lab_metadata(clock, **changes),
+                    content=b"other",
+                    clock=clock,
+                )
+            assert caught.value.field == field
+        assert _count(session, Document) == 1
+
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [
+            ({"type_code": "00000-0"}, "type"),
+            ({"class_code": "imaging"}, "class_code"),
+            ({"title": "  "}, "title"),
+            ({"title": "t" * 301}, "title"),
+            ({"mime_type": "pdf"}, "mime_type"),
+            ({"language": "français"}, "language"),
+            ({"created_at": dt.datetime(2026, 1, 1)}, "created_at"),  # noqa: DTZ001 — naive on purpose
+            ({"created_at": dt.datetime(2027, 1, 1, tzinfo=dt.UTC)}, "created_at"),
+            (
+                {
+                    "service_start": dt.datetime(2026, 5, 2, tzinfo=dt.UTC),
+                    "service_end": dt.datetime(2026, 5, 1, tzinfo=dt.UTC),
+                },
+                "service_end",
+            ),
+            ({"authored_by_patient": False}, "author"),
+        ],
+    )
+    def test_bad_metadata_names_the_field_and_stores_nothing(
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        changes: dict[str, object],
+        field: str,
+    ) -> None:
+        with pytest.raises(InvalidDocument) as caught:
+            service.add_document(
+                session,
+                store,
+                patient_id=patient.id,
+                metadata=lab_metadata(clock, **changes),  # type: ignore[arg-type]
+                content=b"content",
+                clock=clock,
+            )
+        assert caught.value.field == field
+        assert caught.value.message
+        assert _count(session, Document) == 0
+        assert _store_files(store) == []
+
+    @pytest.mark.parametrize(
+        ("mime_type", "content"),
+        [
+            ("application/pdf", b"not a pdf"),
+            ("application/fhir+json", b"{not json"),
+            ("text/xml", b"plain words"),
+        ],
+    )
+    def test_content_must_be_what_its_type_says(
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        mime_type: str,
+        content: bytes,
+    ) -> None:
+        with pytest.raises(InvalidDocument) as caught:
+            service.add_document(
+                session,
+                store,
+                patient_id=patient.id,
+                metadata=lab_metadata(clock, mime_type=mime_type),
+                content=content,
+                clock=clock,
+            )
+        assert caught.value.field == "content"
+
+    def test_too_large_is_refused_with_the_limit(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        with pytest.raises(DocumentTooLarge, match=r"limit is 1\.0 MB") as caught:
+            make_document(
+                session, store, clock, patient_id=patient.id, content=b"x" * (1024 * 1024 + 1)
+            )
+        assert caught.value.limit == 1024 * 1024
+        assert _count(session, Document) == 0
+        assert _store_files(store) == []
+
+    def test_duplicate_master_identifier(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        make_document(
+            session, store, clock, patient_id=patient.id, master_identifier="urn:oid:1.2.9"
+        )
+        with pytest.raises(DuplicateDocument):
+            make_document(
+                session, store, clock, patient_id=patient.id, master_identifier="urn:oid:1.2.9"
+            )
+
+    def test_same_master_identifier_in_two_dossiers_is_allowed(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        other = make_patient(session, clock, given="Paul")
+        make_document(session, store, clock, patient_id=patient.id, master_identifier="urn:oid:7")
+        make_document(session, store, clock, patient_id=other.id, master_identifier="urn:oid:7")
+
+    @pytest.mark.parametrize(
+        "state", [DossierState.INVITED, DossierState.OPPOSED, DossierState.CLOSED]
+    )
+    def test_dossier_must_be_active(
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        state: DossierState,
+    ) -> None:
+        patient = make_patient(session, clock, state=state)
+        with pytest.raises(DossierNotActive, match=state.value) as caught:
+            make_document(session, store, clock, patient_id=patient.id)
+        assert caught.value.state == state.value
+        assert _store_files(store) == []
+
+    def test_unknown_patient(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock
+    ) -> None:
+        with pytest.raises(PatientNotFound):
+            make_document(session, store, clock, patient_id=uuid.uuid4())
+
+    def test_unknown_authors(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        with pytest.raises(ProfessionalNotFound):
+            make_document(
+                session, store, clock, patient_id=patient.id, author_professional_id=uuid.uuid4()
+            )
+        with pytest.raises(OrganisationNotFound):
+            make_document(
+                session, store, clock, patient_id=patient.id, custodian_organisation_id=uuid.uuid4()
+            )
+        assert _store_files(store) == []
+
+
+class TestSubmit:
+    def test_submission_set_groups_documents(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        submission, documents = service.submit(
+            session,
+            store,
+            patient_id=patient.id,
+            submission_set=service.SubmissionSetMetadata(source_id="urn:oid:1.3.6.1.4.1.21367"),
+            documents=[(lab_metadata(clock), b"one"), (lab_metadata(clock), b"two")],
+            clock=clock,
+        )
+        assert {d.submission_set_id for d in documents} == {submission.id}
+        assert submission.submitted_at == clock.now()
+
+    def test_one_bad_document_rejects_the_whole_submission(
+        self,
+        engine: object,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+    ) -> None:
+        with pytest.raises(InvalidDocument), session.begin_nested():
+            service.submit(
+                session,
+                store,
+                patient_id=patient.id,
+                submission_set=service.SubmissionSetMetadata(source_id="urn:oid:1.2"),
+                documents=[(lab_metadata(clock), b"good"), (lab_metadata(clock, title=""), b"bad")],
+                clock=clock,
+            )
+        assert _count(session, Document) == 0
+        assert _count(session, SubmissionSet) == 0
+
+    @pytest.mark.parametrize(
+        ("source_id", "documents", "field"), [(" ", 1, "source_id"), ("urn:oid:1", 0, "documents")]
+    )
+    def test_invalid_submission(
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        source_id: str,
+        documents: int,
+        field: str,
+    ) -> None:
+        with pytest.raises(InvalidDocument) as caught:
+            service.submit(
+                session,
+                store,
+                patient_id=patient.id,
+                submission_set=service.SubmissionSetMetadata(source_id=source_id),
+                documents=[(lab_metadata(clock), b"x")] * documents,
+                clock=clock,
+            )
+        assert caught.value.field == field
+
+    def test_duplicate_submission_identifier(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        metadata = service.SubmissionSetMetadata(
+            source_id="urn:oid:1", master_identifier="urn:oid:9.9"
+        )
+        service.submit(
+            session,
+            store,
+            patient_id=patient.id,
+            submission_set=metadata,
+            documents=[(lab_metadata(clock), b"x")],
+            clock=clock,
+        )
+        with pytest.raises(DuplicateDocument):
+            service.submit(
+                session,
+                store,
+                patient_id=patient.id,
+                submission_set=metadata,
+                documents=[(lab_metadata(clock), b"y")],
+                clock=clock,
+            )
+
+
+class TestListDocuments:
+    def test_newest_first_with_filters(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        gp = make_professional(session, clock)
+        old = make_document(
+            session,
+            store,
+            clock,
+            patient_id=patient.id,
+            created_at=clock.now() - dt.timedelta(days=30),
+        )
+        new = make_document(
+            session, store, clock, patient_id=patient.id, author_professional_id=gp.id
+        )
+        summary = make_document(
+            session,
+            store,
+            clock,
+            patient_id=patient.id,
+            type_system=PATIENT_SUMMARY[0],
+            type_code=PATIENT_SUMMARY[1],
+            created_at=clock.now() - dt.timedelta(days=10),
+        )
+        other = make_patient(session, clock, given="Paul")
+        make_document(session, store, clock, patient_id=other.id)
+
+        assert [d.id for d in service.list_documents(session, patient.id)] == [
+            new.id,
+            summary.id,
+            old.id,
+        ]
+        by_type = service.DocumentFilter(type_codes=[PATIENT_SUMMARY[1]])
+        assert [d.id for d in service.list_documents(session, patient.id, by_type)] == [summary.id]
+        by_class = service.DocumentFilter(class_codes=["laboratory"])
+        assert [d.id for d in service.list_documents(session, patient.id, by_class)] == [
+            new.id,
+            old.id,
+        ]
+        recent = service.DocumentFilter(
+            created_from=clock.now() - dt.timedelta(days=15), created_to=clock.now()
+        )
+        assert [d.id for d in service.list_documents(session, patient.id, recent)] == [
+            new.id,
+            summary.id,
+        ]
+        by_author = service.DocumentFilter(author_professional_id=gp.id)
+        assert [d.id for d in service.list_documents(session, patient.id, by_author)] == [new.id]
+        page = service.DocumentFilter(limit=1, offset=1)
+        assert [d.id for d in service.list_documents(session, patient.id, page)] == [summary.id]
+
+    def test_status_filter(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        kept = make_document(session, store, clock, patient_id=patient.id)
+        withdrawn = make_document(session, store, clock, patient_id=patient.id)
+        service.mark_entered_in_error(
+            session, patient_id=patient.id, document_id=withdrawn.id, clock=clock
+        )
+        assert [d.id for d in service.list_documents(session, patient.id)] == [kept.id]
+        everything = service.DocumentFilter(statuses=())
+        assert len(service.list_documents(session, patient.id, everything)) == 2
+
+    @pytest.mark.parametrize(
+        ("limit", "offset", "field"), [(0, 0, "limit"), (1001, 0, "limit"), (10, -1, "offset")]
+    )
+    def test_bad_paging(
+        self, session: Session, patient: Patient, limit: int, offset: int, field: str
+    ) -> None:
+        with pytest.raises(InvalidDocument) as caught:
+            service.list_documents(
+                session, patient.id, service.DocumentFilter(limit=limit, offset=offset)
+            )
+        assert caught.value.field == field
+
+
+class TestReadContent:
+    def test_unknown_document(
+        self, session: Session, store: FilesystemDocumentStore, patient: Patient
+    ) -> None:
+        with pytest.raises(DocumentNotFound):
+            service.read_content(session, store, patient.id, uuid.uuid4())
+
+    def test_document_of_another_patient_is_not_found(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        other = make_patient(session, clock, given="Paul")
+        document = make_document(session, store, clock, patient_id=other.id)
+        with pytest.raises(DocumentNotFound):
+            service.read_content(session, store, patient.id, document.id)
+
+    def test_tampered_content_is_detected(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        document = make_document(session, store, clock, patient_id=patient.id)
+        (path,) = _store_files(store)
+        raw = bytearray(path.read_bytes())
+        raw[-5] ^= 0x01
+        path.write_bytes(bytes(raw))
+        with pytest.raises(ContentCorrupted):
+            service.read_content(session, store, patient.id, document.id)
+
+
+class TestReplaceDocument:
+    def test_previous_becomes_superseded(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        first = make_document(session, store, clock, patient_id=patient.id, content=b"v1")
+        clock.advance(dt.timedelta(hours=1))
+        second = service.replace_document(
+            session,
+            store,
+            patient_id=patient.id,
+            replaced_id=first.id,
+            metadata=lab_metadata(clock, title="Bilan corrigé"),
+            content=b"v2",
+            clock=clock,
+        )
+        assert first.status is DocumentStatus.SUPERSEDED
+        assert first.updated_at == clock.now()
+        assert second.replaces_id == first.id
+        assert second.status is DocumentStatus.CURRENT
+        assert [d.id for d in service.list_documents(session, patient.id)] == [second.id]
+
+    def test_only_current_documents_can_be_replaced(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        first = make_document(session, store, clock, patient_id=patient.id)
+        service.replace_document(
+            session,
+            store,
+            patient_id=patient.id,
+            replaced_id=first.id,
+            metadata=lab_metadata(clock),
+            content=b"v2",
+            clock=clock,
+        )
+        with pytest.raises(DocumentNotCurrent, match="superseded"):
+            service.replace_document(
+                session,
+                store,
+                patient_id=patient.id,
+                replaced_id=first.id,
+                metadata=lab_metadata(clock),
+                content=b"v3",
+                clock=clock,
+            )
+
+    def test_invalid_replacement_leaves_the_original_current(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        first = make_document(session, store, clock, patient_id=patient.id)
+        with pytest.raises(InvalidDocument):
+            service.replace_document(
+                session,
+                store,
+                patient_id=patient.id,
+                replaced_id=first.id,
+                metadata=replace(lab_metadata(clock), title=""),
+                content=b"v2",
+                clock=clock,
+            )
+        assert first.status is DocumentStatus.CURRENT
+
+    def test_replacing_an_unknown_document(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        with pytest.raises(DocumentNotFound):
+            service.replace_document(
+                session,
+                store,
+                patient_id=patient.id,
+                replaced_id=uuid.uuid4(),
+                metadata=lab_metadata(clock),
+                content=b"v2",
+                clock=clock,
+            )
+
+
+class TestMarkEnteredInError:
+    def test_marks_and_keeps(
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    ) -> None:
+        document = make_document(session, store, clock, patient_id=patient.id)
+        service.mark_entered_in_error(
+            session, patient_id=patient.id, document_id=document.id, clock=clock
+        )
+        session.expire_all()
+        stored = service.get_document(session, patient.id, document.id)
+        assert stored.status is DocumentStatus.ENTERED_IN_ERROR
+        with pytest.raises(DocumentNotCurrent):
+            service.mark_entered_in_error(
+                session, patient_id=patient.id, document_id=document.id, clock=clock
+            )

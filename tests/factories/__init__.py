@@ -1,0 +1,1 @@
+"""Factories that build real rows through Carnet's services."""

@@ -1,0 +1,57 @@
+"""Documents built through the documents service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import replace
+
+from sqlalchemy.orm import Session
+
+from carnet.clock import Clock
+from carnet.documents import service
+from carnet.documents.catalogue import LOINC_SYSTEM
+from carnet.documents.models import Document
+from carnet.storage import DocumentStore
+
+LAB_REPORT = (LOINC_SYSTEM, "11502-2")
+PATIENT_SUMMARY = (LOINC_SYSTEM, "60591-5")
+
+
+def lab_metadata(
+    clock: Clock, *, author_professional_id: uuid.UUID | None = None, **changes: object
+) -> service.DocumentMetadata:
+    """Metadata of a plain-text laboratory report written a day before ``clock`` says."""
+    metadata = service.DocumentMetadata(
+        type_system=LAB_REPORT[0],
+        type_code=LAB_REPORT[1],
+        title="Bilan sanguin",
+        mime_type="text/plain",
+        created_at=clock.now() - dt.timedelta(days=1),
+        author_professional_id=author_professional_id,
+        authored_by_patient=author_professional_id is None,
+        language="fr",
+    )
+    return replace(metadata, **changes)  # type: ignore[arg-type]
+
+
+def make_document(
+    session: Session,
+    store: DocumentStore,
+    clock: Clock,
+    *,
+    patient_id: uuid.UUID,
+    content: bytes | None = None,
+    **changes: object,
+) -> Document:
+    """A current document in the patient's dossier."""
+    return service.add_document(
+        session,
+        store,
+        patient_id=patient_id,
+        metadata=lab_metadata(clock, **changes),  # type: ignore[arg-type]
+        content=content
+        if content is not None
+        else f"Hémoglobine 14.2 g/dL {uuid.uuid4()}".encode(),
+        clock=clock,
+    )

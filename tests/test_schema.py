@@ -1,0 +1,71 @@
+"""The schema: migrations match the models, run both ways, patient data leads with patient_id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, inspect
+
+from carnet import schema
+from carnet.db import make_engine
+from conftest import throwaway_postgres
+
+# Tables that hold no patient data: the directory is public to professionals.
+NOT_PATIENT_DATA = {"organisations", "professionals", "alembic_version"}
+
+
+def test_models_and_migrations_do_not_drift(engine: Engine) -> None:
+    schema.check(engine)
+
+
+def test_database_is_at_head(engine: Engine) -> None:
+    assert schema.current_revision(engine) == schema.head_revision(engine)
+
+
+def test_every_patient_table_leads_with_patient_id(engine: Engine) -> None:
+    inspector = inspect(engine)
+    patient_tables = set(inspector.get_table_names()) - NOT_PATIENT_DATA
+    assert patient_tables >= {
+        "patients",
+        "dossiers",
+        "patient_identifiers",
+        "documents",
+        "submission_sets",
+    }
+    for table in patient_tables:
+        key = inspector.get_pk_constraint(table)["constrained_columns"]
+        leading = "id" if table == "patients" else "patient_id"
+        assert key[0] == leading, f"{table}'s primary key starts with {key[0]}, not {leading}"
+        for index in inspector.get_indexes(table):
+            columns = index["column_names"]
+            if table == "patient_identifiers" and columns == ["system", "value"]:
+                continue  # the one global lookup, documented on the model
+            if table == "dossiers" and columns == ["state"]:
+                continue  # statistics over all dossiers, no patient data in the index
+            if table == "patients":
+                continue  # the patients table is keyed by its own id
+            assert columns[0] == "patient_id", (
+                f"index {index['name']} on {table} leads with {columns[0]}"
+            )
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_downgrade_to_nothing_and_back(kind: str, tmp_path: Path) -> None:
+    if kind == "sqlite":
+        _round_trip(make_engine(f"sqlite:///{tmp_path / 'round.db'}"))
+        return
+    with throwaway_postgres() as url:
+        _round_trip(make_engine(url))
+
+
+def _round_trip(engine: Engine) -> None:
+    try:
+        schema.upgrade(engine)
+        schema.downgrade(engine, "base")
+        assert schema.current_revision(engine) is None
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        schema.upgrade(engine)
+        assert schema.current_revision(engine) == schema.head_revision(engine)
+    finally:
+        engine.dispose()
