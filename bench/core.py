@@ -24,13 +24,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from carnet import schema
+from carnet.catalogue import LOINC_SYSTEM
 from carnet.clock import SystemClock
 from carnet.db import make_engine, session_factory, unit_of_work
 from carnet.demo import load_demo
 from carnet.directory.models import Profession
 from carnet.directory.service import register_professional
 from carnet.documents import service as documents
-from carnet.documents.catalogue import LOINC_SYSTEM
 from carnet.patients import identifiers
 from carnet.patients.models import Sex
 from carnet.patients.service import Demographics, create_dossier

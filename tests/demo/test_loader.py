@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections import Counter
 
 import pytest
 from sqlalchemy import Engine, func, select
 
+from carnet.access.actors import Actor, ActorKind, Assurance
+from carnet.access.scopes import parse_scopes
+from carnet.clock import FrozenClock
 from carnet.db import session_factory
 from carnet.demo import load_demo
 from carnet.demo.population import build_population
@@ -102,8 +106,19 @@ def test_load_twice_changes_nothing(
     assert sorted(store.root.rglob("*")) == files
 
 
+def _reader(patient_id: uuid.UUID) -> Actor:
+    return Actor(
+        kind=ActorKind.PATIENT,
+        subject=f"Patient/{patient_id}",
+        assurance=Assurance.SUBSTANTIAL,
+        scopes=parse_scopes("patient/*.rs")[0],
+        person_id=patient_id,
+        acting_for=patient_id,
+    )
+
+
 def test_loaded_documents_are_readable_and_intact(
-    committing_engine: Engine, store: FilesystemDocumentStore
+    committing_engine: Engine, store: FilesystemDocumentStore, clock: FrozenClock
 ) -> None:
     sessions = session_factory(committing_engine)
     load_demo(sessions, store, seed=SEED, patients_count=10, documents_count=40)
@@ -111,7 +126,11 @@ def test_loaded_documents_are_readable_and_intact(
         rows = list(session.scalars(select(Document)))
         assert {row.mime_type for row in rows} >= {"application/pdf"}
         for row in rows:
-            _, content = documents.read_content(session, store, row.patient_id, row.id)
+            if row.hidden_from_patient:
+                continue  # held back until its author discloses it
+            _, content = documents.read_content(
+                session, store, _reader(row.patient_id), row.patient_id, row.id, clock=clock
+            )
             assert hashlib.sha256(content).hexdigest() == row.sha256
             if row.mime_type == "application/pdf":
                 assert content.startswith(b"%PDF-")

@@ -12,12 +12,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from carnet.access.actors import Actor
+from carnet.access.errors import AccessDenied
 from carnet.clock import FrozenClock
-from carnet.directory.errors import OrganisationNotFound, ProfessionalNotFound
+from carnet.directory.errors import OrganisationNotFound
+from carnet.directory.models import Organisation, Profession, Professional
 from carnet.documents import service
 from carnet.documents.errors import (
     DocumentNotCurrent,
-    DocumentNotFound,
     DocumentTooLarge,
     DossierNotActive,
     DuplicateDocument,
@@ -27,6 +29,7 @@ from carnet.documents.models import Confidentiality, Document, DocumentStatus, S
 from carnet.patients.errors import PatientNotFound
 from carnet.patients.models import DossierState, Patient
 from carnet.storage import ContentCorrupted, FilesystemDocumentStore
+from factories.actors import patient_actor, professional_actor
 from factories.directory import make_organisation, make_professional
 from factories.documents import PATIENT_SUMMARY, lab_metadata, make_document
 from factories.patients import make_patient
@@ -35,6 +38,30 @@ from factories.patients import make_patient
 @pytest.fixture
 def patient(session: Session, clock: FrozenClock) -> Patient:
     return make_patient(session, clock)
+
+
+@pytest.fixture
+def lab(session: Session, clock: FrozenClock) -> Organisation:
+    return make_organisation(session, clock)
+
+
+@pytest.fixture
+def biologist(session: Session, clock: FrozenClock, lab: Organisation) -> Professional:
+    return make_professional(
+        session, clock, profession=Profession.BIOLOGIST, organisation_id=lab.id
+    )
+
+
+@pytest.fixture
+def author(biologist: Professional) -> Actor:
+    """The biologist who publishes, signed in with their card."""
+    return professional_actor(biologist)
+
+
+@pytest.fixture
+def me(patient: Patient) -> Actor:
+    """The patient, signed in."""
+    return patient_actor(patient)
 
 
 def _count(session: Session, model: type[Document] | type[SubmissionSet]) -> int:
@@ -47,10 +74,17 @@ def _store_files(store: FilesystemDocumentStore) -> list[Path]:
 
 class TestAddDocument:
     def test_stores_metadata_and_encrypted_content(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
     ) -> None:
         content = b"Hemoglobin 14.2 g/dL - distinctive plaintext"
-        document = make_document(session, store, clock, patient_id=patient.id, content=content)
+        document = make_document(
+            session, store, clock, actor=author, patient_id=patient.id, content=content
+        )
         assert document.status is DocumentStatus.CURRENT
         assert document.class_code == "laboratory"
         assert document.size == len(content)
@@ -58,16 +92,21 @@ class TestAddDocument:
         assert document.content_key == f"{patient.id}/{document.sha256}"
         assert document.master_identifier.startswith("urn:uuid:")
         assert document.submitted_at == clock.now()
-        _, read = service.read_content(session, store, patient.id, document.id)
+        _, read = service.read_content(session, store, author, patient.id, document.id, clock=clock)
         assert read == content
         (on_disk,) = _store_files(store)
         assert content not in on_disk.read_bytes()
 
     def test_all_metadata_round_trips(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
+        lab: Organisation,
+        biologist: Professional,
     ) -> None:
-        lab = make_organisation(session, clock)
-        biologist = make_professional(session, clock, organisation_id=lab.id)
         start = clock.now() - dt.timedelta(days=3)
         metadata = lab_metadata(
             clock,
@@ -87,10 +126,16 @@ class TestAddDocument:
             class_code="laboratory",
         )
         document = service.add_document(
-            session, store, patient_id=patient.id, metadata=metadata, content=b"x", clock=clock
+            session,
+            store,
+            actor=author,
+            patient_id=patient.id,
+            metadata=metadata,
+            content=b"x",
+            clock=clock,
         )
         session.expire_all()
-        stored = service.get_document(session, patient.id, document.id)
+        stored = service.get_document(session, author, patient.id, document.id, clock=clock)
         assert stored.author_professional_id == biologist.id
         assert stored.custodian_organisation_id == lab.id
         assert stored.master_identifier == "urn:oid:1.2.3.4.5"
@@ -101,14 +146,25 @@ class TestAddDocument:
         assert stored.practice_setting == "laboratory-medicine"
 
     def test_declared_size_and_hash_must_match(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
     ) -> None:
         content = b"some report"
         good = lab_metadata(
             clock, expected_size=len(content), expected_sha256=hashlib.sha256(content).hexdigest()
         )
         service.add_document(
-            session, store, patient_id=patient.id, metadata=good, content=content, clock=clock
+            session,
+            store,
+            actor=author,
+            patient_id=patient.id,
+            metadata=good,
+            content=content,
+            clock=clock,
         )
         for changes, field in (
             ({"expected_size": 3}, "size"),
@@ -118,6 +174,7 @@ class TestAddDocument:
                 service.add_document(
                     session,
                     store,
+                    actor=author,
                     patient_id=patient.id,
                     metadata=lab_metadata(clock, **changes),
                     content=b"other",
@@ -144,7 +201,6 @@ class TestAddDocument:
                 },
                 "service_end",
             ),
-            ({"authored_by_patient": False}, "author"),
         ],
     )
     def test_bad_metadata_names_the_field_and_stores_nothing(
@@ -155,13 +211,15 @@ class TestAddDocument:
         patient: Patient,
         changes: dict[str, object],
         field: str,
+        author: Actor,
     ) -> None:
         with pytest.raises(InvalidDocument) as caught:
             service.add_document(
                 session,
                 store,
+                actor=author,
                 patient_id=patient.id,
-                metadata=lab_metadata(clock, **changes),  # type: ignore[arg-type]
+                metadata=lab_metadata(clock, **changes),
                 content=b"content",
                 clock=clock,
             )
@@ -186,11 +244,13 @@ class TestAddDocument:
         patient: Patient,
         mime_type: str,
         content: bytes,
+        author: Actor,
     ) -> None:
         with pytest.raises(InvalidDocument) as caught:
             service.add_document(
                 session,
                 store,
+                actor=author,
                 patient_id=patient.id,
                 metadata=lab_metadata(clock, mime_type=mime_type),
                 content=content,
@@ -199,33 +259,72 @@ class TestAddDocument:
         assert caught.value.field == "content"
 
     def test_too_large_is_refused_with_the_limit(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
     ) -> None:
         with pytest.raises(DocumentTooLarge, match=r"limit is 1\.0 MB") as caught:
             make_document(
-                session, store, clock, patient_id=patient.id, content=b"x" * (1024 * 1024 + 1)
+                session,
+                store,
+                clock,
+                actor=author,
+                patient_id=patient.id,
+                content=b"x" * (1024 * 1024 + 1),
             )
         assert caught.value.limit == 1024 * 1024
         assert _count(session, Document) == 0
         assert _store_files(store) == []
 
     def test_duplicate_master_identifier(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
     ) -> None:
         make_document(
-            session, store, clock, patient_id=patient.id, master_identifier="urn:oid:1.2.9"
+            session,
+            store,
+            clock,
+            actor=author,
+            patient_id=patient.id,
+            master_identifier="urn:oid:1.2.9",
         )
         with pytest.raises(DuplicateDocument):
             make_document(
-                session, store, clock, patient_id=patient.id, master_identifier="urn:oid:1.2.9"
+                session,
+                store,
+                clock,
+                actor=author,
+                patient_id=patient.id,
+                master_identifier="urn:oid:1.2.9",
             )
 
     def test_same_master_identifier_in_two_dossiers_is_allowed(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
     ) -> None:
         other = make_patient(session, clock, given="Paul")
-        make_document(session, store, clock, patient_id=patient.id, master_identifier="urn:oid:7")
-        make_document(session, store, clock, patient_id=other.id, master_identifier="urn:oid:7")
+        make_document(
+            session,
+            store,
+            clock,
+            actor=author,
+            patient_id=patient.id,
+            master_identifier="urn:oid:7",
+        )
+        make_document(
+            session, store, clock, actor=author, patient_id=other.id, master_identifier="urn:oid:7"
+        )
 
     @pytest.mark.parametrize(
         "state", [DossierState.INVITED, DossierState.OPPOSED, DossierState.CLOSED]
@@ -236,40 +335,62 @@ class TestAddDocument:
         store: FilesystemDocumentStore,
         clock: FrozenClock,
         state: DossierState,
+        author: Actor,
     ) -> None:
         patient = make_patient(session, clock, state=state)
         with pytest.raises(DossierNotActive, match=state.value) as caught:
-            make_document(session, store, clock, patient_id=patient.id)
+            make_document(session, store, clock, actor=author, patient_id=patient.id)
         assert caught.value.state == state.value
         assert _store_files(store) == []
 
     def test_unknown_patient(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock
+        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, author: Actor
     ) -> None:
         with pytest.raises(PatientNotFound):
-            make_document(session, store, clock, patient_id=uuid.uuid4())
+            make_document(session, store, clock, actor=author, patient_id=uuid.uuid4())
 
-    def test_unknown_authors(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+    def test_unknown_custodian_and_foreign_author(
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
     ) -> None:
-        with pytest.raises(ProfessionalNotFound):
+        with pytest.raises(InvalidDocument, match="publishes as the author"):
             make_document(
-                session, store, clock, patient_id=patient.id, author_professional_id=uuid.uuid4()
+                session,
+                store,
+                clock,
+                actor=author,
+                patient_id=patient.id,
+                author_professional_id=uuid.uuid4(),
             )
         with pytest.raises(OrganisationNotFound):
             make_document(
-                session, store, clock, patient_id=patient.id, custodian_organisation_id=uuid.uuid4()
+                session,
+                store,
+                clock,
+                actor=author,
+                patient_id=patient.id,
+                custodian_organisation_id=uuid.uuid4(),
             )
         assert _store_files(store) == []
 
 
 class TestSubmit:
     def test_submission_set_groups_documents(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
     ) -> None:
         submission, documents = service.submit(
             session,
             store,
+            actor=author,
             patient_id=patient.id,
             submission_set=service.SubmissionSetMetadata(source_id="urn:oid:1.3.6.1.4.1.21367"),
             documents=[(lab_metadata(clock), b"one"), (lab_metadata(clock), b"two")],
@@ -285,11 +406,13 @@ class TestSubmit:
         store: FilesystemDocumentStore,
         clock: FrozenClock,
         patient: Patient,
+        author: Actor,
     ) -> None:
         with pytest.raises(InvalidDocument), session.begin_nested():
             service.submit(
                 session,
                 store,
+                actor=author,
                 patient_id=patient.id,
                 submission_set=service.SubmissionSetMetadata(source_id="urn:oid:1.2"),
                 documents=[(lab_metadata(clock), b"good"), (lab_metadata(clock, title=""), b"bad")],
@@ -310,11 +433,13 @@ class TestSubmit:
         source_id: str,
         documents: int,
         field: str,
+        author: Actor,
     ) -> None:
         with pytest.raises(InvalidDocument) as caught:
             service.submit(
                 session,
                 store,
+                actor=author,
                 patient_id=patient.id,
                 submission_set=service.SubmissionSetMetadata(source_id=source_id),
                 documents=[(lab_metadata(clock), b"x")] * documents,
@@ -323,7 +448,12 @@ class TestSubmit:
         assert caught.value.field == field
 
     def test_duplicate_submission_identifier(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
     ) -> None:
         metadata = service.SubmissionSetMetadata(
             source_id="urn:oid:1", master_identifier="urn:oid:9.9"
@@ -331,6 +461,7 @@ class TestSubmit:
         service.submit(
             session,
             store,
+            actor=author,
             patient_id=patient.id,
             submission_set=metadata,
             documents=[(lab_metadata(clock), b"x")],
@@ -340,6 +471,7 @@ class TestSubmit:
             service.submit(
                 session,
                 store,
+                actor=author,
                 patient_id=patient.id,
                 submission_set=metadata,
                 documents=[(lab_metadata(clock), b"y")],
@@ -349,116 +481,200 @@ class TestSubmit:
 
 class TestListDocuments:
     def test_newest_first_with_filters(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
+        me: Actor,
     ) -> None:
         gp = make_professional(session, clock)
         old = make_document(
             session,
             store,
             clock,
+            actor=author,
             patient_id=patient.id,
             created_at=clock.now() - dt.timedelta(days=30),
         )
         new = make_document(
-            session, store, clock, patient_id=patient.id, author_professional_id=gp.id
+            session, store, clock, actor=professional_actor(gp), patient_id=patient.id
         )
         summary = make_document(
             session,
             store,
             clock,
+            actor=author,
             patient_id=patient.id,
             type_system=PATIENT_SUMMARY[0],
             type_code=PATIENT_SUMMARY[1],
             created_at=clock.now() - dt.timedelta(days=10),
         )
         other = make_patient(session, clock, given="Paul")
-        make_document(session, store, clock, patient_id=other.id)
+        make_document(session, store, clock, actor=author, patient_id=other.id)
 
-        assert [d.id for d in service.list_documents(session, patient.id)] == [
+        assert [
+            d.id for d in service.list_documents(session, me, patient.id, clock=clock).documents
+        ] == [
             new.id,
             summary.id,
             old.id,
         ]
         by_type = service.DocumentFilter(type_codes=[PATIENT_SUMMARY[1]])
-        assert [d.id for d in service.list_documents(session, patient.id, by_type)] == [summary.id]
+        assert [
+            d.id
+            for d in service.list_documents(session, me, patient.id, by_type, clock=clock).documents
+        ] == [summary.id]
         by_class = service.DocumentFilter(class_codes=["laboratory"])
-        assert [d.id for d in service.list_documents(session, patient.id, by_class)] == [
+        assert [
+            d.id
+            for d in service.list_documents(
+                session, me, patient.id, by_class, clock=clock
+            ).documents
+        ] == [
             new.id,
             old.id,
         ]
         recent = service.DocumentFilter(
             created_from=clock.now() - dt.timedelta(days=15), created_to=clock.now()
         )
-        assert [d.id for d in service.list_documents(session, patient.id, recent)] == [
+        assert [
+            d.id
+            for d in service.list_documents(session, me, patient.id, recent, clock=clock).documents
+        ] == [
             new.id,
             summary.id,
         ]
         by_author = service.DocumentFilter(author_professional_id=gp.id)
-        assert [d.id for d in service.list_documents(session, patient.id, by_author)] == [new.id]
+        assert [
+            d.id
+            for d in service.list_documents(
+                session, me, patient.id, by_author, clock=clock
+            ).documents
+        ] == [new.id]
         page = service.DocumentFilter(limit=1, offset=1)
-        assert [d.id for d in service.list_documents(session, patient.id, page)] == [summary.id]
+        assert [
+            d.id
+            for d in service.list_documents(session, me, patient.id, page, clock=clock).documents
+        ] == [summary.id]
 
     def test_status_filter(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
+        me: Actor,
     ) -> None:
-        kept = make_document(session, store, clock, patient_id=patient.id)
-        withdrawn = make_document(session, store, clock, patient_id=patient.id)
+        kept = make_document(session, store, clock, actor=author, patient_id=patient.id)
+        withdrawn = make_document(session, store, clock, actor=author, patient_id=patient.id)
         service.mark_entered_in_error(
-            session, patient_id=patient.id, document_id=withdrawn.id, clock=clock
+            session, actor=author, patient_id=patient.id, document_id=withdrawn.id, clock=clock
         )
-        assert [d.id for d in service.list_documents(session, patient.id)] == [kept.id]
+        assert [
+            d.id for d in service.list_documents(session, me, patient.id, clock=clock).documents
+        ] == [kept.id]
         everything = service.DocumentFilter(statuses=())
-        assert len(service.list_documents(session, patient.id, everything)) == 2
+        # The patient no longer sees what was withdrawn; its author still does.
+        assert (
+            len(service.list_documents(session, me, patient.id, everything, clock=clock).documents)
+            == 1
+        )
+        assert (
+            len(
+                service.list_documents(
+                    session, author, patient.id, everything, clock=clock
+                ).documents
+            )
+            == 2
+        )
 
     @pytest.mark.parametrize(
         ("limit", "offset", "field"), [(0, 0, "limit"), (1001, 0, "limit"), (10, -1, "offset")]
     )
     def test_bad_paging(
-        self, session: Session, patient: Patient, limit: int, offset: int, field: str
+        self,
+        session: Session,
+        clock: FrozenClock,
+        patient: Patient,
+        me: Actor,
+        limit: int,
+        offset: int,
+        field: str,
     ) -> None:
         with pytest.raises(InvalidDocument) as caught:
             service.list_documents(
-                session, patient.id, service.DocumentFilter(limit=limit, offset=offset)
+                session,
+                me,
+                patient.id,
+                service.DocumentFilter(limit=limit, offset=offset),
+                clock=clock,
             )
         assert caught.value.field == field
 
 
 class TestReadContent:
     def test_unknown_document(
-        self, session: Session, store: FilesystemDocumentStore, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
     ) -> None:
-        with pytest.raises(DocumentNotFound):
-            service.read_content(session, store, patient.id, uuid.uuid4())
+        with pytest.raises(AccessDenied, match="No such dossier or document"):
+            service.read_content(session, store, author, patient.id, uuid.uuid4(), clock=clock)
 
     def test_document_of_another_patient_is_not_found(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
     ) -> None:
         other = make_patient(session, clock, given="Paul")
-        document = make_document(session, store, clock, patient_id=other.id)
-        with pytest.raises(DocumentNotFound):
-            service.read_content(session, store, patient.id, document.id)
+        document = make_document(session, store, clock, actor=author, patient_id=other.id)
+        with pytest.raises(AccessDenied):
+            service.read_content(session, store, author, patient.id, document.id, clock=clock)
 
     def test_tampered_content_is_detected(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
     ) -> None:
-        document = make_document(session, store, clock, patient_id=patient.id)
+        document = make_document(session, store, clock, actor=author, patient_id=patient.id)
         (path,) = _store_files(store)
         raw = bytearray(path.read_bytes())
         raw[-5] ^= 0x01
         path.write_bytes(bytes(raw))
         with pytest.raises(ContentCorrupted):
-            service.read_content(session, store, patient.id, document.id)
+            service.read_content(session, store, author, patient.id, document.id, clock=clock)
 
 
 class TestReplaceDocument:
     def test_previous_becomes_superseded(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
+        me: Actor,
     ) -> None:
-        first = make_document(session, store, clock, patient_id=patient.id, content=b"v1")
+        first = make_document(
+            session, store, clock, actor=author, patient_id=patient.id, content=b"v1"
+        )
         clock.advance(dt.timedelta(hours=1))
         second = service.replace_document(
             session,
             store,
+            actor=author,
             patient_id=patient.id,
             replaced_id=first.id,
             metadata=lab_metadata(clock, title="Bilan corrigé"),
@@ -469,15 +685,23 @@ class TestReplaceDocument:
         assert first.updated_at == clock.now()
         assert second.replaces_id == first.id
         assert second.status is DocumentStatus.CURRENT
-        assert [d.id for d in service.list_documents(session, patient.id)] == [second.id]
+        assert [
+            d.id for d in service.list_documents(session, me, patient.id, clock=clock).documents
+        ] == [second.id]
 
     def test_only_current_documents_can_be_replaced(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
     ) -> None:
-        first = make_document(session, store, clock, patient_id=patient.id)
+        first = make_document(session, store, clock, actor=author, patient_id=patient.id)
         service.replace_document(
             session,
             store,
+            actor=author,
             patient_id=patient.id,
             replaced_id=first.id,
             metadata=lab_metadata(clock),
@@ -488,6 +712,7 @@ class TestReplaceDocument:
             service.replace_document(
                 session,
                 store,
+                actor=author,
                 patient_id=patient.id,
                 replaced_id=first.id,
                 metadata=lab_metadata(clock),
@@ -496,13 +721,19 @@ class TestReplaceDocument:
             )
 
     def test_invalid_replacement_leaves_the_original_current(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
     ) -> None:
-        first = make_document(session, store, clock, patient_id=patient.id)
+        first = make_document(session, store, clock, actor=author, patient_id=patient.id)
         with pytest.raises(InvalidDocument):
             service.replace_document(
                 session,
                 store,
+                actor=author,
                 patient_id=patient.id,
                 replaced_id=first.id,
                 metadata=replace(lab_metadata(clock), title=""),
@@ -512,12 +743,18 @@ class TestReplaceDocument:
         assert first.status is DocumentStatus.CURRENT
 
     def test_replacing_an_unknown_document(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
     ) -> None:
-        with pytest.raises(DocumentNotFound):
+        with pytest.raises(AccessDenied):
             service.replace_document(
                 session,
                 store,
+                actor=author,
                 patient_id=patient.id,
                 replaced_id=uuid.uuid4(),
                 metadata=lab_metadata(clock),
@@ -528,16 +765,21 @@ class TestReplaceDocument:
 
 class TestMarkEnteredInError:
     def test_marks_and_keeps(
-        self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock, patient: Patient
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
     ) -> None:
-        document = make_document(session, store, clock, patient_id=patient.id)
+        document = make_document(session, store, clock, actor=author, patient_id=patient.id)
         service.mark_entered_in_error(
-            session, patient_id=patient.id, document_id=document.id, clock=clock
+            session, actor=author, patient_id=patient.id, document_id=document.id, clock=clock
         )
         session.expire_all()
-        stored = service.get_document(session, patient.id, document.id)
+        stored = service.get_document(session, author, patient.id, document.id, clock=clock)
         assert stored.status is DocumentStatus.ENTERED_IN_ERROR
         with pytest.raises(DocumentNotCurrent):
             service.mark_entered_in_error(
-                session, patient_id=patient.id, document_id=document.id, clock=clock
+                session, actor=author, patient_id=patient.id, document_id=document.id, clock=clock
             )

@@ -8,9 +8,10 @@ from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
+from carnet.access.actors import Actor
+from carnet.catalogue import LOINC_SYSTEM
 from carnet.clock import Clock
 from carnet.documents import service
-from carnet.documents.catalogue import LOINC_SYSTEM
 from carnet.documents.models import Document
 from carnet.storage import DocumentStore
 
@@ -18,18 +19,17 @@ LAB_REPORT = (LOINC_SYSTEM, "11502-2")
 PATIENT_SUMMARY = (LOINC_SYSTEM, "60591-5")
 
 
-def lab_metadata(
-    clock: Clock, *, author_professional_id: uuid.UUID | None = None, **changes: object
-) -> service.DocumentMetadata:
-    """Metadata of a plain-text laboratory report written a day before ``clock`` says."""
+def lab_metadata(clock: Clock, **changes: object) -> service.DocumentMetadata:
+    """Metadata of a plain-text laboratory report written a day before ``clock`` says.
+
+    The author is left out: the service takes it from the publishing actor.
+    """
     metadata = service.DocumentMetadata(
         type_system=LAB_REPORT[0],
         type_code=LAB_REPORT[1],
         title="Bilan sanguin",
         mime_type="text/plain",
         created_at=clock.now() - dt.timedelta(days=1),
-        author_professional_id=author_professional_id,
-        authored_by_patient=author_professional_id is None,
         language="fr",
     )
     return replace(metadata, **changes)  # type: ignore[arg-type]
@@ -40,16 +40,18 @@ def make_document(
     store: DocumentStore,
     clock: Clock,
     *,
+    actor: Actor,
     patient_id: uuid.UUID,
     content: bytes | None = None,
     **changes: object,
 ) -> Document:
-    """A current document in the patient's dossier."""
+    """A current document in the patient's dossier, published by ``actor``."""
     return service.add_document(
         session,
         store,
+        actor=actor,
         patient_id=patient_id,
-        metadata=lab_metadata(clock, **changes),  # type: ignore[arg-type]
+        metadata=lab_metadata(clock, **changes),
         content=content
         if content is not None
         else f"Hémoglobine 14.2 g/dL {uuid.uuid4()}".encode(),

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from carnet.access.actors import Actor, ActorKind, Assurance
+from carnet.access.scopes import parse_scope
 from carnet.clock import FrozenClock
 from carnet.db import unit_of_work
 from carnet.demo.content import DocumentContext, render
@@ -189,6 +191,7 @@ def _load_patient(
         documents.submit(
             session,
             store,
+            actor=_publisher(session, patient.id, author_id, organisation_id),
             patient_id=patient.id,
             submission_set=documents.SubmissionSetMetadata(
                 source_id=f"urn:carnet:demo:{plan.organisation or 'patient'}",
@@ -220,6 +223,46 @@ def _load_patient(
             clock=clock,
         )
         report.documents_created += 1
+
+
+# The demo publishes through the front door: each document is published by the actor who would
+# publish it in life — its author, its organisation's feeding system, or the patient.
+_PUBLISHER_SCOPES = frozenset({parse_scope("user/DocumentReference.c")})
+
+
+def _publisher(
+    session: Session,
+    patient_id: uuid.UUID,
+    author_id: uuid.UUID | None,
+    organisation_id: uuid.UUID | None,
+) -> Actor:
+    if author_id is not None:
+        author = directory.get_professional(session, author_id)
+        return Actor(
+            kind=ActorKind.PROFESSIONAL,
+            subject=f"Practitioner/{author_id}",
+            assurance=Assurance.HIGH,
+            scopes=_PUBLISHER_SCOPES,
+            professional_id=author_id,
+            organisation_id=author.organisation_id,
+            profession=author.profession.value,
+        )
+    if organisation_id is not None:
+        return Actor(
+            kind=ActorKind.FEEDING_SYSTEM,
+            subject=f"Organization/{organisation_id}",
+            assurance=Assurance.HIGH,
+            scopes=frozenset({parse_scope("system/DocumentReference.c")}),
+            organisation_id=organisation_id,
+        )
+    return Actor(
+        kind=ActorKind.PATIENT,
+        subject=f"Patient/{patient_id}",
+        assurance=Assurance.HIGH,
+        scopes=_PUBLISHER_SCOPES,
+        person_id=patient_id,
+        acting_for=patient_id,
+    )
 
 
 def _email(spec: PatientSpec) -> str:

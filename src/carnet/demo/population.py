@@ -11,9 +11,9 @@ import random  # synthetic data, not secrets: S311 does not apply
 import uuid
 from dataclasses import dataclass, replace
 
+from carnet.catalogue import DocumentType, load_catalogue
 from carnet.directory.models import OrganisationKind, Profession
 from carnet.directory.service import LU_PROFESSIONAL
-from carnet.documents.catalogue import DocumentType, load_catalogue
 from carnet.documents.models import Confidentiality
 from carnet.patients import identifiers
 from carnet.patients.models import DossierState, Sex

@@ -1,4 +1,4 @@
-"""Tests of the document type catalogue (carnet/documents/catalogue.toml and its loader)."""
+"""Tests of the document type catalogue (carnet/catalogue/document_types.toml and its loader)."""
 
 import dataclasses
 import math
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from carnet.documents.catalogue import (
+from carnet.catalogue import (
     CLASS_SYSTEM,
     LOCAL_TYPE_SYSTEM,
     LOINC_SYSTEM,

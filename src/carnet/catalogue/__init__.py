@@ -1,6 +1,6 @@
 """The document type catalogue: which kinds of document a Carnet dossier holds.
 
-The catalogue lives in ``catalogue.toml`` next to this module (its header
+The catalogue lives in ``document_types.toml`` next to this module (its header
 comment states the origin of the data and the rules it follows). This module
 reads it with :mod:`tomllib`, checks every rule, and exposes it as frozen
 dataclasses. A file that breaks a rule does not load: :func:`parse_catalogue`
@@ -38,7 +38,7 @@ CLASS_SYSTEM = "https://carnet.health/fhir/CodeSystem/document-class"
 CONFIDENTIALITY_CODES = frozenset({"N", "R", "V"})
 """HL7 v3 Confidentiality codes a document type may default to."""
 
-_RESOURCE = "catalogue.toml"
+_RESOURCE = "document_types.toml"
 _SHARE_TOLERANCE = 1e-6
 _LANGUAGES = ("fr", "en", "de")
 _CLASS_FIELDS = frozenset({"code", "labels"})
@@ -140,7 +140,7 @@ class Catalogue:
 @functools.cache
 def load_catalogue() -> Catalogue:
     """Load and validate the catalogue shipped with the package (read once, then cached)."""
-    resource = resources.files("carnet.documents").joinpath(_RESOURCE)
+    resource = resources.files("carnet.catalogue").joinpath(_RESOURCE)
     return parse_catalogue(resource.read_text(encoding="utf-8"))
 
 

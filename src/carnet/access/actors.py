@@ -1,0 +1,93 @@
+"""Actors: who is acting, for whom, how strongly authenticated, and with which token scopes.
+
+An ``Actor`` is built by a way in from a verified token (or by a job or the CLI for its own
+system identity) and handed to every service that touches patient data. Services never trust
+anything about the caller that is not in it.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+
+from carnet.access.scopes import Scope
+
+
+class ActorKind(enum.StrEnum):
+    """The kinds of actor the policy knows."""
+
+    PATIENT = "patient"
+    PROFESSIONAL = "professional"
+    FEEDING_SYSTEM = "feeding-system"
+    OPERATOR = "operator"
+    SECURITY_OFFICER = "security-officer"
+
+
+class Assurance(enum.IntEnum):
+    """How strongly the actor authenticated (eIDAS levels of assurance).
+
+    Password alone is ``LOW``; password and one-time code is ``SUBSTANTIAL``; a professional card
+    (or a citizen eID card) is ``HIGH``. Clinical content needs at least ``SUBSTANTIAL``.
+    """
+
+    LOW = 1
+    SUBSTANTIAL = 2
+    HIGH = 3
+
+    @property
+    def acr(self) -> str:
+        """The ``acr`` claim value for this level."""
+        return f"urn:carnet:loa:{self.name.lower()}"
+
+    @classmethod
+    def from_acr(cls, acr: str | None) -> Assurance:
+        """Parse an ``acr`` claim; anything unknown counts as ``LOW``."""
+        for level in cls:
+            if acr == level.acr:
+                return level
+        return cls.LOW
+
+
+STRONG = Assurance.SUBSTANTIAL
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Someone (or some system) acting on Carnet.
+
+    - a patient: ``person_id`` is their own patient id; ``acting_for`` is the patient whose
+      dossier they act on — themselves, or someone they represent (a minor, a protected adult);
+    - a professional: ``professional_id``, ``profession`` and the ``organisation_id`` they act for;
+    - a feeding system: ``organisation_id`` it publishes for, ``client_id`` its OAuth client, and
+      ``professional_id`` when it acts for an identified professional;
+    - an operator or security officer: ``subject`` only.
+    """
+
+    kind: ActorKind
+    subject: str
+    assurance: Assurance
+    scopes: frozenset[Scope] = field(default_factory=frozenset)
+    person_id: uuid.UUID | None = None
+    acting_for: uuid.UUID | None = None
+    professional_id: uuid.UUID | None = None
+    organisation_id: uuid.UUID | None = None
+    profession: str | None = None
+    client_id: str | None = None
+    token_id: str | None = None
+    # The SMART launch context: ``patient/`` scopes apply to this patient only.
+    launch_patient: uuid.UUID | None = None
+
+    @property
+    def is_strong(self) -> bool:
+        """Whether the authentication is strong enough for clinical content."""
+        return self.assurance >= STRONG
+
+    @property
+    def represents_someone_else(self) -> bool:
+        """A patient-kind actor acting on a dossier that is not their own."""
+        return (
+            self.kind is ActorKind.PATIENT
+            and self.acting_for is not None
+            and self.acting_for != self.person_id
+        )

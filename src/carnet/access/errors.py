@@ -1,0 +1,53 @@
+"""Errors of the access domain.
+
+A refusal by the policy is ``AccessDenied``, which is a ``NotFound``: to the client a denied
+request and a missing dossier or document look the same (the reason goes to the audit trail).
+"""
+
+from __future__ import annotations
+
+from carnet.access.actors import Assurance
+from carnet.errors import CarnetError, InvalidInput, NotFound
+
+
+class AccessError(CarnetError):
+    """Base of the access domain's errors."""
+
+
+class AccessDenied(AccessError, NotFound):
+    """The policy refused; says no more than "not found"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("No such dossier or document.")
+        # For the audit trail and logs only; never shown to the client.
+        self.reason = reason
+
+
+class StrongerAuthenticationRequired(AccessError):
+    """Clinical content needs a stronger sign-in (RFC 9470 step-up)."""
+
+    def __init__(self, required: Assurance) -> None:
+        super().__init__(
+            "Reading clinical content needs a strong sign-in "
+            "(professional card, or password and one-time code)."
+        )
+        self.required = required
+
+
+class InvalidAccessRule(AccessError, InvalidInput):
+    """A grant, block, designation or preference breaks a rule; ``field`` names it."""
+
+
+class AccessRuleNotFound(AccessError, NotFound):
+    """No such grant, block or designation in this dossier."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"No such {what} in this dossier.")
+
+
+class InsufficientScope(AccessError):
+    """The token's scopes do not cover this interaction (the policy was not even asked)."""
+
+    def __init__(self, needed: str) -> None:
+        super().__init__(f"The access token's scopes do not allow {needed}.")
+        self.needed = needed

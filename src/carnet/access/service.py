@@ -1,0 +1,640 @@
+"""Access services: load what the patient's rules say, and let the patient change them.
+
+``dossier_access`` gathers, in a few indexed queries by ``patient_id``, everything the policy
+needs about one actor on one dossier. The other functions are the patient's (and their
+representative's) controls — grant, revoke, block, designate, prefer, mask — and the
+professional's — record a care contact, break the glass. Each asks the policy first.
+Nothing is deleted: ending a rule stamps it, so its history stays readable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass, replace
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from carnet.access.actors import Actor, ActorKind, Assurance
+from carnet.access.errors import (
+    AccessDenied,
+    AccessRuleNotFound,
+    InvalidAccessRule,
+    StrongerAuthenticationRequired,
+)
+from carnet.access.models import (
+    AccessPreferences,
+    Block,
+    CareContact,
+    CareContactCode,
+    CareContactMethod,
+    DocumentMask,
+    EmergencyAccess,
+    Grant,
+    GrantLevel,
+    Representation,
+    RepresentationKind,
+    TreatingDoctor,
+)
+from carnet.access.policy import Action, DossierAccess, decide_dossier
+from carnet.clock import Clock
+from carnet.directory import service as directory
+from carnet.directory.models import Profession
+from carnet.patients import service as patients
+from carnet.patients.errors import PatientNotFound
+
+# Care-contact windows per profession (days), as in Austria's ELGA; the patient may change them.
+CARE_CONTACT_DAYS = {Profession.PHARMACIST.value: 3}
+DEFAULT_CARE_CONTACT_DAYS = 90
+MAX_CARE_CONTACT_DAYS = 365
+EMERGENCY_DURATION = dt.timedelta(hours=24)
+CARE_CONTACT_CODE_LIFETIME = dt.timedelta(minutes=15)
+_MIN_REASON = 10
+_AGE_OF_MAJORITY = 18
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """The patient's standing choices in force."""
+
+    emergency_opposed: bool = False
+    emergency_widened: bool = False
+    care_contacts_enabled: bool = True
+    care_contact_days: int | None = None
+
+
+def dossier_access(
+    session: Session, actor: Actor, patient_id: uuid.UUID, *, now: dt.datetime
+) -> DossierAccess:
+    """What the rules say about ``actor`` on this dossier now; ``PatientNotFound`` if none."""
+    dossier = patients.get_dossier(session, patient_id)
+    preferences = current_preferences(session, patient_id)
+    base = DossierAccess(
+        patient_id=patient_id,
+        dossier_state=dossier.state.value,
+        emergency_opposed=preferences.emergency_opposed,
+        emergency_widened=preferences.emergency_widened,
+    )
+    if actor.kind is ActorKind.PATIENT and actor.person_id is not None:
+        return _patient_access(session, base, actor.person_id, now)
+    if actor.professional_id is None:
+        return base
+    return _professional_access(session, base, actor, preferences, now)
+
+
+def _patient_access(
+    session: Session, base: DossierAccess, person_id: uuid.UUID, now: dt.datetime
+) -> DossierAccess:
+    is_patient = person_id == base.patient_id
+    return replace(
+        base,
+        is_patient=is_patient,
+        is_representative=not is_patient
+        and represents(session, person_id, base.patient_id, now=now),
+    )
+
+
+def _professional_access(
+    session: Session,
+    base: DossierAccess,
+    actor: Actor,
+    preferences: Preferences,
+    now: dt.datetime,
+) -> DossierAccess:
+    patient_id, professional_id = base.patient_id, actor.professional_id
+    blocked = _exists(
+        session,
+        select(Block.id).where(
+            Block.patient_id == patient_id,
+            Block.professional_id == professional_id,
+            Block.lifted_at.is_(None),
+        ),
+    )
+    treating = _exists(
+        session,
+        select(TreatingDoctor.id).where(
+            TreatingDoctor.patient_id == patient_id,
+            TreatingDoctor.professional_id == professional_id,
+            TreatingDoctor.ended_at.is_(None),
+        ),
+    )
+    grantee = Grant.professional_id == professional_id
+    if actor.organisation_id is not None:
+        grantee = grantee | (Grant.organisation_id == actor.organisation_id)
+    levels = set(
+        session.scalars(
+            select(Grant.level).where(
+                Grant.patient_id == patient_id,
+                grantee,
+                Grant.revoked_at.is_(None),
+                Grant.starts_at <= now,
+                (Grant.ends_at.is_(None)) | (Grant.ends_at > now),
+            )
+        )
+    )
+    care_contact = preferences.care_contacts_enabled and _exists(
+        session,
+        select(CareContact.id).where(
+            CareContact.patient_id == patient_id,
+            CareContact.professional_id == professional_id,
+            CareContact.ended_at.is_(None),
+            CareContact.window_ends_at > now,
+        ),
+    )
+    emergency = _exists(
+        session,
+        select(EmergencyAccess.id).where(
+            EmergencyAccess.patient_id == patient_id,
+            EmergencyAccess.professional_id == professional_id,
+            EmergencyAccess.expires_at > now,
+        ),
+    )
+    masked = frozenset(
+        session.scalars(
+            select(DocumentMask.document_id).where(
+                DocumentMask.patient_id == patient_id,
+                DocumentMask.professional_id == professional_id,
+                DocumentMask.lifted_at.is_(None),
+            )
+        )
+    )
+    level = (
+        GrantLevel.EXTENDED
+        if GrantLevel.EXTENDED in levels
+        else GrantLevel.NORMAL
+        if levels
+        else None
+    )
+    return replace(
+        base,
+        blocked=blocked,
+        treating_doctor=treating,
+        grant_level=level,
+        care_contact_open=care_contact,
+        emergency_open=emergency,
+        masked_document_ids=masked,
+    )
+
+
+def authorize(
+    session: Session, actor: Actor, patient_id: uuid.UUID, action: Action, *, now: dt.datetime
+) -> DossierAccess:
+    """Load the actor's access and require ``action``; raise ``AccessDenied`` otherwise.
+
+    A human actor below the strong level gets ``StrongerAuthenticationRequired`` before
+    anything is looked up, so the answer reveals nothing about the dossier.
+    """
+    require_strong(actor)
+    try:
+        access = dossier_access(session, actor, patient_id, now=now)
+    except PatientNotFound as error:
+        raise AccessDenied("no such dossier") from error
+    decision = decide_dossier(actor, access, action)
+    if not decision:
+        raise AccessDenied(decision.reason)
+    return access
+
+
+def require_strong(actor: Actor) -> None:
+    """Refuse a patient or professional whose sign-in is below the strong level."""
+    if actor.kind in (ActorKind.PATIENT, ActorKind.PROFESSIONAL) and not actor.is_strong:
+        raise StrongerAuthenticationRequired(Assurance.SUBSTANTIAL)
+
+
+def represents(
+    session: Session, representative_id: uuid.UUID, patient_id: uuid.UUID, *, now: dt.datetime
+) -> bool:
+    """Whether a live representation links ``representative_id`` to ``patient_id``."""
+    return _exists(
+        session,
+        select(Representation.id).where(
+            Representation.representative_id == representative_id,
+            Representation.patient_id == patient_id,
+            Representation.revoked_at.is_(None),
+            Representation.starts_at <= now,
+            (Representation.ends_at.is_(None)) | (Representation.ends_at > now),
+        ),
+    )
+
+
+def represented_patients(
+    session: Session, representative_id: uuid.UUID, *, now: dt.datetime
+) -> list[uuid.UUID]:
+    """The patients this person may currently act for (not counting themself)."""
+    return list(
+        session.scalars(
+            select(Representation.patient_id).where(
+                Representation.representative_id == representative_id,
+                Representation.revoked_at.is_(None),
+                Representation.starts_at <= now,
+                (Representation.ends_at.is_(None)) | (Representation.ends_at > now),
+            )
+        )
+    )
+
+
+def current_preferences(session: Session, patient_id: uuid.UUID) -> Preferences:
+    """The patient's choices in force (the defaults until they choose)."""
+    row = session.scalar(
+        select(AccessPreferences)
+        .where(AccessPreferences.patient_id == patient_id)
+        .order_by(AccessPreferences.set_at.desc(), AccessPreferences.id)
+        .limit(1)
+    )
+    if row is None:
+        return Preferences()
+    return Preferences(
+        emergency_opposed=row.emergency_opposed,
+        emergency_widened=row.emergency_widened,
+        care_contacts_enabled=row.care_contacts_enabled,
+        care_contact_days=row.care_contact_days,
+    )
+
+
+# --- The patient's controls ----------------------------------------------------------------
+
+
+def grant_access(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    *,
+    level: GrantLevel,
+    clock: Clock,
+    professional_id: uuid.UUID | None = None,
+    organisation_id: uuid.UUID | None = None,
+    ends_at: dt.datetime | None = None,
+) -> Grant:
+    """Grant a named professional or organisation access; organisations need an end date."""
+    now = clock.now()
+    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=now)
+    if (professional_id is None) == (organisation_id is None):
+        raise InvalidAccessRule(
+            "Grant access to one professional or one organisation.", field="grantee"
+        )
+    if professional_id is not None:
+        directory.get_professional(session, professional_id)
+    if organisation_id is not None:
+        directory.get_organisation(session, organisation_id)
+        if ends_at is None:
+            raise InvalidAccessRule(
+                "A grant to an organisation needs an end date.", field="ends_at"
+            )
+    if ends_at is not None and ends_at <= now:
+        raise InvalidAccessRule("The end date is already past.", field="ends_at")
+    grant = Grant(
+        patient_id=patient_id,
+        id=uuid.uuid4(),
+        professional_id=professional_id,
+        organisation_id=organisation_id,
+        level=level,
+        starts_at=now,
+        ends_at=ends_at,
+        granted_by=actor.subject,
+    )
+    session.add(grant)
+    session.flush()
+    return grant
+
+
+def revoke_grant(
+    session: Session, actor: Actor, patient_id: uuid.UUID, grant_id: uuid.UUID, *, clock: Clock
+) -> Grant:
+    """End a grant now; it stays in the history."""
+    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now())
+    grant = session.get(Grant, (patient_id, grant_id))
+    if grant is None or grant.revoked_at is not None:
+        raise AccessRuleNotFound("live grant")
+    grant.revoked_at = clock.now()
+    grant.revoked_by = actor.subject
+    session.flush()
+    return grant
+
+
+def block_professional(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    professional_id: uuid.UUID,
+    *,
+    clock: Clock,
+) -> Block:
+    """Bar a professional from the dossier, emergencies included (idempotent)."""
+    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now())
+    directory.get_professional(session, professional_id)
+    existing = session.scalar(
+        select(Block).where(
+            Block.patient_id == patient_id,
+            Block.professional_id == professional_id,
+            Block.lifted_at.is_(None),
+        )
+    )
+    if existing is not None:
+        return existing
+    block = Block(
+        patient_id=patient_id,
+        id=uuid.uuid4(),
+        professional_id=professional_id,
+        created_at=clock.now(),
+        created_by=actor.subject,
+    )
+    session.add(block)
+    session.flush()
+    return block
+
+
+def lift_block(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    professional_id: uuid.UUID,
+    *,
+    clock: Clock,
+) -> None:
+    """Lift the patient's block on a professional."""
+    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now())
+    block = session.scalar(
+        select(Block).where(
+            Block.patient_id == patient_id,
+            Block.professional_id == professional_id,
+            Block.lifted_at.is_(None),
+        )
+    )
+    if block is None:
+        raise AccessRuleNotFound("block")
+    block.lifted_at = clock.now()
+    block.lifted_by = actor.subject
+    session.flush()
+
+
+def designate_treating_doctor(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    professional_id: uuid.UUID,
+    *,
+    clock: Clock,
+) -> TreatingDoctor:
+    """Make a doctor the treating doctor (extended access); ends the previous designation."""
+    now = clock.now()
+    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=now)
+    doctor = directory.get_professional(session, professional_id)
+    if doctor.profession not in (Profession.GENERAL_PRACTITIONER, Profession.SPECIALIST):
+        raise InvalidAccessRule(
+            "The treating doctor must be a general practitioner or a specialist.",
+            field="professional",
+        )
+    for previous in session.scalars(
+        select(TreatingDoctor).where(
+            TreatingDoctor.patient_id == patient_id, TreatingDoctor.ended_at.is_(None)
+        )
+    ):
+        previous.ended_at = now
+        previous.ended_by = actor.subject
+    designation = TreatingDoctor(
+        patient_id=patient_id,
+        id=uuid.uuid4(),
+        professional_id=professional_id,
+        designated_at=now,
+        designated_by=actor.subject,
+    )
+    session.add(designation)
+    session.flush()
+    return designation
+
+
+def set_preferences(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    preferences: Preferences,
+    *,
+    clock: Clock,
+) -> AccessPreferences:
+    """Record the patient's standing choices: emergency opposition or widening, care contacts."""
+    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now())
+    days = preferences.care_contact_days
+    if days is not None and not 1 <= days <= MAX_CARE_CONTACT_DAYS:
+        raise InvalidAccessRule(
+            f"A care-contact window lasts 1 to {MAX_CARE_CONTACT_DAYS} days.",
+            field="care_contact_days",
+        )
+    if preferences.emergency_opposed and preferences.emergency_widened:
+        raise InvalidAccessRule(
+            "Emergency access cannot be both opposed and widened.", field="emergency_widened"
+        )
+    row = AccessPreferences(
+        patient_id=patient_id,
+        id=uuid.uuid4(),
+        emergency_opposed=preferences.emergency_opposed,
+        emergency_widened=preferences.emergency_widened,
+        care_contacts_enabled=preferences.care_contacts_enabled,
+        care_contact_days=days,
+        set_at=clock.now(),
+        set_by=actor.subject,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def mask_document(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    document_id: uuid.UUID,
+    professional_id: uuid.UUID,
+    *,
+    clock: Clock,
+) -> DocumentMask:
+    """Hide one document from one named professional."""
+    authorize(session, actor, patient_id, Action.SET_VISIBILITY, now=clock.now())
+    directory.get_professional(session, professional_id)
+    mask = DocumentMask(
+        patient_id=patient_id,
+        id=uuid.uuid4(),
+        document_id=document_id,
+        professional_id=professional_id,
+        created_at=clock.now(),
+        created_by=actor.subject,
+    )
+    session.add(mask)
+    session.flush()
+    return mask
+
+
+def issue_care_contact_code(
+    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
+) -> str:
+    """A one-time code the patient shows a professional (15 minutes); stored as a hash."""
+    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now())
+    code = f"{secrets.randbelow(10**8):08d}"
+    session.add(
+        CareContactCode(
+            patient_id=patient_id,
+            id=uuid.uuid4(),
+            code_hash=_hash_code(patient_id, code),
+            issued_at=clock.now(),
+            expires_at=clock.now() + CARE_CONTACT_CODE_LIFETIME,
+        )
+    )
+    session.flush()
+    return code
+
+
+# --- The professional's side ---------------------------------------------------------------
+
+
+def record_care_contact(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    *,
+    method: CareContactMethod,
+    clock: Clock,
+    code: str | None = None,
+) -> CareContact:
+    """Record a care contact with the patient present; opens a normal access window.
+
+    Presence is shown by the patient's one-time code, or by their card read in the
+    professional's own software — accepted only from a professional signed in with their card.
+    """
+    now = clock.now()
+    authorize(session, actor, patient_id, Action.RECORD_CARE_CONTACT, now=now)
+    if method is CareContactMethod.CODE:
+        _consume_code(session, patient_id, code or "", now)
+    elif actor.assurance < Assurance.HIGH:
+        raise InvalidAccessRule(
+            "A card-based care contact needs a sign-in with the professional card.",
+            field="method",
+        )
+    preferences = current_preferences(session, patient_id)
+    if not preferences.care_contacts_enabled:
+        raise InvalidAccessRule("The patient switched care-contact access off.", field="method")
+    days = preferences.care_contact_days or CARE_CONTACT_DAYS.get(
+        actor.profession or "", DEFAULT_CARE_CONTACT_DAYS
+    )
+    assert actor.professional_id is not None  # guaranteed by the policy for this action
+    contact = CareContact(
+        patient_id=patient_id,
+        id=uuid.uuid4(),
+        professional_id=actor.professional_id,
+        method=method,
+        recorded_at=now,
+        window_ends_at=now + dt.timedelta(days=days),
+    )
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+def break_glass(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    *,
+    reason: str,
+    clock: Clock,
+    duration: dt.timedelta = EMERGENCY_DURATION,
+) -> EmergencyAccess:
+    """Open a dossier in an emergency, with a stated reason, for a bounded time."""
+    if len(reason.strip()) < _MIN_REASON:
+        raise InvalidAccessRule(
+            f"State the reason for emergency access (at least {_MIN_REASON} characters).",
+            field="reason",
+        )
+    now = clock.now()
+    authorize(session, actor, patient_id, Action.BREAK_GLASS, now=now)
+    assert actor.professional_id is not None  # guaranteed by the policy for this action
+    access = EmergencyAccess(
+        patient_id=patient_id,
+        id=uuid.uuid4(),
+        professional_id=actor.professional_id,
+        reason=reason.strip(),
+        opened_at=now,
+        expires_at=now + duration,
+    )
+    session.add(access)
+    session.flush()
+    return access
+
+
+# --- Representation (recorded from the insurer's registry) ----------------------------------
+
+
+def record_representation(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    representative_id: uuid.UUID,
+    *,
+    kind: RepresentationKind,
+    clock: Clock,
+    ends_at: dt.datetime | None = None,
+) -> Representation:
+    """Link a representative to a patient; a parent's link ends at the child's majority.
+
+    Recorded by the agency from the insurer's registry (an operator), not by either person.
+    """
+    if actor.kind is not ActorKind.OPERATOR:
+        raise AccessDenied("only the agency records representations")
+    if representative_id == patient_id:
+        raise InvalidAccessRule("A patient cannot represent themself.", field="representative")
+    patient = patients.get_patient(session, patient_id)
+    patients.get_patient(session, representative_id)
+    now = clock.now()
+    if kind is RepresentationKind.PARENT:
+        majority = _birthday(patient.birth_date, _AGE_OF_MAJORITY)
+        if majority <= now.date():
+            raise InvalidAccessRule(
+                "The patient is of age: a parent no longer represents them.", field="kind"
+            )
+        majority_at = dt.datetime.combine(majority, dt.time(), tzinfo=dt.UTC)
+        ends_at = min(ends_at, majority_at) if ends_at else majority_at
+    representation = Representation(
+        patient_id=patient_id,
+        id=uuid.uuid4(),
+        representative_id=representative_id,
+        kind=kind,
+        starts_at=now,
+        ends_at=ends_at,
+        recorded_by=actor.subject,
+    )
+    session.add(representation)
+    session.flush()
+    return representation
+
+
+def _birthday(born: dt.date, years: int) -> dt.date:
+    try:
+        return born.replace(year=born.year + years)
+    except ValueError:  # born on 29 February
+        return born.replace(year=born.year + years, day=28)
+
+
+def _consume_code(session: Session, patient_id: uuid.UUID, code: str, now: dt.datetime) -> None:
+    wanted = _hash_code(patient_id, code)
+    for candidate in session.scalars(
+        select(CareContactCode).where(
+            CareContactCode.patient_id == patient_id,
+            CareContactCode.used_at.is_(None),
+            CareContactCode.expires_at > now,
+        )
+    ):
+        if hmac.compare_digest(candidate.code_hash, wanted):
+            candidate.used_at = now
+            return
+    raise InvalidAccessRule("The patient's code is wrong or expired.", field="code")
+
+
+def _hash_code(patient_id: uuid.UUID, code: str) -> str:
+    # Salted by the patient id: the same code for two patients hashes differently.
+    return hashlib.sha256(f"{patient_id}:{code}".encode()).hexdigest()
+
+
+def _exists(session: Session, query: Select[uuid.UUID]) -> bool:
+    return session.scalar(query.limit(1)) is not None

@@ -1,0 +1,380 @@
+"""Access services: the patient's controls and the professional's side, with their refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from carnet.access import service as access
+from carnet.access.actors import Actor, Assurance
+from carnet.access.errors import (
+    AccessDenied,
+    AccessRuleNotFound,
+    InvalidAccessRule,
+    StrongerAuthenticationRequired,
+)
+from carnet.access.models import (
+    CareContactMethod,
+    Grant,
+    GrantLevel,
+    RepresentationKind,
+    TreatingDoctor,
+)
+from carnet.access.policy import DossierAccess
+from carnet.clock import FrozenClock
+from carnet.directory.models import Profession, Professional
+from carnet.patients.models import Patient
+from factories.actors import operator_actor, patient_actor, professional_actor
+from factories.directory import make_organisation, make_professional
+from factories.patients import make_patient
+
+
+@pytest.fixture
+def patient(session: Session, clock: FrozenClock) -> Patient:
+    return make_patient(session, clock)
+
+
+@pytest.fixture
+def me(patient: Patient) -> Actor:
+    return patient_actor(patient)
+
+
+@pytest.fixture
+def gp(session: Session, clock: FrozenClock) -> Professional:
+    return make_professional(session, clock)
+
+
+def _access(session: Session, actor: Actor, patient: Patient, clock: FrozenClock) -> DossierAccess:
+    return access.dossier_access(session, actor, patient.id, now=clock.now())
+
+
+class TestGrants:
+    def test_grant_then_revoke_keeps_history(
+        self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
+    ) -> None:
+        grant = access.grant_access(
+            session, me, patient.id, level=GrantLevel.EXTENDED, professional_id=gp.id, clock=clock
+        )
+        assert (
+            _access(session, professional_actor(gp), patient, clock).grant_level
+            is GrantLevel.EXTENDED
+        )
+        clock.advance(dt.timedelta(hours=1))
+        access.revoke_grant(session, me, patient.id, grant.id, clock=clock)
+        assert _access(session, professional_actor(gp), patient, clock).grant_level is None
+        stored = session.get(Grant, (patient.id, grant.id))
+        assert stored is not None
+        assert stored.revoked_at == clock.now()
+        assert stored.revoked_by == me.subject
+        with pytest.raises(AccessRuleNotFound):
+            access.revoke_grant(session, me, patient.id, grant.id, clock=clock)
+
+    def test_organisation_grant_needs_an_end_date(
+        self, session: Session, clock: FrozenClock, patient: Patient, me: Actor
+    ) -> None:
+        lab = make_organisation(session, clock)
+        with pytest.raises(InvalidAccessRule) as caught:
+            access.grant_access(
+                session,
+                me,
+                patient.id,
+                level=GrantLevel.NORMAL,
+                organisation_id=lab.id,
+                clock=clock,
+            )
+        assert caught.value.field == "ends_at"
+
+    def test_grantee_must_be_one_professional_or_one_organisation(
+        self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
+    ) -> None:
+        lab = make_organisation(session, clock)
+        with pytest.raises(InvalidAccessRule) as caught:
+            access.grant_access(
+                session,
+                me,
+                patient.id,
+                level=GrantLevel.NORMAL,
+                professional_id=gp.id,
+                organisation_id=lab.id,
+                clock=clock,
+            )
+        assert caught.value.field == "grantee"
+
+    def test_end_date_in_the_past(
+        self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
+    ) -> None:
+        with pytest.raises(InvalidAccessRule):
+            access.grant_access(
+                session,
+                me,
+                patient.id,
+                level=GrantLevel.NORMAL,
+                professional_id=gp.id,
+                ends_at=clock.now() - dt.timedelta(days=1),
+                clock=clock,
+            )
+
+    def test_weak_patient_cannot_grant(
+        self, session: Session, clock: FrozenClock, patient: Patient, gp: Professional
+    ) -> None:
+        weak = patient_actor(patient, assurance=Assurance.LOW)
+        with pytest.raises(StrongerAuthenticationRequired):
+            access.grant_access(
+                session,
+                weak,
+                patient.id,
+                level=GrantLevel.NORMAL,
+                professional_id=gp.id,
+                clock=clock,
+            )
+        assert session.scalar(select(func.count()).select_from(Grant)) == 0
+
+
+class TestBlocksAndDesignations:
+    def test_block_is_idempotent_and_can_be_lifted(
+        self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
+    ) -> None:
+        first = access.block_professional(session, me, patient.id, gp.id, clock=clock)
+        assert access.block_professional(session, me, patient.id, gp.id, clock=clock).id == first.id
+        assert _access(session, professional_actor(gp), patient, clock).blocked
+        access.lift_block(session, me, patient.id, gp.id, clock=clock)
+        assert not _access(session, professional_actor(gp), patient, clock).blocked
+        with pytest.raises(AccessRuleNotFound):
+            access.lift_block(session, me, patient.id, gp.id, clock=clock)
+
+    def test_new_treating_doctor_ends_the_previous(
+        self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
+    ) -> None:
+        other = make_professional(session, clock, family="Other")
+        access.designate_treating_doctor(session, me, patient.id, gp.id, clock=clock)
+        access.designate_treating_doctor(session, me, patient.id, other.id, clock=clock)
+        rows = list(session.scalars(select(TreatingDoctor).order_by(TreatingDoctor.designated_at)))
+        assert [row.ended_at is None for row in rows] == [False, True]
+        assert not _access(session, professional_actor(gp), patient, clock).treating_doctor
+
+    def test_treating_doctor_must_be_a_doctor(
+        self, session: Session, clock: FrozenClock, patient: Patient, me: Actor
+    ) -> None:
+        nurse = make_professional(session, clock, profession=Profession.NURSE)
+        with pytest.raises(InvalidAccessRule, match="general practitioner"):
+            access.designate_treating_doctor(session, me, patient.id, nurse.id, clock=clock)
+
+
+class TestCareContacts:
+    def test_code_opens_a_window_once(
+        self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
+    ) -> None:
+        code = access.issue_care_contact_code(session, me, patient.id, clock=clock)
+        contact = access.record_care_contact(
+            session,
+            professional_actor(gp),
+            patient.id,
+            method=CareContactMethod.CODE,
+            code=code,
+            clock=clock,
+        )
+        assert contact.window_ends_at == clock.now() + dt.timedelta(days=90)
+        with pytest.raises(InvalidAccessRule, match="wrong or expired"):
+            access.record_care_contact(
+                session,
+                professional_actor(gp),
+                patient.id,
+                method=CareContactMethod.CODE,
+                code=code,
+                clock=clock,
+            )
+
+    def test_expired_or_wrong_code(
+        self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
+    ) -> None:
+        code = access.issue_care_contact_code(session, me, patient.id, clock=clock)
+        with pytest.raises(InvalidAccessRule) as caught:
+            access.record_care_contact(
+                session,
+                professional_actor(gp),
+                patient.id,
+                method=CareContactMethod.CODE,
+                code="00000000" if code != "00000000" else "11111111",
+                clock=clock,
+            )
+        assert caught.value.field == "code"
+        clock.advance(dt.timedelta(minutes=16))
+        with pytest.raises(InvalidAccessRule):
+            access.record_care_contact(
+                session,
+                professional_actor(gp),
+                patient.id,
+                method=CareContactMethod.CODE,
+                code=code,
+                clock=clock,
+            )
+
+    def test_pharmacists_get_three_days_and_the_patient_may_change_it(
+        self, session: Session, clock: FrozenClock, patient: Patient, me: Actor
+    ) -> None:
+        pharmacist = professional_actor(
+            make_professional(session, clock, profession=Profession.PHARMACIST)
+        )
+        contact = access.record_care_contact(
+            session, pharmacist, patient.id, method=CareContactMethod.CARD, clock=clock
+        )
+        assert contact.window_ends_at == clock.now() + dt.timedelta(days=3)
+        access.set_preferences(
+            session, me, patient.id, access.Preferences(care_contact_days=365), clock=clock
+        )
+        longer = access.record_care_contact(
+            session, pharmacist, patient.id, method=CareContactMethod.CARD, clock=clock
+        )
+        assert longer.window_ends_at == clock.now() + dt.timedelta(days=365)
+
+    def test_patient_may_switch_care_contacts_off(
+        self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
+    ) -> None:
+        access.record_care_contact(
+            session, professional_actor(gp), patient.id, method=CareContactMethod.CARD, clock=clock
+        )
+        access.set_preferences(
+            session, me, patient.id, access.Preferences(care_contacts_enabled=False), clock=clock
+        )
+        assert not _access(session, professional_actor(gp), patient, clock).care_contact_open
+        with pytest.raises(InvalidAccessRule, match="switched care-contact access off"):
+            access.record_care_contact(
+                session,
+                professional_actor(gp),
+                patient.id,
+                method=CareContactMethod.CARD,
+                clock=clock,
+            )
+
+    def test_card_contact_needs_a_card_sign_in(
+        self, session: Session, clock: FrozenClock, patient: Patient, gp: Professional
+    ) -> None:
+        with pytest.raises(InvalidAccessRule, match="professional card"):
+            access.record_care_contact(
+                session,
+                professional_actor(gp, assurance=Assurance.SUBSTANTIAL),
+                patient.id,
+                method=CareContactMethod.CARD,
+                clock=clock,
+            )
+
+    @pytest.mark.parametrize(
+        ("preferences", "field"),
+        [
+            (access.Preferences(care_contact_days=366), "care_contact_days"),
+            (access.Preferences(care_contact_days=0), "care_contact_days"),
+            (
+                access.Preferences(emergency_opposed=True, emergency_widened=True),
+                "emergency_widened",
+            ),
+        ],
+    )
+    def test_invalid_preferences(
+        self,
+        session: Session,
+        clock: FrozenClock,
+        patient: Patient,
+        me: Actor,
+        preferences: access.Preferences,
+        field: str,
+    ) -> None:
+        with pytest.raises(InvalidAccessRule) as caught:
+            access.set_preferences(session, me, patient.id, preferences, clock=clock)
+        assert caught.value.field == field
+        assert access.current_preferences(session, patient.id) == access.Preferences()
+
+
+class TestBreakGlass:
+    def test_reason_is_required(
+        self, session: Session, clock: FrozenClock, patient: Patient
+    ) -> None:
+        doctor = professional_actor(
+            make_professional(session, clock, profession=Profession.EMERGENCY_PHYSICIAN)
+        )
+        with pytest.raises(InvalidAccessRule) as caught:
+            access.break_glass(session, doctor, patient.id, reason=" urgent ", clock=clock)
+        assert caught.value.field == "reason"
+
+    def test_lasts_a_bounded_time(
+        self, session: Session, clock: FrozenClock, patient: Patient
+    ) -> None:
+        doctor = professional_actor(
+            make_professional(session, clock, profession=Profession.EMERGENCY_PHYSICIAN)
+        )
+        opened = access.break_glass(
+            session, doctor, patient.id, reason="Cardiac arrest in the street", clock=clock
+        )
+        assert opened.expires_at == clock.now() + dt.timedelta(hours=24)
+        assert _access(session, doctor, patient, clock).emergency_open
+        clock.advance(dt.timedelta(hours=24))
+        assert not _access(session, doctor, patient, clock).emergency_open
+
+    def test_unknown_dossier_looks_like_a_refusal(
+        self, session: Session, clock: FrozenClock
+    ) -> None:
+        import uuid
+
+        doctor = professional_actor(
+            make_professional(session, clock, profession=Profession.EMERGENCY_PHYSICIAN)
+        )
+        with pytest.raises(AccessDenied, match="No such dossier or document"):
+            access.break_glass(
+                session, doctor, uuid.uuid4(), reason="Unconscious, no papers", clock=clock
+            )
+
+
+class TestRepresentation:
+    def test_parent_represents_a_minor_until_majority(
+        self, session: Session, clock: FrozenClock
+    ) -> None:
+        child = make_patient(session, clock, given="Tom", birth_date=dt.date(2015, 3, 1))
+        parent = make_patient(session, clock, given="Anne", birth_date=dt.date(1985, 1, 1))
+        link = access.record_representation(
+            session,
+            operator_actor(),
+            child.id,
+            parent.id,
+            kind=RepresentationKind.PARENT,
+            clock=clock,
+        )
+        assert link.ends_at == dt.datetime(2033, 3, 1, tzinfo=dt.UTC)
+        assert access.represented_patients(session, parent.id, now=clock.now()) == [child.id]
+        as_parent = patient_actor(parent, acting_for=child)
+        assert _access(session, as_parent, child, clock).is_representative
+        clock.advance(dt.timedelta(days=365 * 8))
+        assert access.represented_patients(session, parent.id, now=clock.now()) == []
+
+    def test_adult_has_no_parent_representative(
+        self, session: Session, clock: FrozenClock, patient: Patient
+    ) -> None:
+        parent = make_patient(session, clock, given="Anne", birth_date=dt.date(1950, 1, 1))
+        with pytest.raises(InvalidAccessRule, match="of age"):
+            access.record_representation(
+                session,
+                operator_actor(),
+                patient.id,
+                parent.id,
+                kind=RepresentationKind.PARENT,
+                clock=clock,
+            )
+
+    def test_only_the_agency_records_representations(
+        self, session: Session, clock: FrozenClock, patient: Patient, me: Actor
+    ) -> None:
+        other = make_patient(session, clock, given="Eve")
+        with pytest.raises(AccessDenied):
+            access.record_representation(
+                session, me, other.id, patient.id, kind=RepresentationKind.GUARDIAN, clock=clock
+            )
+        with pytest.raises(InvalidAccessRule):
+            access.record_representation(
+                session,
+                operator_actor(),
+                patient.id,
+                patient.id,
+                kind=RepresentationKind.GUARDIAN,
+                clock=clock,
+            )
