@@ -138,11 +138,15 @@ def master_key() -> bytes:
 
 
 @pytest.fixture
-def store(tmp_path: Path, master_key: bytes) -> FilesystemDocumentStore:
+def wrapper(master_key: bytes) -> MasterKeyWrapper:
+    """The key wrapper of the test's master key."""
+    return MasterKeyWrapper(master_key, "test")
+
+
+@pytest.fixture
+def store(tmp_path: Path, wrapper: MasterKeyWrapper) -> FilesystemDocumentStore:
     """An encrypted filesystem store in a temporary directory, with a 1 MiB limit."""
-    return FilesystemDocumentStore(
-        tmp_path / "store", MasterKeyWrapper(master_key, "test"), max_bytes=1024 * 1024
-    )
+    return FilesystemDocumentStore(tmp_path / "store", wrapper, max_bytes=1024 * 1024)
 
 
 @pytest.fixture(params=DATABASES)

@@ -1,4 +1,4 @@
-"""The ``carnet`` command: serve, demo data, migrations, configuration.
+"""The ``carnet`` command: serve, demo data, migrations, configuration, tokens, keys, clients.
 
 One command is one transaction (or one per batch, where the command says so). Domain errors
 print one readable line and exit non-zero; a stack trace never reaches the operator's terminal
@@ -7,17 +7,24 @@ unless ``--debug`` asks for it.
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 import json
 import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 import carnet
 from carnet import schema
+from carnet.access.actors import Assurance
+from carnet.auth import keys, service
+from carnet.auth.tokens import TokenAuthority
+from carnet.db import unit_of_work
 from carnet.errors import CarnetError
 from carnet.platform import Platform, build_platform
 from carnet.settings import Settings
@@ -28,6 +35,20 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+keys_app = typer.Typer(help="The keys that sign Carnet's tokens.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+clients_app = typer.Typer(help="OAuth clients: apps and feeding systems.", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
+_AS_HELP = (
+    "patient:<national identifier>, professional:<identifier>, "
+    "system:<organisation identifier>, operator:<name> or security-officer:<name>."
+)
+
+
+class _Level(enum.StrEnum):
+    LOW = "low"
+    SUBSTANTIAL = "substantial"
+    HIGH = "high"
 
 
 class _State:
@@ -121,7 +142,12 @@ def demo() -> None:
 
     with _platform() as platform:
         _require_schema(platform)
-        report = load_demo(platform.sessions, platform.store, seed=platform.settings.demo_seed)
+        report = load_demo(
+            platform.sessions,
+            platform.store,
+            seed=platform.settings.demo_seed,
+            key_wrapper=platform.key_wrapper,
+        )
         typer.echo(report.summary())
 
 
@@ -138,7 +164,7 @@ def serve(
     with _platform() as platform:
         _require_schema(platform)
     uvicorn.run(
-        "carnet.web.app:create_app",
+        "carnet.app:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
@@ -147,6 +173,172 @@ def serve(
         server_header=False,
         log_level="info",
     )
+
+
+def _authority(platform: Platform) -> TokenAuthority:
+    return TokenAuthority.from_settings(platform.settings, platform.key_wrapper)
+
+
+@app.command()
+def token(
+    as_: Annotated[str, typer.Option("--as", help=f"Whom the token is for: {_AS_HELP}")],
+    assurance: Annotated[
+        _Level, typer.Option(help="The authentication strength the token claims.")
+    ] = _Level.SUBSTANTIAL,
+    scope: Annotated[
+        str | None, typer.Option(help="SMART scopes (default: everything for the kind).")
+    ] = None,
+    lifetime: Annotated[
+        int | None,
+        typer.Option(min=1, max=86400, help="Seconds (default CARNET_ACCESS_TOKEN_SECONDS)."),
+    ] = None,
+) -> None:
+    """Print an access token signed with the server's key (demo identity provider only)."""
+    with _platform() as platform:
+        _require_schema(platform)
+        with unit_of_work(platform.sessions) as session:
+            issued = service.mint_token(
+                session,
+                _authority(platform),
+                as_=as_,
+                assurance=Assurance[assurance.name],
+                scope=scope,
+                lifetime=dt.timedelta(seconds=lifetime) if lifetime else None,
+                clock=platform.clock,
+            )
+        typer.echo(issued.token)
+
+
+@app.command()
+def otp(
+    as_: Annotated[
+        str, typer.Option("--as", help="patient:<national identifier> or professional:<id>.")
+    ],
+) -> None:
+    """Print the current one-time code of a demo account (demo identity provider only)."""
+    with _platform() as platform:
+        _require_schema(platform)
+        with unit_of_work(platform.sessions) as session:
+            code = service.current_otp(
+                session,
+                as_=as_,
+                key_wrapper=_authority(platform).key_wrapper,
+                clock=platform.clock,
+                demo_idp=platform.settings.demo_idp,
+            )
+        typer.echo(code)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    overlap: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Seconds the old keys stay accepted (default: longest token lifetime)."
+        ),
+    ] = None,
+) -> None:
+    """Start signing with a new key; the old ones stay published until their tokens expire."""
+    with _platform() as platform:
+        _require_schema(platform)
+        authority = _authority(platform)
+        window = authority.config.key_overlap if overlap is None else dt.timedelta(seconds=overlap)
+        with unit_of_work(platform.sessions) as session:
+            new = keys.rotate_signing_key(
+                session, key_wrapper=authority.key_wrapper, clock=platform.clock, overlap=window
+            )
+        until = (platform.clock.now() + window).isoformat(timespec="seconds")
+        typer.echo(f"New signing key {new.kid}; the previous keys are accepted until {until}.")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List the signing keys: the one signing, those still published, those expired."""
+    with _platform() as platform:
+        _require_schema(platform)
+        now = platform.clock.now()
+        with unit_of_work(platform.sessions) as session:
+            rows = keys.all_keys(session)
+        if not rows:
+            typer.echo("No signing key yet: one is created when the first token is signed.")
+        for row in rows:
+            if row.retired_at is None:
+                status = "signing"
+            elif row.expires_at is not None and row.expires_at > now:
+                status = f"retired, published until {row.expires_at.isoformat(timespec='seconds')}"
+            else:
+                status = "expired"
+            created = row.created_at.isoformat(timespec="seconds")
+            typer.echo(f"{row.kid}  {row.algorithm}  created {created}  {status}")
+
+
+@clients_app.command("register")
+def clients_register(
+    name: Annotated[str, typer.Argument(help="The application's or system's name.")],
+    organisation: Annotated[
+        str | None,
+        typer.Option(help="Feeding system: the identifier of the organisation it feeds for."),
+    ] = None,
+    jwks: Annotated[
+        Path | None, typer.Option(help="Feeding system: a file with its public keys (JWKS).")
+    ] = None,
+    jwks_url: Annotated[
+        str | None, typer.Option(help="Feeding system: where it publishes its JWKS.")
+    ] = None,
+    redirect_uri: Annotated[
+        list[str] | None, typer.Option(help="App: a redirect URI (repeat for several).")
+    ] = None,
+    scope: Annotated[str | None, typer.Option(help="Scopes the client may be granted.")] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="The client id (default: a random one).")
+    ] = None,
+) -> None:
+    """Register a feeding system (--organisation with --jwks or --jwks-url) or an app."""
+    key_set: dict[str, Any] | None = None
+    if jwks is not None:
+        try:
+            key_set = json.loads(jwks.read_text())
+        except (OSError, ValueError) as error:
+            _fail(f"Cannot read the JWKS file {jwks}: {error}")
+    with _platform() as platform:
+        _require_schema(platform)
+        with unit_of_work(platform.sessions) as session:
+            if organisation is not None:
+                client = service.register_backend_client(
+                    session,
+                    name=name,
+                    organisation_identifier=organisation,
+                    allowed_scopes=scope or "system/*.cruds",
+                    jwks=key_set,
+                    jwks_url=jwks_url,
+                    client_id=client_id,
+                    clock=platform.clock,
+                )
+            else:
+                client = service.register_public_client(
+                    session,
+                    name=name,
+                    redirect_uris=redirect_uri or [],
+                    allowed_scopes=scope
+                    or "openid fhirUser launch/patient offline_access patient/*.rs",
+                    client_id=client_id,
+                    clock=platform.clock,
+                )
+        typer.echo(f"Registered {client.kind.value} client {client.client_id}.")
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """List the registered clients."""
+    with _platform() as platform:
+        _require_schema(platform)
+        with unit_of_work(platform.sessions) as session:
+            for client in service.list_clients(session):
+                state = "" if client.active else "  (inactive)"
+                typer.echo(
+                    f"{client.client_id}  {client.kind.value}  {client.name}  "
+                    f"[{client.allowed_scopes}]{state}"
+                )
 
 
 def _require_schema(platform: Platform) -> None:

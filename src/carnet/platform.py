@@ -1,4 +1,4 @@
-"""What a running Carnet holds: engine, sessions, document store, clock — built from settings.
+"""What a running Carnet holds: engine, sessions, store, key wrapper, clock — built from settings.
 
 Built by the ways in (``create_app``, the CLI), never at import time.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from carnet.clock import Clock, SystemClock
 from carnet.db import make_engine, session_factory
 from carnet.settings import Settings
-from carnet.storage import DocumentStore, MasterKeyWrapper, open_store
+from carnet.storage import DocumentStore, KeyWrapper, MasterKeyWrapper, open_store
 from carnet.storage.crypto import generate_master_key, load_master_key
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,10 @@ class Platform:
     sessions: sessionmaker[Session]
     store: DocumentStore
     clock: Clock
+    # Seals what Carnet keeps secret in the database (token signing keys, TOTP secrets, demo
+    # cards). Optional only so that platforms built by hand for tests that never touch
+    # authentication stay short; build_platform always sets it.
+    key_wrapper: KeyWrapper | None = field(default=None, repr=False)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -43,17 +47,15 @@ def build_platform(settings: Settings, *, clock: Clock | None = None) -> Platfor
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.effective_database_url)
     key_id, key = master_key(settings)
-    store = open_store(
-        settings.effective_store_url,
-        MasterKeyWrapper(key, key_id),
-        max_bytes=settings.max_document_bytes,
-    )
+    wrapper = MasterKeyWrapper(key, key_id)
+    store = open_store(settings.effective_store_url, wrapper, max_bytes=settings.max_document_bytes)
     return Platform(
         settings=settings,
         engine=engine,
         sessions=session_factory(engine),
         store=store,
         clock=clock or SystemClock(),
+        key_wrapper=wrapper,
     )
 
 

@@ -3,12 +3,50 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _MIB = 1024 * 1024
+
+
+class ExternalIssuer(BaseModel):
+    """An identity provider whose tokens Carnet accepts (a national professional IdP, an eID).
+
+    Tokens are verified with the issuer's JWKS; the identifier in ``identifier_claim`` (of
+    ``identifier_system``) names the Carnet patient or professional the token speaks for.
+    """
+
+    issuer: str = Field(description="The exact `iss` of the provider's tokens.")
+    jwks_url: str = Field(description="Where the provider publishes its signing keys (JWKS).")
+    audience: str = Field(description="The `aud` the tokens must carry for Carnet.")
+    actor_kind: Literal["patient", "professional"] = Field(
+        description="Whom the provider authenticates."
+    )
+    identifier_claim: str = Field(description="The claim holding the national identifier.")
+    identifier_system: str = Field(description="The identifier's system (a Carnet system URI).")
+    assurance_claim: str = Field(
+        default="acr", description="The claim telling how strongly the person authenticated."
+    )
+    assurance_levels: dict[str, Literal["low", "substantial", "high"]] = Field(
+        default_factory=dict,
+        description="Values of assurance_claim and the level each means; others count as low.",
+    )
+    algorithms: list[str] = Field(
+        default_factory=lambda: ["ES256", "RS256"],
+        description="Signature algorithms accepted from this provider (never none or HS*).",
+    )
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        # A shared-secret (HS*) or unsigned (none) algorithm would let anyone holding the
+        # public JWKS mint tokens: refuse them at configuration time (RFC 8725 section 3.1).
+        refused = [alg for alg in value if alg.lower() == "none" or alg.upper().startswith("HS")]
+        if refused or not value:
+            raise ValueError(f"external issuers need asymmetric algorithms, not {refused}")
+        return value
 
 
 class Settings(BaseSettings):
@@ -51,6 +89,32 @@ class Settings(BaseSettings):
     demo_seed: int = Field(
         default=20261123, description="Seed of the deterministic demo population."
     )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Carnet's public base URL: the token issuer; tokens are for <public_url>/fhir.",
+    )
+    access_token_seconds: int = Field(
+        default=300, ge=30, le=3600, description="Lifetime of access tokens, in seconds."
+    )
+    refresh_token_days: int = Field(
+        default=30, ge=1, le=365, description="Lifetime of refresh tokens, in days."
+    )
+    demo_idp: bool = Field(
+        default=True,
+        description="Serve the demo identity provider (demo accounts, professional cards) and "
+        "allow `carnet token`; turn off where a real identity provider signs people in.",
+    )
+    external_issuers: list[ExternalIssuer] = Field(
+        default_factory=list,
+        description="JSON list of external identity providers whose tokens Carnet accepts.",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("public_url must be an http:// or https:// URL")
+        return value.rstrip("/")
 
     @field_validator("database_url")
     @classmethod
@@ -83,6 +147,10 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 value = "********" if value.get_secret_value() else ""
+            elif isinstance(value, list):
+                value = [
+                    item.model_dump() if isinstance(item, BaseModel) else item for item in value
+                ]
             shown[name] = value
         shown["database_url"] = _mask_url_password(self.effective_database_url)
         shown["store_url"] = self.effective_store_url

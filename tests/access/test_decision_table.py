@@ -28,7 +28,13 @@ from carnet.directory.models import OrganisationKind, Profession
 from carnet.documents import service as documents
 from carnet.documents.models import Confidentiality
 from carnet.storage import FilesystemDocumentStore
-from factories.actors import operator_actor, patient_actor, professional_actor, system_actor
+from factories.actors import (
+    operator_actor,
+    patient_actor,
+    professional_actor,
+    security_officer_actor,
+    system_actor,
+)
 from factories.directory import make_organisation, make_professional
 from factories.documents import lab_metadata
 from factories.patients import make_patient
@@ -115,6 +121,7 @@ def world(session: Session, store: FilesystemDocumentStore, clock: FrozenClock) 
             lab, scopes="system/*.cruds", professional=biologist
         ),
         "operator": operator_actor(),
+        "security-officer": security_officer_actor(),
     }
 
     def publish(name: str, by: str = "biologist", **changes: object) -> None:
@@ -372,6 +379,7 @@ TABLE: list[tuple[str, Setup, frozenset[str] | str, bool]] = [
         False,
     ),
     ("operator", none, DENIED, False),
+    ("security-officer", none, DENIED, False),
 ]
 
 
@@ -485,6 +493,8 @@ ACTIONS: list[tuple[str, Callable[[World, str], None], bool]] = [
     ("lab-system", _publish, True),
     ("stranger", _publish, False),
     ("operator", _publish, False),
+    ("security-officer", _publish, False),
+    ("operator", _grant, False),
     ("patient", _grant, True),
     ("representative", _grant, True),
     ("stranger", _grant, False),

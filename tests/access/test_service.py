@@ -230,6 +230,39 @@ class TestCareContacts:
         )
         assert longer.window_ends_at == clock.now() + dt.timedelta(days=365)
 
+    def test_patient_may_shorten_extend_or_end_a_window(
+        self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
+    ) -> None:
+        doctor = professional_actor(gp)
+        contact = access.record_care_contact(
+            session, doctor, patient.id, method=CareContactMethod.CARD, clock=clock
+        )
+        longer = clock.now() + dt.timedelta(days=300)
+        access.adjust_care_contact(session, me, patient.id, contact.id, ends_at=longer, clock=clock)
+        assert contact.window_ends_at == longer
+        with pytest.raises(InvalidAccessRule) as caught:
+            access.adjust_care_contact(
+                session,
+                me,
+                patient.id,
+                contact.id,
+                ends_at=clock.now() + dt.timedelta(days=366),
+                clock=clock,
+            )
+        assert caught.value.field == "ends_at"
+        with pytest.raises(AccessDenied):
+            access.adjust_care_contact(
+                session, doctor, patient.id, contact.id, ends_at=longer, clock=clock
+            )
+        access.adjust_care_contact(
+            session, me, patient.id, contact.id, ends_at=clock.now(), clock=clock
+        )
+        assert not _access(session, doctor, patient, clock).care_contact_open
+        with pytest.raises(AccessRuleNotFound):
+            access.adjust_care_contact(
+                session, me, patient.id, contact.id, ends_at=longer, clock=clock
+            )
+
     def test_patient_may_switch_care_contacts_off(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
@@ -378,3 +411,31 @@ class TestRepresentation:
                 kind=RepresentationKind.GUARDIAN,
                 clock=clock,
             )
+
+
+class TestOverview:
+    def test_lists_the_rules_in_force(
+        self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
+    ) -> None:
+        revoked = access.grant_access(
+            session, me, patient.id, level=GrantLevel.NORMAL, professional_id=gp.id, clock=clock
+        )
+        access.revoke_grant(session, me, patient.id, revoked.id, clock=clock)
+        live = access.grant_access(
+            session, me, patient.id, level=GrantLevel.EXTENDED, professional_id=gp.id, clock=clock
+        )
+        access.designate_treating_doctor(session, me, patient.id, gp.id, clock=clock)
+        blocked = make_professional(session, clock, family="Blocked")
+        access.block_professional(session, me, patient.id, blocked.id, clock=clock)
+        overview = access.access_overview(session, me, patient.id, clock=clock)
+        assert [grant.id for grant in overview.grants] == [live.id]
+        assert overview.treating_doctor is not None
+        assert overview.treating_doctor.professional_id == gp.id
+        assert [block.professional_id for block in overview.blocks] == [blocked.id]
+        assert overview.preferences == access.Preferences()
+
+    def test_professionals_cannot_see_it(
+        self, session: Session, clock: FrozenClock, patient: Patient, gp: Professional
+    ) -> None:
+        with pytest.raises(AccessDenied):
+            access.access_overview(session, professional_actor(gp), patient.id, clock=clock)

@@ -20,7 +20,7 @@ from carnet.documents import service as documents
 from carnet.documents.models import Document, SubmissionSet
 from carnet.patients import identifiers
 from carnet.patients.models import DossierState, Patient
-from carnet.storage import FilesystemDocumentStore
+from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
 
 SEED = 20261123
 
@@ -134,3 +134,19 @@ def test_loaded_documents_are_readable_and_intact(
             assert hashlib.sha256(content).hexdigest() == row.sha256
             if row.mime_type == "application/pdf":
                 assert content.startswith(b"%PDF-")
+
+
+def test_demo_accounts_are_provisioned_once(
+    committing_engine: Engine, store: FilesystemDocumentStore, master_key: bytes
+) -> None:
+    sessions = session_factory(committing_engine)
+    wrapper = MasterKeyWrapper(master_key, "test")
+    first = load_demo(
+        sessions, store, seed=SEED, key_wrapper=wrapper, patients_count=5, documents_count=10
+    )
+    assert first.accounts_created == 5 + 50
+    second = load_demo(
+        sessions, store, seed=SEED, key_wrapper=wrapper, patients_count=5, documents_count=10
+    )
+    assert second.accounts_created == 0
+    assert "nothing changed" in second.summary()

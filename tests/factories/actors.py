@@ -70,3 +70,13 @@ def operator_actor(name: str = "operator-1", *, scopes: str = EVERYTHING) -> Act
         assurance=Assurance.HIGH,
         scopes=parse_scopes(scopes)[0],
     )
+
+
+def security_officer_actor(name: str = "officer-1", *, scopes: str = EVERYTHING) -> Actor:
+    """A security officer: reads the audit trail, never clinical content."""
+    return Actor(
+        kind=ActorKind.SECURITY_OFFICER,
+        subject=f"security-officer:{name}",
+        assurance=Assurance.HIGH,
+        scopes=parse_scopes(scopes)[0],
+    )

@@ -9,12 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from carnet.app import create_app
 from carnet.clock import FrozenClock
 from carnet.db import make_engine, session_factory
 from carnet.platform import Platform
 from carnet.settings import Settings
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
-from carnet.web.app import create_app
 
 
 def _platform(engine: Engine, store: FilesystemDocumentStore, clock: FrozenClock) -> Platform:

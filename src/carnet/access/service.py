@@ -255,6 +255,68 @@ def current_preferences(session: Session, patient_id: uuid.UUID) -> Preferences:
     )
 
 
+@dataclass(frozen=True)
+class AccessOverview:
+    """Who may open the dossier now, and until when: what the patient sees in "my access"."""
+
+    grants: list[Grant]
+    care_contacts: list[CareContact]
+    treating_doctor: TreatingDoctor | None
+    blocks: list[Block]
+    emergency_accesses: list[EmergencyAccess]
+    preferences: Preferences
+
+
+def access_overview(
+    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
+) -> AccessOverview:
+    """The rules in force on the dossier (the patient, or their representative, asks)."""
+    now = clock.now()
+    authorize(session, actor, patient_id, Action.READ_ACCESS, now=now)
+    return AccessOverview(
+        grants=list(
+            session.scalars(
+                select(Grant)
+                .where(
+                    Grant.patient_id == patient_id,
+                    Grant.revoked_at.is_(None),
+                    (Grant.ends_at.is_(None)) | (Grant.ends_at > now),
+                )
+                .order_by(Grant.starts_at)
+            )
+        ),
+        care_contacts=list(
+            session.scalars(
+                select(CareContact)
+                .where(
+                    CareContact.patient_id == patient_id,
+                    CareContact.ended_at.is_(None),
+                    CareContact.window_ends_at > now,
+                )
+                .order_by(CareContact.recorded_at)
+            )
+        ),
+        treating_doctor=session.scalar(
+            select(TreatingDoctor).where(
+                TreatingDoctor.patient_id == patient_id, TreatingDoctor.ended_at.is_(None)
+            )
+        ),
+        blocks=list(
+            session.scalars(
+                select(Block).where(Block.patient_id == patient_id, Block.lifted_at.is_(None))
+            )
+        ),
+        emergency_accesses=list(
+            session.scalars(
+                select(EmergencyAccess).where(
+                    EmergencyAccess.patient_id == patient_id, EmergencyAccess.expires_at > now
+                )
+            )
+        ),
+        preferences=current_preferences(session, patient_id),
+    )
+
+
 # --- The patient's controls ----------------------------------------------------------------
 
 
@@ -528,6 +590,37 @@ def record_care_contact(
         window_ends_at=now + dt.timedelta(days=days),
     )
     session.add(contact)
+    session.flush()
+    return contact
+
+
+def adjust_care_contact(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    *,
+    ends_at: dt.datetime,
+    clock: Clock,
+) -> CareContact:
+    """The patient shortens (or ends, with a past date) or extends a care-contact window.
+
+    A window never reaches beyond 365 days from the contact.
+    """
+    now = clock.now()
+    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=now)
+    contact = session.get(CareContact, (patient_id, contact_id))
+    if contact is None or contact.ended_at is not None:
+        raise AccessRuleNotFound("open care contact")
+    if ends_at > contact.recorded_at + dt.timedelta(days=MAX_CARE_CONTACT_DAYS):
+        raise InvalidAccessRule(
+            f"A care-contact window lasts at most {MAX_CARE_CONTACT_DAYS} days.", field="ends_at"
+        )
+    if ends_at <= now:
+        contact.ended_at = now
+        contact.ended_by = actor.subject
+    else:
+        contact.window_ends_at = ends_at
     session.flush()
     return contact
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from carnet.access.actors import Actor, ActorKind, Assurance
 from carnet.access.scopes import parse_scope
+from carnet.auth.service import provision_demo_accounts
 from carnet.clock import FrozenClock
 from carnet.db import unit_of_work
 from carnet.demo.content import DocumentContext, render
@@ -30,7 +31,7 @@ from carnet.directory.service import LU_ORGANISATION
 from carnet.documents import service as documents
 from carnet.documents.models import Document
 from carnet.patients import service as patients
-from carnet.storage import DocumentStore
+from carnet.storage import DocumentStore, KeyWrapper
 
 
 @dataclass
@@ -43,6 +44,7 @@ class DemoReport:
     patients_existing: int = 0
     documents_created: int = 0
     documents_existing: int = 0
+    accounts_created: int = 0
 
     def summary(self) -> str:
         """One line for the operator."""
@@ -51,6 +53,7 @@ class DemoReport:
             or self.professionals_created
             or self.patients_created
             or self.documents_created
+            or self.accounts_created
         ):
             return (
                 f"Demo population already loaded ({self.patients_existing} patients, "
@@ -59,7 +62,7 @@ class DemoReport:
         return (
             f"Demo population loaded: {self.organisations_created} organisations, "
             f"{self.professionals_created} professionals, {self.patients_created} patients, "
-            f"{self.documents_created} documents created "
+            f"{self.documents_created} documents, {self.accounts_created} demo accounts created "
             f"({self.patients_existing} patients and {self.documents_existing} documents "
             "were already there)."
         )
@@ -70,10 +73,15 @@ def load_demo(
     store: DocumentStore,
     *,
     seed: int,
+    key_wrapper: KeyWrapper | None = None,
     patients_count: int = 200,
     documents_count: int = 2000,
 ) -> DemoReport:
-    """Load the deterministic demo population for ``seed``; a second run changes nothing."""
+    """Load the deterministic demo population for ``seed``; a second run changes nothing.
+
+    With ``key_wrapper``, every demo person also gets the documented demo credentials (password,
+    one-time codes, professional card) to sign in on the demo identity provider.
+    """
     population = build_population(seed, patients=patients_count, documents=documents_count)
     clock = FrozenClock(DEMO_NOW)
     report = DemoReport()
@@ -82,6 +90,11 @@ def load_demo(
     for spec in population.patients:
         with unit_of_work(sessions) as session:
             _load_patient(session, store, spec, directory_ids=loaded, clock=clock, report=report)
+    if key_wrapper is not None:
+        with unit_of_work(sessions) as session:
+            report.accounts_created = provision_demo_accounts(
+                session, key_wrapper=key_wrapper, clock=clock
+            )
     return report
 
 

@@ -14,9 +14,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import carnet
+from carnet.auth.errors import AuthError
+from carnet.auth.tokens import TokenAuthority
+from carnet.fhir import outcome as fhir_outcome
+from carnet.fhir import router as fhir_router
 from carnet.platform import Platform, build_platform
 from carnet.settings import Settings
-from carnet.web import service_routes
+from carnet.web import oauth, service_routes
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +42,10 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = platform is None
-        app.state.platform = platform or build_platform(settings or Settings())
+        current = platform or build_platform(settings or Settings())
+        app.state.platform = current
+        app.state.authority = TokenAuthority.from_settings(current.settings, current.key_wrapper)
+        app.state.sign_in_throttle = oauth.SignInThrottle()
         try:
             yield
         finally:
@@ -81,9 +88,19 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": error.detail}, status_code=error.status_code)
+        # Headers carry what the status needs, such as a 401's WWW-Authenticate challenge.
+        return JSONResponse(
+            {"detail": error.detail}, status_code=error.status_code, headers=error.headers
+        )
 
+    @app.exception_handler(AuthError)
+    async def auth_error(request: Request, error: AuthError) -> JSONResponse:
+        return oauth.oauth_error(error)
+
+    fhir_outcome.install(app)
     app.include_router(service_routes.router)
+    app.include_router(oauth.router)
+    app.include_router(fhir_router.router)
     return app
 
 

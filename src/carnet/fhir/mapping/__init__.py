@@ -1,0 +1,1 @@
+"""Carnet's records as FHIR R4 resources."""

@@ -1,0 +1,1 @@
+"""IHE Mobile access to Health Documents (MHD): one module per transaction."""

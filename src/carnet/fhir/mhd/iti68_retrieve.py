@@ -1,0 +1,51 @@
+"""ITI-68 Retrieve Document: ``GET /fhir/Binary/{id}``.
+
+https://profiles.ihe.net/ITI/MHD/ITI-68.html — the document's bytes with its MIME type, or a
+FHIR ``Binary`` resource when ``application/fhir+json`` is asked for. Clinical content is never
+cached (``no-store``); the ETag is the content's SHA-256.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from carnet.access.errors import AccessDenied
+from carnet.documents import service as documents
+from carnet.fhir.dependencies import CurrentPlatform, Transaction
+from carnet.fhir.ids import parse_document_resource_id
+from carnet.fhir.outcome import FHIR_JSON
+from carnet.web.authentication import CurrentActor
+
+router = APIRouter()
+
+
+@router.get("/Binary/{resource_id}", summary="ITI-68 Retrieve Document", tags=["MHD"])
+def retrieve_document(
+    *,
+    resource_id: str,
+    request: Request,
+    actor: CurrentActor,
+    platform: CurrentPlatform,
+    session: Transaction,
+) -> Response:
+    """The document's content, if the policy lets the actor see it."""
+    ids = parse_document_resource_id(resource_id)
+    if ids is None:
+        raise AccessDenied("malformed id")
+    patient_id, document_id = ids
+    document, content = documents.read_content(
+        session, platform.store, actor, patient_id, document_id, clock=platform.clock
+    )
+    headers = {"ETag": f'"{document.sha256}"', "Cache-Control": "no-store"}
+    if FHIR_JSON in request.headers.get("accept", ""):
+        binary = {
+            "resourceType": "Binary",
+            "id": resource_id,
+            "contentType": document.mime_type,
+            "data": base64.b64encode(content).decode("ascii"),
+        }
+        return JSONResponse(binary, media_type=FHIR_JSON, headers=headers)
+    return Response(content, media_type=document.mime_type, headers=headers)

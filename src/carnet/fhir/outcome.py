@@ -1,0 +1,140 @@
+"""Errors as FHIR ``OperationOutcome``s: one translation for the whole FHIR API.
+
+Domain errors carry a message and the field at fault; here they become an HTTP status, an
+``issue.code`` (http://hl7.org/fhir/R4/valueset-issue-type.html) and an ``expression``. A policy
+refusal is answered exactly like a missing resource. Nothing else — no stack trace, no internal
+detail — reaches the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from carnet.access.actors import Assurance
+from carnet.access.errors import InsufficientScope, StrongerAuthenticationRequired
+from carnet.errors import CarnetError, Conflict, InvalidInput, LimitExceeded, NotFound, StateRefused
+from carnet.storage import StorageError
+
+log = logging.getLogger(__name__)
+FHIR_JSON = "application/fhir+json"
+# (status, issue code) by kind of domain error, most specific first.
+_KINDS: tuple[tuple[type[CarnetError], int, str], ...] = (
+    (NotFound, 404, "not-found"),
+    (InvalidInput, 422, "invalid"),
+    (Conflict, 409, "duplicate"),
+    (LimitExceeded, 413, "too-costly"),
+    (StateRefused, 409, "business-rule"),
+)
+
+
+def operation_outcome(
+    message: str, *, code: str, severity: str = "error", expression: str | None = None
+) -> dict[str, Any]:
+    """An OperationOutcome with one issue."""
+    issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": message}
+    if expression:
+        issue["expression"] = [expression]
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def outcome_response(
+    status: int,
+    message: str,
+    *,
+    code: str,
+    expression: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """An OperationOutcome answer."""
+    return JSONResponse(
+        operation_outcome(message, code=code, expression=expression),
+        status_code=status,
+        media_type=FHIR_JSON,
+        headers=headers,
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Answer errors on ``/fhir`` paths with OperationOutcomes."""
+    previous_http = app.exception_handlers.get(StarletteHTTPException)
+
+    async def carnet_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, CarnetError)
+        return _from_domain(error)
+
+    async def http_error(request: Request, error: Exception) -> Any:
+        assert isinstance(error, StarletteHTTPException)
+        if not request.url.path.startswith("/fhir"):
+            if previous_http is not None:
+                return await previous_http(request, error)  # type: ignore[misc]
+            return JSONResponse(
+                {"detail": error.detail}, status_code=error.status_code, headers=error.headers
+            )
+        code = {401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported"}.get(
+            error.status_code, "processing"
+        )
+        return outcome_response(
+            error.status_code,
+            str(error.detail),
+            code=code,
+            headers=dict(error.headers) if error.headers else None,
+        )
+
+    async def validation_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        if not request.url.path.startswith("/fhir"):
+            return await request_validation_exception_handler(request, error)
+        first = error.errors()[0] if error.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ())[1:])
+        return outcome_response(
+            400,
+            f"Invalid parameter {where}: {first.get('msg', 'invalid')}",
+            code="invalid",
+            expression=where or None,
+        )
+
+    async def storage_error(request: Request, error: Exception) -> JSONResponse:
+        incident = uuid.uuid4().hex[:12]
+        log.error("document store failure, incident %s: %s", incident, error)
+        return outcome_response(
+            503,
+            f"The document store could not serve this request (incident {incident}).",
+            code="transient",
+        )
+
+    app.add_exception_handler(CarnetError, carnet_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StorageError, storage_error)
+
+
+def _from_domain(error: CarnetError) -> JSONResponse:
+    if isinstance(error, StrongerAuthenticationRequired):
+        # RFC 9470: ask the client to step up, naming the levels that would do.
+        levels = " ".join(level.acr for level in Assurance if level >= error.required)
+        challenge = (
+            'Bearer realm="carnet", error="insufficient_user_authentication", '
+            f'error_description="A stronger sign-in is required.", acr_values="{levels}"'
+        )
+        return outcome_response(
+            401, error.message, code="security", headers={"WWW-Authenticate": challenge}
+        )
+    if isinstance(error, InsufficientScope):
+        return outcome_response(
+            403,
+            error.message,
+            code="forbidden",
+            headers={"WWW-Authenticate": 'Bearer realm="carnet", error="insufficient_scope"'},
+        )
+    for kind, status, code in _KINDS:
+        if isinstance(error, kind):
+            return outcome_response(status, error.message, code=code, expression=error.field)
+    return outcome_response(400, error.message, code="processing", expression=error.field)

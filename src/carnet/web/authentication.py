@@ -1,0 +1,98 @@
+"""Bearer authentication for routes: ``authenticated_actor`` and ``require_scope``.
+
+Challenges follow RFC 6750 section 3: no token gets a bare ``Bearer realm="carnet"``; a bad
+token gets ``error="invalid_token"`` with one description whatever went wrong; a token without
+the scope a route needs gets 403 ``error="insufficient_scope"``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from carnet.access.actors import Actor
+from carnet.access.scopes import Interaction, allows
+from carnet.auth.errors import InvalidToken
+from carnet.auth.tokens import TokenAuthority, authenticate
+from carnet.platform import Platform
+
+log = logging.getLogger(__name__)
+REALM = 'Bearer realm="carnet"'
+
+
+class BearerChallenge(HTTPException):
+    """A 401 or 403 answer carrying its ``WWW-Authenticate`` challenge."""
+
+    def __init__(self, status_code: int, detail: str, challenge: str) -> None:
+        super().__init__(status_code, detail, headers={"WWW-Authenticate": challenge})
+
+
+def authority_of(request: Request) -> TokenAuthority:
+    """The application's token authority (built at startup)."""
+    authority: TokenAuthority = request.app.state.authority
+    return authority
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, or None when there is none."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        # RFC 6750 section 3.1: a malformed Authorization header is an invalid_request.
+        raise BearerChallenge(
+            400,
+            "The Authorization header must be 'Bearer <token>'.",
+            f'{REALM}, error="invalid_request"',
+        )
+    return token.strip()
+
+
+def authenticated_actor(request: Request) -> Actor:
+    """The actor the request's bearer token speaks for; 401 with a challenge otherwise."""
+    token = bearer_token(request)
+    if token is None:
+        raise BearerChallenge(401, "An access token is required.", REALM)
+    platform: Platform = request.app.state.platform
+    try:
+        # A short read-only session of its own: the key lookup and the revocation check.
+        with platform.sessions() as session:
+            actor = authenticate(session, authority_of(request), token, clock=platform.clock)
+    except InvalidToken as error:
+        log.info("bearer token refused: %s", error.detail)
+        raise BearerChallenge(
+            401,
+            InvalidToken.GENERIC,
+            f'{REALM}, error="invalid_token", error_description="{InvalidToken.GENERIC}"',
+        ) from None
+    request.state.actor = actor
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(authenticated_actor)]
+
+
+def require_scope(
+    resource: str, interaction: Interaction, *, context: str | None = None
+) -> Callable[[Actor], Actor]:
+    """A dependency: the authenticated actor, if a token scope permits ``interaction``.
+
+    Scopes only narrow what a token may do; the access policy still decides. Answers 403 with
+    ``error="insufficient_scope"`` naming a scope that would do (RFC 6750 section 3.1).
+    """
+
+    def dependency(actor: CurrentActor) -> Actor:
+        if not allows(actor.scopes, resource, interaction, context=context):
+            needed = f"{context or 'user'}/{resource}.{interaction.value}"
+            raise BearerChallenge(
+                403,
+                "The access token's scopes do not allow this.",
+                f'{REALM}, error="insufficient_scope", scope="{needed}"',
+            )
+        return actor
+
+    return dependency

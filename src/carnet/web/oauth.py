@@ -1,0 +1,626 @@
+"""The OAuth 2.0 / OpenID Connect endpoints: discovery, JWKS, authorize, token, revoke, userinfo.
+
+Routes parse, call ``carnet.auth.service`` and render. The sign-in page is the demo identity
+provider's: its form carries a *ticket*, a short-lived JWT signed by Carnet holding the
+validated authorization request, bound to the browser by a cookie (CSRF protection without
+server-side state).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy.orm import Session
+
+from carnet.access.actors import ActorKind, Assurance
+from carnet.access.scopes import NON_RESOURCE_SCOPES
+from carnet.auth import keys, service
+from carnet.auth.errors import (
+    AuthError,
+    InvalidRequest,
+    InvalidToken,
+    SignInRefused,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+)
+from carnet.auth.models import OAuthClient
+from carnet.auth.tokens import (
+    LOGIN_TICKET_SECONDS,
+    TICKET_TYPE,
+    Principal,
+    TokenAuthority,
+    sign,
+    verify_signed,
+)
+from carnet.db import unit_of_work
+from carnet.directory.service import get_professional
+from carnet.patients.service import get_patient
+from carnet.platform import Platform
+from carnet.web.authentication import CurrentActor, authority_of
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["authentication"])
+_templates = Environment(
+    loader=PackageLoader("carnet.web", "templates"), autoescape=select_autoescape()
+)
+_MAX_FORM_BYTES = 64 * 1024
+_COOKIE = "carnet_sign_in"
+# RFC 6749 section 5.1 and OIDC Core section 3.1.3.3: token responses are never cached.
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_SCOPES_SUPPORTED = [
+    *sorted(NON_RESOURCE_SCOPES),
+    "patient/*.rs",
+    "patient/*.cruds",
+    "user/*.rs",
+    "user/*.cruds",
+    "system/*.rs",
+    "system/*.cruds",
+]
+
+
+class SignInThrottle:
+    """At most ``limit`` sign-in attempts per client IP in ``window`` seconds, per process.
+
+    A first line against password spraying from one address; the per-account lock in the
+    database is what holds across workers.
+    """
+
+    def __init__(self, limit: int = 20, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._attempts: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, address: str, now: float | None = None) -> bool:
+        """Record an attempt from ``address``; False if it is over the limit."""
+        moment = time.monotonic() if now is None else now
+        with self._lock:
+            attempts = self._attempts.setdefault(address, deque())
+            while attempts and attempts[0] <= moment - self.window:
+                attempts.popleft()
+            if len(attempts) >= self.limit:
+                return False
+            attempts.append(moment)
+            if len(self._attempts) > 10_000:  # forget idle addresses rather than grow forever
+                self._attempts = {a: q for a, q in self._attempts.items() if q}
+            return True
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """The ``application/x-www-form-urlencoded`` body as a dict (RFC 6749 section 3.1).
+
+    A repeated parameter is refused, as the RFC requires; so are other content types.
+    """
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if content_type != "application/x-www-form-urlencoded" or len(body) > _MAX_FORM_BYTES:
+        raise InvalidRequest("Send the parameters as application/x-www-form-urlencoded.")
+    fields: dict[str, str] = {}
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise InvalidRequest("The form is not valid UTF-8.") from None
+    for name, value in pairs:
+        if name in fields:
+            raise InvalidRequest(f"The parameter {name!r} is repeated.", field=name)
+        fields[name] = value
+    return fields
+
+
+Form = Annotated[dict[str, str], Depends(form_fields)]
+
+
+def _platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+# --- discovery -------------------------------------------------------------------------------
+
+
+@router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery")
+def openid_configuration(request: Request) -> JSONResponse:
+    """The authorization server's metadata (OpenID Connect Discovery 1.0, RFC 8414)."""
+    issuer = authority_of(request).config.issuer
+    return JSONResponse(
+        {
+            **_endpoints(issuer),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [keys.ALGORITHM],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
+            "token_endpoint_auth_signing_alg_values_supported": list(
+                service.CLIENT_ASSERTION_ALGORITHMS
+            ),
+            "revocation_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": _SCOPES_SUPPORTED,
+            "claims_supported": [
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "acr",
+                "amr",
+                "fhirUser",
+                "name",
+                "carnet_kind",
+            ],
+            "acr_values_supported": [level.acr for level in Assurance],
+            "authorization_response_iss_parameter_supported": True,
+        },
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+@router.get("/fhir/.well-known/smart-configuration", summary="SMART App Launch configuration")
+def smart_configuration(request: Request) -> JSONResponse:
+    """What SMART apps need to know (SMART App Launch 2.x, section "Conformance")."""
+    issuer = authority_of(request).config.issuer
+    return JSONResponse(
+        {
+            **_endpoints(issuer),
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
+            "token_endpoint_auth_signing_alg_values_supported": list(
+                service.CLIENT_ASSERTION_ALGORITHMS
+            ),
+            "scopes_supported": _SCOPES_SUPPORTED,
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+            "capabilities": [
+                "launch-standalone",
+                "client-public",
+                "client-confidential-asymmetric",
+                "context-standalone-patient",
+                "sso-openid-connect",
+                "permission-offline",
+                "permission-online",
+                "permission-patient",
+                "permission-user",
+                "permission-v1",
+                "permission-v2",
+            ],
+        },
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+def _endpoints(issuer: str) -> dict[str, str]:
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth/authorize",
+        "token_endpoint": f"{issuer}/oauth/token",
+        "jwks_uri": f"{issuer}/oauth/jwks",
+        "userinfo_endpoint": f"{issuer}/oauth/userinfo",
+        "revocation_endpoint": f"{issuer}/oauth/revoke",
+    }
+
+
+@router.get("/oauth/jwks", summary="Carnet's public signing keys (JWKS)")
+def jwks(request: Request) -> JSONResponse:
+    """The current signing key and the retired ones still in their overlap (RFC 7517)."""
+    platform = _platform(request)
+    with unit_of_work(platform.sessions) as session:
+        # Never an empty set: the first key is created here if no token was signed yet.
+        authority_of(request).keys.signing_key(session, platform.clock)
+        document = keys.jwks(session, platform.clock)
+    return JSONResponse(
+        document,
+        media_type="application/jwk-set+json",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+# --- authorization endpoint and the sign-in page ---------------------------------------------
+
+
+@router.get("/oauth/authorize", include_in_schema=False)
+def authorize(request: Request) -> Response:
+    """Validate an authorization request (RFC 6749 section 4.1.1, RFC 7636) and show sign-in.
+
+    An unknown client or an unregistered redirect URI is shown as an error page, never
+    redirected to (RFC 6749 section 4.1.2.1); other errors go back to the client.
+    """
+    platform = _platform(request)
+    authority = authority_of(request)
+    params: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name in params:
+            return _page(f"The parameter {name!r} is repeated.", status_code=400)
+        params[name] = value
+    if not authority.config.demo_idp:
+        return _page(_DEMO_OFF, status_code=404)
+    browser = secrets.token_urlsafe(24)
+    with unit_of_work(platform.sessions) as session:
+        try:
+            client = service.get_client(session, params.get("client_id", ""))
+            redirect_uri = service.check_redirect_uri(client, params.get("redirect_uri"))
+        except AuthError as error:
+            return _page(f"This sign-in link is not valid: {error}", status_code=400)
+        state = params.get("state")
+        try:
+            if params.get("response_type") != "code":
+                raise UnsupportedResponseType("Only response_type=code is supported.")
+            if "aud" in params and params["aud"].rstrip("/") != authority.config.audience:
+                raise InvalidRequest(f"aud must be {authority.config.audience}.", field="aud")
+            scope = service.grant_scopes(params.get("scope"), client.allowed_scopes)
+            claims = {
+                "client_id": client.client_id,
+                "redirect_uri": redirect_uri,
+                "scope": scope,
+                "state": state,
+                "nonce": params.get("nonce"),
+                "code_challenge": service.check_code_challenge(
+                    params.get("code_challenge"), params.get("code_challenge_method")
+                ),
+            }
+            ticket = _issue_ticket(session, authority, platform, claims, browser)
+        except AuthError as error:
+            return _redirect(redirect_uri, _error_params(error, state, authority))
+        response = _login_page(client, ticket, scope, redirect_uri)
+    response.set_cookie(
+        _COOKIE,
+        browser,
+        max_age=LOGIN_TICKET_SECONDS,
+        path="/oauth/authorize",
+        httponly=True,
+        samesite="strict",
+        secure=authority.config.issuer.startswith("https://"),
+    )
+    return response
+
+
+@router.post("/oauth/authorize", include_in_schema=False)
+def sign_in(request: Request, form: Form) -> Response:
+    """Check the credentials of the sign-in form and send the browser back with a code."""
+    platform = _platform(request)
+    authority = authority_of(request)
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    if not throttle.allow(request.client.host if request.client else "unknown"):
+        return _page(
+            "Too many sign-in attempts from your address; wait a minute and try again.",
+            status_code=429,
+            headers={"Retry-After": "60"},
+        )
+    if not authority.config.demo_idp:
+        return _page(_DEMO_OFF, status_code=404)
+    with unit_of_work(platform.sessions) as session:
+        ticket = _read_ticket(session, authority, platform, form.get("ticket", ""), request)
+        if ticket is None:
+            return _page(_TICKET_REFUSED, status_code=400)
+        try:
+            client = service.get_client(session, ticket["client_id"])
+        except AuthError:
+            return _page(_TICKET_REFUSED, status_code=400)
+        try:
+            principal = _authenticate(session, authority, platform, form, ticket)
+        except SignInRefused:
+            # Committed with this transaction: the failure counts towards the account's lock.
+            principal = None
+        if principal is not None:
+            code = service.create_authorization_code(
+                session,
+                client=client,
+                redirect_uri=ticket["redirect_uri"],
+                scope=ticket["scope"],
+                code_challenge=ticket["code_challenge"],
+                nonce=ticket.get("nonce"),
+                principal=principal,
+                clock=platform.clock,
+            )
+    if principal is None:
+        page = _login_page(
+            client,
+            form.get("ticket", ""),
+            ticket["scope"],
+            ticket["redirect_uri"],
+            error=SignInRefused.GENERIC,
+        )
+        page.status_code = 401
+        return page
+    params = {"code": code, "state": ticket.get("state"), "iss": authority.config.issuer}
+    return _redirect(ticket["redirect_uri"], params)
+
+
+def _authenticate(
+    session: Session,
+    authority: TokenAuthority,
+    platform: Platform,
+    form: dict[str, str],
+    ticket: dict[str, Any],
+) -> Principal:
+    method = form.get("method")
+    identifier = form.get("identifier", "")
+    if method == "card":
+        challenge = base64.urlsafe_b64decode(ticket["challenge"] + "==")
+        response = service.read_demo_card(
+            session,
+            identifier=identifier,
+            pin=form.get("pin", ""),
+            challenge=challenge,
+            key_wrapper=authority.key_wrapper,
+            clock=platform.clock,
+        )
+        return service.sign_in_with_card(
+            session, response=response, challenge=challenge, clock=platform.clock
+        )
+    if method not in ("patient", "professional"):
+        raise SignInRefused()
+    return service.sign_in_with_password(
+        session,
+        kind=ActorKind(method),
+        identifier=identifier,
+        password=form.get("password", ""),
+        otp=form.get("otp") or None,
+        key_wrapper=authority.key_wrapper,
+        clock=platform.clock,
+    )
+
+
+def _issue_ticket(
+    session: Session,
+    authority: TokenAuthority,
+    platform: Platform,
+    request: dict[str, Any],
+    browser: str,
+) -> str:
+    now = int(platform.clock.now().timestamp())
+    claims = {
+        **request,
+        "iss": authority.config.issuer,
+        "aud": f"{authority.config.issuer}/oauth/authorize",
+        "jti": secrets.token_urlsafe(12),
+        "iat": now,
+        "exp": now + LOGIN_TICKET_SECONDS,
+        # The card emulation's challenge: fresh for each sign-in form.
+        "challenge": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),
+        "browser": _fingerprint(browser),
+    }
+    return sign(session, authority, claims, typ=TICKET_TYPE, clock=platform.clock)
+
+
+def _read_ticket(
+    session: Session,
+    authority: TokenAuthority,
+    platform: Platform,
+    ticket: str,
+    request: Request,
+) -> dict[str, Any] | None:
+    try:
+        claims = verify_signed(
+            session,
+            authority,
+            ticket,
+            typ=TICKET_TYPE,
+            audience=f"{authority.config.issuer}/oauth/authorize",
+            clock=platform.clock,
+            essential=("jti", "client_id", "redirect_uri", "code_challenge", "browser"),
+        )
+    except InvalidToken as error:
+        log.info("sign-in ticket refused: %s", error.detail)
+        return None
+    browser = request.cookies.get(_COOKIE, "")
+    # The ticket is only good in the browser it was issued to: a form replayed from elsewhere
+    # (login CSRF) lacks the cookie.
+    if not hmac.compare_digest(_fingerprint(browser), str(claims["browser"])):
+        log.info("sign-in ticket refused: not this browser's")
+        return None
+    return claims
+
+
+def _fingerprint(browser: str) -> str:
+    return hashlib.sha256(browser.encode()).hexdigest()
+
+
+_DEMO_OFF = "The demo sign-in is disabled on this Carnet; sign in through your identity provider."
+_TICKET_REFUSED = (
+    "This sign-in form has expired or was not issued to this browser. Go back to the "
+    "application and start again."
+)
+
+
+def _login_page(
+    client: OAuthClient,
+    ticket: str,
+    scope: str,
+    redirect_uri: str,
+    *,
+    error: str | None = None,
+) -> HTMLResponse:
+    page = _templates.get_template("login.html").render(
+        client_name=client.name,
+        scopes=scope.split(),
+        ticket=ticket,
+        error=error,
+    )
+    # Browsers apply form-action to the redirect that follows the form too: allow the
+    # client's origin, and nothing else.
+    return HTMLResponse(
+        page,
+        headers={
+            "Content-Security-Policy": (
+                "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; "
+                f"base-uri 'none'; form-action 'self' {_origin(redirect_uri)}"
+            ),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https"):
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}:"
+
+
+def _page(message: str, *, status_code: int, headers: dict[str, str] | None = None) -> HTMLResponse:
+    page = _templates.get_template("login.html").render(fatal=message)
+    return HTMLResponse(page, status_code=status_code, headers=headers)
+
+
+def _redirect(redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:
+    query = urlencode({name: value for name, value in params.items() if value is not None})
+    separator = "&" if urlsplit(redirect_uri).query else "?"
+    return RedirectResponse(f"{redirect_uri}{separator}{query}", status_code=303)
+
+
+def _error_params(
+    error: AuthError, state: str | None, authority: TokenAuthority
+) -> dict[str, str | None]:
+    return {
+        "error": error.error,
+        "error_description": error.message,
+        "state": state,
+        "iss": authority.config.issuer,
+    }
+
+
+# --- token, revocation, userinfo -------------------------------------------------------------
+
+
+_T = TypeVar("_T")
+
+
+def _protocol(
+    request: Request, action: Callable[[Session, TokenAuthority, Platform], _T]
+) -> _T | AuthError:
+    platform = _platform(request)
+    authority = authority_of(request)
+    with unit_of_work(platform.sessions) as session:
+        try:
+            return action(session, authority, platform)
+        except AuthError as error:
+            # Committed, not rolled back: a spent code, a revoked family or a used assertion
+            # must stay so even though this request is refused (see carnet.auth.service).
+            return error
+
+
+def oauth_error(error: AuthError) -> JSONResponse:
+    """An RFC 6749 section 5.2 error response: 401 for ``invalid_client``, 400 otherwise."""
+    status = 401 if error.error == "invalid_client" else 400
+    log.info("token endpoint refused: %s (%s)", error.error, error.message)
+    return JSONResponse(
+        {"error": error.error, "error_description": error.message},
+        status_code=status,
+        headers=_NO_STORE,
+    )
+
+
+@router.post("/oauth/token", summary="Token endpoint (RFC 6749 section 3.2)")
+def token(request: Request, form: Form) -> JSONResponse:
+    """Exchange a code, a refresh token or client credentials for an access token."""
+
+    def exchange(
+        session: Session, authority: TokenAuthority, platform: Platform
+    ) -> service.TokenResponse:
+        client = _client(session, authority, platform, form)
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            return service.redeem_authorization_code(
+                session,
+                authority,
+                client=client,
+                code=form.get("code", ""),
+                redirect_uri=form.get("redirect_uri"),
+                code_verifier=form.get("code_verifier"),
+                clock=platform.clock,
+            )
+        if grant_type == "refresh_token":
+            return service.refresh_access_token(
+                session,
+                authority,
+                client=client,
+                refresh_token=form.get("refresh_token", ""),
+                scope=form.get("scope"),
+                clock=platform.clock,
+            )
+        if grant_type == "client_credentials":
+            return service.client_credentials(
+                session, authority, client=client, scope=form.get("scope"), clock=platform.clock
+            )
+        if not grant_type:
+            raise InvalidRequest("grant_type is required.", field="grant_type")
+        raise UnsupportedGrantType(f"The grant type {grant_type!r} is not supported.")
+
+    outcome = _protocol(request, exchange)
+    if isinstance(outcome, AuthError):
+        return oauth_error(outcome)
+    return JSONResponse(outcome.as_json(), headers=_NO_STORE)
+
+
+@router.post("/oauth/revoke", summary="Token revocation (RFC 7009)")
+def revoke(request: Request, form: Form) -> Response:
+    """Revoke an access or refresh token; 200 whether or not the token was known."""
+
+    def revoke_it(session: Session, authority: TokenAuthority, platform: Platform) -> None:
+        client = _client(session, authority, platform, form)
+        if not form.get("token"):
+            raise InvalidRequest("token is required.", field="token")
+        service.revoke_token(
+            session, authority, client=client, token=form["token"], clock=platform.clock
+        )
+
+    outcome = _protocol(request, revoke_it)
+    if isinstance(outcome, AuthError):
+        return oauth_error(outcome)
+    return Response(status_code=200, headers=_NO_STORE)
+
+
+def _client(
+    session: Session, authority: TokenAuthority, platform: Platform, form: dict[str, str]
+) -> OAuthClient:
+    return service.authenticate_client(
+        session,
+        authority,
+        client_id=form.get("client_id"),
+        assertion_type=form.get("client_assertion_type"),
+        assertion=form.get("client_assertion"),
+        clock=platform.clock,
+    )
+
+
+@router.get("/oauth/userinfo", summary="OpenID Connect UserInfo", operation_id="userinfo")
+@router.post("/oauth/userinfo", include_in_schema=False, operation_id="userinfo_post")
+def userinfo(request: Request, actor: CurrentActor) -> JSONResponse:
+    """Who the access token speaks for: ``sub``, ``fhirUser``, ``name``, ``carnet_kind``."""
+    body: dict[str, Any] = {"sub": actor.subject, "carnet_kind": actor.kind.value}
+    platform = _platform(request)
+    with unit_of_work(platform.sessions) as session:
+        if actor.kind is ActorKind.PATIENT and actor.person_id is not None:
+            patient = get_patient(session, actor.person_id)
+            body |= {
+                "fhirUser": f"Patient/{patient.id}",
+                "name": f"{patient.given} {patient.family}",
+            }
+        elif actor.kind is ActorKind.PROFESSIONAL and actor.professional_id is not None:
+            professional = get_professional(session, actor.professional_id)
+            body |= {
+                "fhirUser": f"Practitioner/{professional.id}",
+                "name": f"{professional.given} {professional.family}",
+            }
+        elif actor.client_id is not None:
+            client = session.get(OAuthClient, actor.client_id)
+            body["name"] = client.name if client else actor.client_id
+        else:
+            body["name"] = actor.subject
+    return JSONResponse(body, headers=_NO_STORE)

@@ -1,0 +1,718 @@
+"""The authorization server over HTTP: discovery, sign-in, code + PKCE, token, refresh, revoke.
+
+RFC 6749 (OAuth 2.0), RFC 7636 (PKCE), RFC 7523 (private_key_jwt), RFC 7009 (revocation),
+OpenID Connect Core and Discovery, SMART App Launch 2.x.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet
+from sqlalchemy.orm import Session
+
+from carnet.access.actors import Assurance
+from carnet.auth import service
+from carnet.clock import FrozenClock
+from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
+from factories.auth import (
+    PASSWORD,
+    PUBLIC_URL,
+    REDIRECT_URI,
+    JwksServer,
+    Served,
+    assertion_form,
+    authorize_params,
+    client_assertion,
+    code_now,
+    make_app,
+    make_backend,
+    make_patient_login,
+    make_professional_login,
+    pkce,
+    query_of,
+    serve,
+    sign_in,
+    ticket_of,
+)
+
+NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
+
+
+def _claims(token: str, web: Served) -> dict[str, Any]:
+    jwks = KeySet.import_key_set(web.client.get("/oauth/jwks").json())
+    return dict(jwt.decode(token, jwks, algorithms=["ES256"]).claims)
+
+
+def _assert_no_store(response: Any) -> None:
+    for name, value in NO_STORE.items():
+        assert response.headers[name] == value
+
+
+class TestDiscovery:
+    def test_openid_configuration_names_every_endpoint(self, web: Served) -> None:
+        document = web.client.get("/.well-known/openid-configuration").json()
+        assert document["issuer"] == PUBLIC_URL
+        assert document["jwks_uri"] == f"{PUBLIC_URL}/oauth/jwks"
+        assert document["authorization_endpoint"] == f"{PUBLIC_URL}/oauth/authorize"
+        assert document["token_endpoint"] == f"{PUBLIC_URL}/oauth/token"
+        assert document["revocation_endpoint"] == f"{PUBLIC_URL}/oauth/revoke"
+        assert document["userinfo_endpoint"] == f"{PUBLIC_URL}/oauth/userinfo"
+        assert document["code_challenge_methods_supported"] == ["S256"]
+        assert document["response_types_supported"] == ["code"]
+        assert document["id_token_signing_alg_values_supported"] == ["ES256"]
+        assert "private_key_jwt" in document["token_endpoint_auth_methods_supported"]
+        assert Assurance.HIGH.acr in document["acr_values_supported"]
+
+    def test_smart_configuration(self, web: Served) -> None:
+        document = web.client.get("/fhir/.well-known/smart-configuration").json()
+        assert document["issuer"] == PUBLIC_URL
+        assert document["code_challenge_methods_supported"] == ["S256"]
+        assert "private_key_jwt" in document["token_endpoint_auth_methods_supported"]
+        assert {"authorization_code", "client_credentials", "refresh_token"} <= set(
+            document["grant_types_supported"]
+        )
+        assert {"launch-standalone", "client-public", "client-confidential-asymmetric"} <= set(
+            document["capabilities"]
+        )
+        assert {"openid", "fhirUser", "launch/patient", "patient/*.rs"} <= set(
+            document["scopes_supported"]
+        )
+        assert "ES384" in document["token_endpoint_auth_signing_alg_values_supported"]
+
+    def test_jwks_lists_the_public_signing_key(self, web: Served) -> None:
+        response = web.client.get("/oauth/jwks")
+        assert response.status_code == 200
+        (key,) = response.json()["keys"]
+        assert key["kty"] == "EC"
+        assert key["crv"] == "P-256"
+        assert key["alg"] == "ES256"
+        assert key["use"] == "sig"
+        assert key["kid"]
+        assert "d" not in key
+
+
+class TestAuthorizationCodeFlow:
+    def test_patient_with_password_and_totp_gets_substantial_tokens(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        login = make_patient_login(session, clock, wrapper)
+        app = make_app(session, clock)
+        verifier, challenge = pkce()
+        params = authorize_params(app.client_id, challenge)
+        fields = {
+            "method": "patient",
+            "identifier": login.identifier,
+            "password": PASSWORD,
+            "otp": code_now(login.totp, clock),
+        }
+        redirect = sign_in(web.client, params, fields)
+
+        assert redirect.status_code == 303
+        location = redirect.headers["location"]
+        assert location.startswith(REDIRECT_URI + "?")
+        back = query_of(location)
+        assert back["state"] == params["state"]  # RFC 6749 section 4.1.2
+        assert back["iss"] == PUBLIC_URL  # RFC 9207
+        response = web.client.post(
+            "/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": back["code"],
+                "redirect_uri": REDIRECT_URI,
+                "code_verifier": verifier,
+                "client_id": app.client_id,
+            },
+        )
+        assert response.status_code == 200, response.text
+        _assert_no_store(response)
+        body = response.json()
+        assert body["token_type"] == "Bearer"
+        assert body["expires_in"] == 300
+        assert body["patient"] == str(login.patient.id)
+        assert body["refresh_token"]
+        assert set(body["scope"].split()) == set(params["scope"].split())
+        claims = _claims(body["access_token"], web)
+        assert claims["sub"] == str(login.patient.id)
+        assert claims["fhirUser"] == f"Patient/{login.patient.id}"
+        assert claims["acr"] == Assurance.SUBSTANTIAL.acr
+        assert claims["amr"] == ["pwd", "otp", "mfa"]
+        assert claims["aud"] == f"{PUBLIC_URL}/fhir"
+        assert claims["client_id"] == app.client_id
+        assert claims["carnet_kind"] == "patient"
+        id_token = _claims(body["id_token"], web)
+        assert id_token["aud"] == app.client_id
+        assert id_token["nonce"] == params["nonce"]
+        assert id_token["acr"] == Assurance.SUBSTANTIAL.acr
+
+    def test_professional_card_and_pin_is_high(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        login = make_professional_login(session, clock, wrapper)
+        app = make_app(session, clock)
+        verifier, challenge = pkce()
+        redirect = sign_in(
+            web.client,
+            authorize_params(app.client_id, challenge, scope="openid fhirUser user/*.rs"),
+            {"method": "card", "identifier": login.identifier, "pin": service.DEMO_PIN},
+        )
+        assert redirect.status_code == 303, redirect.text
+        body = _redeem(web, app.client_id, redirect, verifier)
+        claims = _claims(body["access_token"], web)
+        assert claims["acr"] == Assurance.HIGH.acr
+        assert set(claims["amr"]) == {"sc", "hwk", "pin", "mfa"}
+        assert claims["fhirUser"] == f"Practitioner/{login.professional.id}"
+        assert claims["carnet_profession"] == "general-practitioner"
+        assert claims["carnet_org"] == str(login.professional.organisation_id)
+        assert "patient" not in body
+
+    def test_professional_password_alone_is_low(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        login = make_professional_login(session, clock, wrapper, card=False)
+        app = make_app(session, clock)
+        verifier, challenge = pkce()
+        redirect = sign_in(
+            web.client,
+            authorize_params(app.client_id, challenge, scope="user/*.rs"),
+            {"method": "professional", "identifier": login.identifier, "password": PASSWORD},
+        )
+        body = _redeem(web, app.client_id, redirect, verifier)
+        claims = _claims(body["access_token"], web)
+        assert claims["acr"] == Assurance.LOW.acr
+        assert claims["amr"] == ["pwd"]
+        assert "refresh_token" not in body  # no offline_access asked
+        assert "id_token" not in body  # no openid asked
+
+    def test_wrong_password_shows_the_form_again_with_a_generic_message(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        login = make_patient_login(session, clock, wrapper)
+        app = make_app(session, clock)
+        response = sign_in(
+            web.client,
+            authorize_params(app.client_id, pkce()[1]),
+            {
+                "method": "patient",
+                "identifier": login.identifier,
+                "password": "wrong",
+                "otp": code_now(login.totp, clock),
+            },
+        )
+        assert response.status_code == 401
+        assert "The identifier, password, code or PIN is not correct." in response.text
+        assert 'name="ticket"' in response.text
+
+    def test_a_locked_account_answers_like_a_wrong_password(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        login = make_professional_login(session, clock, wrapper, card=False)
+        app = make_app(session, clock)
+        params = authorize_params(app.client_id, pkce()[1], scope="user/*.rs")
+        wrong = {"method": "professional", "identifier": login.identifier, "password": "x"}
+        for _ in range(service.MAX_FAILED_SIGN_INS):
+            assert sign_in(web.client, params, wrong).status_code == 401
+        right = sign_in(web.client, params, {**wrong, "password": PASSWORD})
+        assert right.status_code == 401
+        assert "The identifier, password, code or PIN is not correct." in right.text
+        clock.advance(service.LOCK_DURATION)
+        assert sign_in(web.client, params, {**wrong, "password": PASSWORD}).status_code == 303
+
+    def test_too_many_attempts_from_one_address_are_throttled(
+        self, web: Served, session: Session, clock: FrozenClock
+    ) -> None:
+        app = make_app(session, clock)
+        page = web.client.get("/oauth/authorize", params=authorize_params(app.client_id, "x" * 43))
+        throttle = web.client.app.state.sign_in_throttle  # type: ignore[attr-defined]
+        while throttle.allow("testclient"):
+            pass
+        response = web.client.post(
+            "/oauth/authorize", data={"ticket": ticket_of(page.text), "method": "patient"}
+        )
+        assert response.status_code == 429
+        assert response.headers["retry-after"] == "60"
+
+    def test_wrong_pkce_verifier_is_invalid_grant(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        redirect, app_id, _verifier = _signed_in_patient(web, session, clock, wrapper)
+        response = _token_for_code(web, app_id, redirect, pkce()[0])
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_grant"
+        _assert_no_store(response)
+
+    def test_a_code_is_single_use_and_its_replay_revokes_the_tokens(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        redirect, app_id, verifier = _signed_in_patient(web, session, clock, wrapper)
+        first = _token_for_code(web, app_id, redirect, verifier)
+        assert first.status_code == 200
+        access = first.json()["access_token"]
+        assert _userinfo(web, access).status_code == 200
+
+        again = _token_for_code(web, app_id, redirect, verifier)
+        assert again.status_code == 400
+        assert again.json()["error"] == "invalid_grant"
+        assert _userinfo(web, access).status_code == 401
+        refreshed = web.client.post(
+            "/oauth/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": first.json()["refresh_token"],
+                "client_id": app_id,
+            },
+        )
+        assert refreshed.json()["error"] == "invalid_grant"
+
+    def test_a_code_expires_after_60_seconds(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        redirect, app_id, verifier = _signed_in_patient(web, session, clock, wrapper)
+        clock.advance(dt.timedelta(seconds=61))
+        assert _token_for_code(web, app_id, redirect, verifier).json()["error"] == "invalid_grant"
+
+    def test_redirect_uri_must_match_at_the_token_endpoint(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        redirect, app_id, verifier = _signed_in_patient(web, session, clock, wrapper)
+        response = _token_for_code(
+            web, app_id, redirect, verifier, redirect_uri=REDIRECT_URI + "/other"
+        )
+        assert response.json()["error"] == "invalid_grant"
+
+    def test_a_code_is_bound_to_its_client(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        redirect, _app_id, verifier = _signed_in_patient(web, session, clock, wrapper)
+        other = make_app(session, clock)
+        response = _token_for_code(web, other.client_id, redirect, verifier)
+        assert response.json()["error"] == "invalid_grant"
+
+    def test_unregistered_redirect_uri_is_an_error_page_not_a_redirect(
+        self, web: Served, session: Session, clock: FrozenClock
+    ) -> None:
+        app = make_app(session, clock)
+        params = authorize_params(
+            app.client_id, pkce()[1], redirect_uri="https://evil.example/callback"
+        )
+        response = web.client.get("/oauth/authorize", params=params, follow_redirects=False)
+        assert response.status_code == 400
+        assert "evil.example" not in response.headers.get("location", "")
+        assert "redirect_uri" in response.text
+
+    def test_redirect_uris_are_matched_exactly(
+        self, web: Served, session: Session, clock: FrozenClock
+    ) -> None:
+        app = make_app(session, clock)
+        params = authorize_params(app.client_id, pkce()[1], redirect_uri=REDIRECT_URI + "/")
+        assert web.client.get("/oauth/authorize", params=params).status_code == 400
+
+    @pytest.mark.parametrize(
+        ("change", "error"),
+        [
+            ({"code_challenge_method": "plain"}, "invalid_request"),
+            ({"code_challenge": ""}, "invalid_request"),
+            ({"response_type": "token"}, "unsupported_response_type"),
+            ({"scope": "patient/Observation.rs nonsense"}, "invalid_scope"),
+            ({"scope": "system/*.cruds"}, "invalid_scope"),
+            ({"aud": "https://other.example/fhir"}, "invalid_request"),
+        ],
+    )
+    def test_bad_requests_go_back_to_the_client_with_the_state(
+        self,
+        web: Served,
+        session: Session,
+        clock: FrozenClock,
+        change: dict[str, str],
+        error: str,
+    ) -> None:
+        app = make_app(session, clock)
+        params = authorize_params(app.client_id, pkce()[1], **change)
+        response = web.client.get("/oauth/authorize", params=params, follow_redirects=False)
+        assert response.status_code == 303
+        back = query_of(response.headers["location"])
+        assert back["error"] == error
+        assert back["state"] == params["state"]
+
+    def test_the_sign_in_form_needs_the_browser_it_was_issued_to(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        login = make_patient_login(session, clock, wrapper)
+        app = make_app(session, clock)
+        page = web.client.get("/oauth/authorize", params=authorize_params(app.client_id, "a" * 43))
+        web.client.cookies.clear()
+        response = web.client.post(
+            "/oauth/authorize",
+            data={
+                "ticket": ticket_of(page.text),
+                "method": "patient",
+                "identifier": login.identifier,
+                "password": PASSWORD,
+                "otp": code_now(login.totp, clock),
+            },
+        )
+        assert response.status_code == 400
+        assert "start again" in response.text
+
+    def test_an_altered_ticket_is_refused(
+        self, web: Served, session: Session, clock: FrozenClock
+    ) -> None:
+        app = make_app(session, clock)
+        page = web.client.get("/oauth/authorize", params=authorize_params(app.client_id, "a" * 43))
+        ticket = ticket_of(page.text)
+        forged = ticket[:-4] + ("AAAA" if not ticket.endswith("AAAA") else "BBBB")
+        response = web.client.post("/oauth/authorize", data={"ticket": forged, "method": "card"})
+        assert response.status_code == 400
+
+    def test_the_sign_in_page_loads_nothing_from_elsewhere(
+        self, web: Served, session: Session, clock: FrozenClock
+    ) -> None:
+        app = make_app(session, clock)
+        page = web.client.get("/oauth/authorize", params=authorize_params(app.client_id, "a" * 43))
+        assert page.status_code == 200
+        assert "<script" not in page.text
+        assert "http" not in page.text.replace('name="viewport"', "")  # no external URL of any kind
+        for field in ("patient-identifier", "patient-password", "patient-otp", "card-pin"):
+            assert f'<label for="{field}"' in page.text
+        policy = page.headers["content-security-policy"]
+        assert "default-src 'none'" in policy
+        assert "form-action 'self' https://app.example" in policy
+        assert page.headers["cache-control"] == "no-store"
+
+    def test_the_demo_sign_in_can_be_turned_off(
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        wrapper: MasterKeyWrapper,
+    ) -> None:
+        app = make_app(session, clock)
+        with serve(session, store, clock, wrapper, demo_idp=False) as served:
+            page = served.client.get(
+                "/oauth/authorize", params=authorize_params(app.client_id, "a" * 43)
+            )
+        assert page.status_code == 404
+        assert "disabled" in page.text
+
+
+class TestClientCredentials:
+    def test_private_key_jwt_gets_a_system_token(
+        self, web: Served, session: Session, clock: FrozenClock
+    ) -> None:
+        backend = make_backend(session, clock)
+        assertion = client_assertion(backend.key, backend.client.client_id, clock)
+        response = web.client.post(
+            "/oauth/token",
+            data=assertion_form(
+                assertion,
+                grant_type="client_credentials",
+                scope="system/DocumentReference.c system/Patient.r",
+            ),
+        )
+        assert response.status_code == 200, response.text
+        _assert_no_store(response)
+        body = response.json()
+        assert body["scope"] == "system/DocumentReference.c"  # narrowed to what is allowed
+        assert "refresh_token" not in body
+        claims = _claims(body["access_token"], web)
+        assert claims["carnet_kind"] == "feeding-system"
+        assert claims["sub"] == backend.client.client_id
+        assert claims["carnet_org"] == str(backend.organisation.id)
+
+    @pytest.mark.parametrize(
+        "problem", ["expired", "too_long", "wrong_audience", "wrong_key", "not_a_jwt"]
+    )
+    def test_bad_assertions_are_invalid_client(
+        self, web: Served, session: Session, clock: FrozenClock, problem: str
+    ) -> None:
+        backend = make_backend(session, clock)
+        client_id = backend.client.client_id
+        assertion = _bad_assertion(problem, backend.key, client_id, clock)
+        response = web.client.post(
+            "/oauth/token",
+            data=assertion_form(assertion, grant_type="client_credentials"),
+        )
+        assert response.status_code == 401
+        assert response.json()["error"] == "invalid_client"
+        _assert_no_store(response)
+
+    def test_keys_may_be_published_at_a_jwks_url(
+        self, web: Served, session: Session, clock: FrozenClock
+    ) -> None:
+        organisation = make_backend(session, clock).organisation
+        key = ECKey.generate_key("P-256", parameters={"alg": "ES256"}, private=True)
+        key.ensure_kid()
+        with JwksServer() as lis:
+            lis.publish(key)
+            client = service.register_backend_client(
+                session,
+                name="LIS with published keys",
+                organisation_identifier=organisation.identifier_value,
+                allowed_scopes="system/DocumentReference.c",
+                jwks_url=lis.url,
+                clock=clock,
+                client_id="lis-published",
+            )
+            assertion = client_assertion(key, client.client_id, clock)
+            response = web.client.post(
+                "/oauth/token", data=assertion_form(assertion, grant_type="client_credentials")
+            )
+        assert response.status_code == 200, response.text
+        assert lis.fetches == 1
+
+    def test_a_replayed_assertion_is_refused(
+        self, web: Served, session: Session, clock: FrozenClock
+    ) -> None:
+        backend = make_backend(session, clock)
+        assertion = client_assertion(backend.key, backend.client.client_id, clock)
+        form = assertion_form(assertion, grant_type="client_credentials")
+        assert web.client.post("/oauth/token", data=form).status_code == 200
+        again = web.client.post("/oauth/token", data=form)
+        assert again.status_code == 401
+        assert again.json()["error"] == "invalid_client"
+
+    def test_a_public_client_may_not_use_client_credentials(
+        self, web: Served, session: Session, clock: FrozenClock
+    ) -> None:
+        app = make_app(session, clock)
+        response = web.client.post(
+            "/oauth/token", data={"grant_type": "client_credentials", "client_id": app.client_id}
+        )
+        assert response.json()["error"] == "unauthorized_client"
+
+    def test_a_backend_client_must_prove_its_key(
+        self, web: Served, session: Session, clock: FrozenClock
+    ) -> None:
+        backend = make_backend(session, clock)
+        response = web.client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": backend.client.client_id},
+        )
+        assert response.status_code == 401
+        assert response.json()["error"] == "invalid_client"
+
+    def test_unknown_scopes_are_invalid_scope(
+        self, web: Served, session: Session, clock: FrozenClock
+    ) -> None:
+        backend = make_backend(session, clock)
+        assertion = client_assertion(backend.key, backend.client.client_id, clock)
+        response = web.client.post(
+            "/oauth/token",
+            data=assertion_form(assertion, grant_type="client_credentials", scope="everything"),
+        )
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_scope"
+
+    @pytest.mark.parametrize(
+        ("data", "error"),
+        [
+            ({"grant_type": "password", "username": "x"}, "unsupported_grant_type"),
+            ({}, "invalid_request"),
+        ],
+    )
+    def test_unsupported_or_missing_grant_types(
+        self,
+        web: Served,
+        session: Session,
+        clock: FrozenClock,
+        data: dict[str, str],
+        error: str,
+    ) -> None:
+        app = make_app(session, clock)
+        response = web.client.post("/oauth/token", data={**data, "client_id": app.client_id})
+        assert response.json()["error"] == error
+
+    def test_repeated_parameters_are_refused(self, web: Served) -> None:
+        response = web.client.post(
+            "/oauth/token",
+            content=b"grant_type=client_credentials&grant_type=password",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_request"
+
+
+class TestRefreshTokens:
+    def test_rotation_and_reuse_detection(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        redirect, app_id, verifier = _signed_in_patient(web, session, clock, wrapper)
+        first = _token_for_code(web, app_id, redirect, verifier).json()
+
+        second = _refresh(web, app_id, first["refresh_token"])
+        assert second.status_code == 200, second.text
+        _assert_no_store(second)
+        rotated = second.json()
+        assert rotated["refresh_token"] != first["refresh_token"]
+        assert _userinfo(web, rotated["access_token"]).status_code == 200
+
+        # The spent token comes back: someone copied it. The whole family goes.
+        reused = _refresh(web, app_id, first["refresh_token"])
+        assert reused.json()["error"] == "invalid_grant"
+        assert _refresh(web, app_id, rotated["refresh_token"]).json()["error"] == "invalid_grant"
+        assert _userinfo(web, rotated["access_token"]).status_code == 401
+        assert _userinfo(web, first["access_token"]).status_code == 401
+
+    def test_refresh_may_narrow_the_scope(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        redirect, app_id, verifier = _signed_in_patient(web, session, clock, wrapper)
+        first = _token_for_code(web, app_id, redirect, verifier).json()
+        narrowed = _refresh(web, app_id, first["refresh_token"], scope="patient/Observation.r")
+        assert narrowed.json()["scope"] == "patient/Observation.r"
+
+    def test_a_refresh_token_is_bound_to_its_client(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        redirect, app_id, verifier = _signed_in_patient(web, session, clock, wrapper)
+        first = _token_for_code(web, app_id, redirect, verifier).json()
+        other = make_app(session, clock)
+        stolen = _refresh(web, other.client_id, first["refresh_token"])
+        assert stolen.json()["error"] == "invalid_grant"
+
+
+class TestRevocation:
+    def test_revoking_an_access_token(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        redirect, app_id, verifier = _signed_in_patient(web, session, clock, wrapper)
+        tokens = _token_for_code(web, app_id, redirect, verifier).json()
+        response = web.client.post(
+            "/oauth/revoke",
+            data={"token": tokens["access_token"], "client_id": app_id},
+        )
+        assert response.status_code == 200
+        assert _userinfo(web, tokens["access_token"]).status_code == 401
+
+    def test_revoking_a_refresh_token_ends_its_family(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        redirect, app_id, verifier = _signed_in_patient(web, session, clock, wrapper)
+        tokens = _token_for_code(web, app_id, redirect, verifier).json()
+        web.client.post(
+            "/oauth/revoke",
+            data={
+                "token": tokens["refresh_token"],
+                "token_type_hint": "refresh_token",
+                "client_id": app_id,
+            },
+        )
+        assert _refresh(web, app_id, tokens["refresh_token"]).json()["error"] == "invalid_grant"
+        assert _userinfo(web, tokens["access_token"]).status_code == 401
+
+    def test_unknown_tokens_and_other_clients_tokens_are_ignored(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        redirect, app_id, verifier = _signed_in_patient(web, session, clock, wrapper)
+        tokens = _token_for_code(web, app_id, redirect, verifier).json()
+        other = make_app(session, clock)
+        for token in ("no-such-token", tokens["access_token"]):
+            response = web.client.post(
+                "/oauth/revoke", data={"token": token, "client_id": other.client_id}
+            )
+            assert response.status_code == 200  # RFC 7009 section 2.2
+        assert _userinfo(web, tokens["access_token"]).status_code == 200
+
+    def test_an_unknown_client_is_refused(self, web: Served) -> None:
+        response = web.client.post("/oauth/revoke", data={"token": "x", "client_id": "nobody"})
+        assert response.status_code == 401
+        assert response.json()["error"] == "invalid_client"
+
+
+class TestUserInfo:
+    def test_returns_who_the_token_is_for(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        redirect, app_id, verifier = _signed_in_patient(web, session, clock, wrapper)
+        tokens = _token_for_code(web, app_id, redirect, verifier).json()
+        response = _userinfo(web, tokens["access_token"])
+        assert response.status_code == 200
+        body = response.json()
+        assert body["fhirUser"] == f"Patient/{body['sub']}"
+        assert body["name"] == "Léa Weber"
+        assert body["carnet_kind"] == "patient"
+        _assert_no_store(response)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _bad_assertion(problem: str, key: ECKey, client_id: str, clock: FrozenClock) -> str:
+    if problem == "expired":
+        earlier = clock.now() - dt.timedelta(minutes=10)
+        return client_assertion(key, client_id, clock, issued_at=earlier)
+    if problem == "too_long":
+        return client_assertion(key, client_id, clock, lifetime=dt.timedelta(hours=1))
+    if problem == "wrong_audience":
+        return client_assertion(key, client_id, clock, audience="https://other.example/token")
+    if problem == "wrong_key":
+        # Same kid as the registered key, different key: the signature cannot verify.
+        impostor = ECKey.generate_key("P-256", parameters={"alg": "ES256", "kid": key.kid or "k"})
+        return client_assertion(impostor, client_id, clock)
+    return "not.a.jwt"
+
+
+def _signed_in_patient(
+    web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+) -> tuple[Any, str, str]:
+    login = make_patient_login(session, clock, wrapper)
+    app = make_app(session, clock)
+    verifier, challenge = pkce()
+    redirect = sign_in(
+        web.client,
+        authorize_params(app.client_id, challenge),
+        {
+            "method": "patient",
+            "identifier": login.identifier,
+            "password": PASSWORD,
+            "otp": code_now(login.totp, clock),
+        },
+    )
+    assert redirect.status_code == 303, redirect.text
+    return redirect, app.client_id, verifier
+
+
+def _token_for_code(
+    web: Served,
+    client_id: str,
+    redirect: Any,
+    verifier: str,
+    *,
+    redirect_uri: str = REDIRECT_URI,
+) -> Any:
+    return web.client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": query_of(redirect.headers["location"])["code"],
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+            "client_id": client_id,
+        },
+    )
+
+
+def _redeem(web: Served, client_id: str, redirect: Any, verifier: str) -> dict[str, Any]:
+    response = _token_for_code(web, client_id, redirect, verifier)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _refresh(web: Served, client_id: str, token: str, **extra: str) -> Any:
+    return web.client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": token,
+            "client_id": client_id,
+            **extra,
+        },
+    )
+
+
+def _userinfo(web: Served, token: str) -> Any:
+    return web.client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {token}"})
