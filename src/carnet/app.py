@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,13 +12,17 @@ from fastapi import FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import carnet
 from carnet.auth.errors import AuthError
 from carnet.auth.tokens import TokenAuthority
+from carnet.db import unit_of_work
 from carnet.fhir import outcome as fhir_outcome
 from carnet.fhir import router as fhir_router
+from carnet.notifications.mailer import mailer_from_url
+from carnet.notifications.service import deliver_pending
 from carnet.platform import Platform, build_platform
 from carnet.settings import Settings
 from carnet.web import oauth, service_routes
@@ -46,9 +51,12 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         app.state.platform = current
         app.state.authority = TokenAuthority.from_settings(current.settings, current.key_wrapper)
         app.state.sign_in_throttle = oauth.SignInThrottle()
+        outbox = _start_outbox(current)
         try:
             yield
         finally:
+            if outbox is not None:
+                outbox.cancel()
             if owned:
                 app.state.platform.close()
 
@@ -102,6 +110,34 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     app.include_router(oauth.router)
     app.include_router(fhir_router.router)
     return app
+
+
+OUTBOX_INTERVAL_SECONDS = 5.0
+
+
+def _start_outbox(platform: Platform) -> asyncio.Task[None] | None:
+    """Deliver pending e-mail notices every few seconds, when e-mail is configured.
+
+    Every worker runs it; the outbox locks what it sends (SKIP LOCKED), so a notice goes once.
+    """
+    url = platform.settings.smtp_url.get_secret_value() if platform.settings.smtp_url else ""
+    mailer = mailer_from_url(url, platform.settings.mail_from)
+    if mailer is None:
+        return None
+
+    def deliver() -> None:
+        with unit_of_work(platform.sessions) as session:
+            deliver_pending(session, mailer, clock=platform.clock)
+
+    async def loop() -> None:
+        while True:
+            try:
+                await run_in_threadpool(deliver)
+            except Exception:
+                log.exception("outbox: delivery round failed")
+            await asyncio.sleep(OUTBOX_INTERVAL_SECONDS)
+
+    return asyncio.get_running_loop().create_task(loop())
 
 
 def _mount_swagger(app: FastAPI) -> None:

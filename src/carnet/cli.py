@@ -35,6 +35,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+notifications_app = typer.Typer(help="Notices to patients.", no_args_is_help=True)
+app.add_typer(notifications_app, name="notifications")
 keys_app = typer.Typer(help="The keys that sign Carnet's tokens.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 clients_app = typer.Typer(help="OAuth clients: apps and feeding systems.", no_args_is_help=True)
@@ -133,6 +137,38 @@ def db_current() -> None:
     with _platform() as platform:
         typer.echo(f"database: {schema.current_revision(platform.engine) or 'not created'}")
         typer.echo(f"code:     {schema.head_revision(platform.engine)}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk every hash chain of the audit trail; name the first broken link of each."""
+    from carnet.audit.service import verify  # noqa: PLC0415
+
+    with _platform() as platform, platform.sessions() as session:
+        report = verify(session)
+    if report.intact:
+        typer.echo(f"Audit trail intact: {report.events} events in {report.chains} chains.")
+        return
+    for broken in report.broken:
+        typer.secho(f"BROKEN {broken}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(1)
+
+
+@notifications_app.command("send")
+def notifications_send() -> None:
+    """Send the pending e-mail notices now (the server also does it every few seconds)."""
+    from carnet.notifications.mailer import mailer_from_url  # noqa: PLC0415
+    from carnet.notifications.service import deliver_pending  # noqa: PLC0415
+
+    with _platform() as platform:
+        settings = platform.settings
+        url = settings.smtp_url.get_secret_value() if settings.smtp_url else ""
+        mailer = mailer_from_url(url, settings.mail_from)
+        if mailer is None:
+            _fail("E-mail is off: set CARNET_SMTP_URL (smtp://host:port).")
+        with unit_of_work(platform.sessions) as session:
+            report = deliver_pending(session, mailer, clock=platform.clock)
+    typer.echo(f"Sent {report.sent}, retrying {report.retrying}, failed {report.failed}.")
 
 
 @app.command()

@@ -93,7 +93,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE: every request writes (at least its audit record), and a deferred transaction
+    # that reads then writes cannot wait for the lock — SQLite refuses the upgrade at once.
+    # Taking the write lock up front lets busy_timeout queue writers instead.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

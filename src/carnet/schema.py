@@ -14,18 +14,22 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData
 
 from carnet.access import models as _access_models
+from carnet.audit import models as _audit_models
 from carnet.auth import models as _auth_models
 from carnet.db import Base
 from carnet.directory import models as _directory_models
 from carnet.documents import models as _document_models
+from carnet.notifications import models as _notification_models
 from carnet.patients import models as _patient_models
 
 # Imported for their side effect: each registers its tables on Base.metadata.
 _ALL_MODELS = (
+    _audit_models,
     _access_models,
     _auth_models,
     _directory_models,
     _document_models,
+    _notification_models,
     _patient_models,
 )
 

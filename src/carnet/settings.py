@@ -108,6 +108,15 @@ class Settings(BaseSettings):
         default_factory=list,
         description="JSON list of external identity providers whose tokens Carnet accepts.",
     )
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="Where notices are e-mailed: smtp://host:port or "
+        "smtp+starttls://user:password@host:port; empty means e-mail is off (the inbox only).",
+    )
+    mail_from: str = Field(
+        default="Carnet <no-reply@carnet.invalid>",
+        description="The From of the e-mails Carnet sends.",
+    )
 
     @field_validator("public_url")
     @classmethod

@@ -22,10 +22,11 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from sqlalchemy.orm import Session, sessionmaker
 
+from carnet.access.actors import Actor
 from carnet.app import create_app
 from carnet.auth import service
 from carnet.auth.models import OAuthClient
-from carnet.auth.tokens import TokenAuthority
+from carnet.auth.tokens import Principal, TokenAuthority, issue_access_token
 from carnet.clock import Clock, FrozenClock
 from carnet.directory.models import Organisation, Professional
 from carnet.patients.models import Patient
@@ -330,3 +331,23 @@ class JwksServer:
     def publish(self, *keys: ECKey) -> None:
         """Publish the public halves of ``keys``."""
         self.document = {"keys": [key.as_dict(private=False) for key in keys]}
+
+
+def bearer(
+    served: Served, session: Session, actor: Actor, clock: Clock, scope: str = "user/*.rs"
+) -> dict[str, str]:
+    """An Authorization header with a token Carnet signed for ``actor``."""
+    principal = Principal(
+        kind=actor.kind,
+        # Carnet's tokens name people by their id (fhirUser carries the resource type).
+        subject=str(actor.person_id or actor.professional_id or actor.subject),
+        assurance=actor.assurance,
+        person_id=actor.person_id,
+        professional_id=actor.professional_id,
+        organisation_id=actor.organisation_id,
+        profession=actor.profession,
+    )
+    issued = issue_access_token(
+        session, served.authority, principal, scope=scope, client_id="test-app", clock=clock
+    )
+    return {"Authorization": f"Bearer {issued.token}"}

@@ -18,14 +18,13 @@ from sqlalchemy.orm import Session
 from carnet.access import service as access
 from carnet.access.actors import Actor, Assurance
 from carnet.access.models import GrantLevel
-from carnet.auth.tokens import Principal, issue_access_token
 from carnet.clock import FrozenClock
 from carnet.directory.models import Profession
 from carnet.documents.models import Confidentiality, Document
 from carnet.fhir.ids import document_resource_id, parse_document_resource_id
 from carnet.storage import FilesystemDocumentStore, KeyWrapper
 from factories.actors import patient_actor, professional_actor, system_actor
-from factories.auth import Served, serve
+from factories.auth import Served, bearer, serve
 from factories.directory import make_organisation, make_professional
 from factories.documents import make_document
 from factories.patients import make_patient
@@ -47,25 +46,7 @@ class Dossier:
     masked: Document
 
     def token(self, actor: Actor, scope: str = "user/*.rs") -> dict[str, str]:
-        principal = Principal(
-            kind=actor.kind,
-            # Carnet's tokens name people by their id (fhirUser carries the resource type).
-            subject=str(actor.person_id or actor.professional_id or actor.subject),
-            assurance=actor.assurance,
-            person_id=actor.person_id,
-            professional_id=actor.professional_id,
-            organisation_id=actor.organisation_id,
-            profession=actor.profession,
-        )
-        issued = issue_access_token(
-            self.session,
-            self.served.authority,
-            principal,
-            scope=scope,
-            client_id="test-app",
-            clock=self.clock,
-        )
-        return {"Authorization": f"Bearer {issued.token}"}
+        return bearer(self.served, self.session, actor, self.clock, scope)
 
     @property
     def patient_id(self) -> uuid.UUID:

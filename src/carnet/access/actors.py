@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from carnet.access.scopes import Scope
+from carnet.audit.service import Agent
 
 
 class ActorKind(enum.StrEnum):
@@ -77,11 +78,36 @@ class Actor:
     token_id: str | None = None
     # The SMART launch context: ``patient/`` scopes apply to this patient only.
     launch_patient: uuid.UUID | None = None
+    # Where the request came from, for the audit trail (set by the way in).
+    network_address: str | None = None
 
     @property
     def is_strong(self) -> bool:
         """Whether the authentication is strong enough for clinical content."""
         return self.assurance >= STRONG
+
+    @property
+    def agent(self) -> Agent:
+        """How the audit trail names this actor."""
+        on_behalf_of = None
+        if self.represents_someone_else:
+            on_behalf_of = self.acting_for
+        # People are named as FHIR references, whatever their token's ``sub`` looks like.
+        subject = self.subject
+        if self.kind is ActorKind.PATIENT and self.person_id is not None:
+            subject = f"Patient/{self.person_id}"
+        elif self.kind is ActorKind.PROFESSIONAL and self.professional_id is not None:
+            subject = f"Practitioner/{self.professional_id}"
+        return Agent(
+            kind=self.kind.value,
+            subject=subject,
+            professional_id=self.professional_id,
+            organisation_id=self.organisation_id,
+            profession=self.profession,
+            on_behalf_of=on_behalf_of,
+            client_id=self.client_id,
+            network_address=self.network_address,
+        )
 
     @property
     def represents_someone_else(self) -> bool:

@@ -6,12 +6,26 @@ request and a missing dossier or document look the same (the reason goes to the 
 
 from __future__ import annotations
 
+from typing import Self
+
 from carnet.access.actors import Assurance
+from carnet.audit.service import Refusal
 from carnet.errors import CarnetError, InvalidInput, NotFound
 
 
 class AccessError(CarnetError):
-    """Base of the access domain's errors."""
+    """Base of the access domain's errors.
+
+    ``refusal`` describes the refused request for the audit trail; the way in records it in a
+    transaction of its own, since the request's own transaction is rolled back.
+    """
+
+    refusal: Refusal | None = None
+
+    def for_audit(self, refusal: Refusal) -> Self:
+        """Attach what the audit trail must record of this refusal; returns the error."""
+        self.refusal = refusal
+        return self
 
 
 class AccessDenied(AccessError, NotFound):

@@ -41,9 +41,13 @@ from carnet.access.models import (
     TreatingDoctor,
 )
 from carnet.access.policy import Action, DossierAccess, decide_dossier
+from carnet.audit import service as audit_trail
+from carnet.audit.models import AuditAction
+from carnet.audit.service import Refusal
 from carnet.clock import Clock
 from carnet.directory import service as directory
 from carnet.directory.models import Profession
+from carnet.notifications import service as notices
 from carnet.patients import service as patients
 from carnet.patients.errors import PatientNotFound
 
@@ -181,28 +185,53 @@ def _professional_access(
 
 
 def authorize(
-    session: Session, actor: Actor, patient_id: uuid.UUID, action: Action, *, now: dt.datetime
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    action: Action,
+    *,
+    now: dt.datetime,
+    audit: AuditAction,
 ) -> DossierAccess:
     """Load the actor's access and require ``action``; raise ``AccessDenied`` otherwise.
 
     A human actor below the strong level gets ``StrongerAuthenticationRequired`` before
-    anything is looked up, so the answer reveals nothing about the dossier.
+    anything is looked up, so the answer reveals nothing about the dossier. Every refusal
+    carries what the audit trail must record of it (as ``audit``).
     """
-    require_strong(actor)
+    require_strong(actor, patient_id=patient_id, audit=audit)
     try:
         access = dossier_access(session, actor, patient_id, now=now)
     except PatientNotFound as error:
-        raise AccessDenied("no such dossier") from error
+        raise refuse(actor, audit, "no such dossier", patient_id) from error
     decision = decide_dossier(actor, access, action)
     if not decision:
-        raise AccessDenied(decision.reason)
+        raise refuse(actor, audit, decision.reason, patient_id)
     return access
 
 
-def require_strong(actor: Actor) -> None:
+def refuse(
+    actor: Actor,
+    audit: AuditAction,
+    reason: str,
+    patient_id: uuid.UUID | None,
+    entity_ids: tuple[uuid.UUID, ...] = (),
+) -> AccessDenied:
+    """An ``AccessDenied`` carrying its audit record."""
+    return AccessDenied(reason).for_audit(
+        Refusal(actor.agent, audit, reason, patient_id, entity_ids)
+    )
+
+
+def require_strong(
+    actor: Actor, *, patient_id: uuid.UUID | None = None, audit: AuditAction | None = None
+) -> None:
     """Refuse a patient or professional whose sign-in is below the strong level."""
     if actor.kind in (ActorKind.PATIENT, ActorKind.PROFESSIONAL) and not actor.is_strong:
-        raise StrongerAuthenticationRequired(Assurance.SUBSTANTIAL)
+        error = StrongerAuthenticationRequired(Assurance.SUBSTANTIAL)
+        if audit is not None:
+            error.for_audit(Refusal(actor.agent, audit, "weak authentication", patient_id))
+        raise error
 
 
 def represents(
@@ -272,7 +301,10 @@ def access_overview(
 ) -> AccessOverview:
     """The rules in force on the dossier (the patient, or their representative, asks)."""
     now = clock.now()
-    authorize(session, actor, patient_id, Action.READ_ACCESS, now=now)
+    authorize(
+        session, actor, patient_id, Action.READ_ACCESS, now=now, audit=AuditAction.ACCESS_OVERVIEW
+    )
+    _log(session, actor, AuditAction.ACCESS_OVERVIEW, patient_id, clock)
     return AccessOverview(
         grants=list(
             session.scalars(
@@ -333,7 +365,7 @@ def grant_access(
 ) -> Grant:
     """Grant a named professional or organisation access; organisations need an end date."""
     now = clock.now()
-    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=now)
+    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=now, audit=AuditAction.GRANT)
     if (professional_id is None) == (organisation_id is None):
         raise InvalidAccessRule(
             "Grant access to one professional or one organisation.", field="grantee"
@@ -360,6 +392,20 @@ def grant_access(
     )
     session.add(grant)
     session.flush()
+    _log(
+        session,
+        actor,
+        AuditAction.GRANT,
+        patient_id,
+        clock,
+        entity=grant.id,
+        details={
+            "level": level.value,
+            "professional": professional_id,
+            "organisation": organisation_id,
+            "ends_at": ends_at,
+        },
+    )
     return grant
 
 
@@ -367,13 +413,16 @@ def revoke_grant(
     session: Session, actor: Actor, patient_id: uuid.UUID, grant_id: uuid.UUID, *, clock: Clock
 ) -> Grant:
     """End a grant now; it stays in the history."""
-    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now())
+    authorize(
+        session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now(), audit=AuditAction.REVOKE
+    )
     grant = session.get(Grant, (patient_id, grant_id))
     if grant is None or grant.revoked_at is not None:
         raise AccessRuleNotFound("live grant")
     grant.revoked_at = clock.now()
     grant.revoked_by = actor.subject
     session.flush()
+    _log(session, actor, AuditAction.REVOKE, patient_id, clock, entity=grant.id)
     return grant
 
 
@@ -386,7 +435,9 @@ def block_professional(
     clock: Clock,
 ) -> Block:
     """Bar a professional from the dossier, emergencies included (idempotent)."""
-    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now())
+    authorize(
+        session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now(), audit=AuditAction.BLOCK
+    )
     directory.get_professional(session, professional_id)
     existing = session.scalar(
         select(Block).where(
@@ -406,6 +457,15 @@ def block_professional(
     )
     session.add(block)
     session.flush()
+    _log(
+        session,
+        actor,
+        AuditAction.BLOCK,
+        patient_id,
+        clock,
+        entity=block.id,
+        details={"professional": professional_id},
+    )
     return block
 
 
@@ -418,7 +478,9 @@ def lift_block(
     clock: Clock,
 ) -> None:
     """Lift the patient's block on a professional."""
-    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now())
+    authorize(
+        session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now(), audit=AuditAction.UNBLOCK
+    )
     block = session.scalar(
         select(Block).where(
             Block.patient_id == patient_id,
@@ -431,6 +493,15 @@ def lift_block(
     block.lifted_at = clock.now()
     block.lifted_by = actor.subject
     session.flush()
+    _log(
+        session,
+        actor,
+        AuditAction.UNBLOCK,
+        patient_id,
+        clock,
+        entity=block.id,
+        details={"professional": professional_id},
+    )
 
 
 def designate_treating_doctor(
@@ -443,7 +514,9 @@ def designate_treating_doctor(
 ) -> TreatingDoctor:
     """Make a doctor the treating doctor (extended access); ends the previous designation."""
     now = clock.now()
-    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=now)
+    authorize(
+        session, actor, patient_id, Action.MANAGE_ACCESS, now=now, audit=AuditAction.DESIGNATE
+    )
     doctor = directory.get_professional(session, professional_id)
     if doctor.profession not in (Profession.GENERAL_PRACTITIONER, Profession.SPECIALIST):
         raise InvalidAccessRule(
@@ -466,6 +539,15 @@ def designate_treating_doctor(
     )
     session.add(designation)
     session.flush()
+    _log(
+        session,
+        actor,
+        AuditAction.DESIGNATE,
+        patient_id,
+        clock,
+        entity=designation.id,
+        details={"professional": professional_id},
+    )
     return designation
 
 
@@ -478,7 +560,14 @@ def set_preferences(
     clock: Clock,
 ) -> AccessPreferences:
     """Record the patient's standing choices: emergency opposition or widening, care contacts."""
-    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now())
+    authorize(
+        session,
+        actor,
+        patient_id,
+        Action.MANAGE_ACCESS,
+        now=clock.now(),
+        audit=AuditAction.PREFERENCES,
+    )
     days = preferences.care_contact_days
     if days is not None and not 1 <= days <= MAX_CARE_CONTACT_DAYS:
         raise InvalidAccessRule(
@@ -501,6 +590,15 @@ def set_preferences(
     )
     session.add(row)
     session.flush()
+    _log(
+        session,
+        actor,
+        AuditAction.PREFERENCES,
+        patient_id,
+        clock,
+        entity=row.id,
+        details=preferences.__dict__,
+    )
     return row
 
 
@@ -514,7 +612,9 @@ def mask_document(
     clock: Clock,
 ) -> DocumentMask:
     """Hide one document from one named professional."""
-    authorize(session, actor, patient_id, Action.SET_VISIBILITY, now=clock.now())
+    authorize(
+        session, actor, patient_id, Action.SET_VISIBILITY, now=clock.now(), audit=AuditAction.MASK
+    )
     directory.get_professional(session, professional_id)
     mask = DocumentMask(
         patient_id=patient_id,
@@ -526,6 +626,15 @@ def mask_document(
     )
     session.add(mask)
     session.flush()
+    _log(
+        session,
+        actor,
+        AuditAction.MASK,
+        patient_id,
+        clock,
+        entity=document_id,
+        details={"professional": professional_id},
+    )
     return mask
 
 
@@ -533,7 +642,14 @@ def issue_care_contact_code(
     session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
 ) -> str:
     """A one-time code the patient shows a professional (15 minutes); stored as a hash."""
-    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now())
+    authorize(
+        session,
+        actor,
+        patient_id,
+        Action.MANAGE_ACCESS,
+        now=clock.now(),
+        audit=AuditAction.CARE_CONTACT_CODE,
+    )
     code = f"{secrets.randbelow(10**8):08d}"
     session.add(
         CareContactCode(
@@ -545,6 +661,7 @@ def issue_care_contact_code(
         )
     )
     session.flush()
+    _log(session, actor, AuditAction.CARE_CONTACT_CODE, patient_id, clock)
     return code
 
 
@@ -566,7 +683,14 @@ def record_care_contact(
     professional's own software — accepted only from a professional signed in with their card.
     """
     now = clock.now()
-    authorize(session, actor, patient_id, Action.RECORD_CARE_CONTACT, now=now)
+    authorize(
+        session,
+        actor,
+        patient_id,
+        Action.RECORD_CARE_CONTACT,
+        now=now,
+        audit=AuditAction.CARE_CONTACT,
+    )
     if method is CareContactMethod.CODE:
         _consume_code(session, patient_id, code or "", now)
     elif actor.assurance < Assurance.HIGH:
@@ -591,6 +715,15 @@ def record_care_contact(
     )
     session.add(contact)
     session.flush()
+    _log(
+        session,
+        actor,
+        AuditAction.CARE_CONTACT,
+        patient_id,
+        clock,
+        entity=contact.id,
+        details={"method": method.value, "window_ends_at": contact.window_ends_at},
+    )
     return contact
 
 
@@ -608,7 +741,9 @@ def adjust_care_contact(
     A window never reaches beyond 365 days from the contact.
     """
     now = clock.now()
-    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=now)
+    authorize(
+        session, actor, patient_id, Action.MANAGE_ACCESS, now=now, audit=AuditAction.CARE_CONTACT
+    )
     contact = session.get(CareContact, (patient_id, contact_id))
     if contact is None or contact.ended_at is not None:
         raise AccessRuleNotFound("open care contact")
@@ -622,6 +757,15 @@ def adjust_care_contact(
     else:
         contact.window_ends_at = ends_at
     session.flush()
+    _log(
+        session,
+        actor,
+        AuditAction.CARE_CONTACT,
+        patient_id,
+        clock,
+        entity=contact.id,
+        details={"adjusted_to": ends_at, "ended": contact.ended_at is not None},
+    )
     return contact
 
 
@@ -641,7 +785,9 @@ def break_glass(
             field="reason",
         )
     now = clock.now()
-    authorize(session, actor, patient_id, Action.BREAK_GLASS, now=now)
+    authorize(
+        session, actor, patient_id, Action.BREAK_GLASS, now=now, audit=AuditAction.BREAK_GLASS
+    )
     assert actor.professional_id is not None  # guaranteed by the policy for this action
     access = EmergencyAccess(
         patient_id=patient_id,
@@ -653,6 +799,33 @@ def break_glass(
     )
     session.add(access)
     session.flush()
+    audit_trail.record(
+        session,
+        agent=actor.agent,
+        action=AuditAction.BREAK_GLASS,
+        clock=clock,
+        patient_id=patient_id,
+        reason=access.reason,
+        entity_ids=[access.id],
+        details={"expires_at": access.expires_at},
+    )
+    # The patient and their treating doctor are told at once (delivered by the outbox).
+    doctor = directory.get_professional(session, actor.professional_id)
+    treating = session.scalar(
+        select(TreatingDoctor.professional_id).where(
+            TreatingDoctor.patient_id == patient_id, TreatingDoctor.ended_at.is_(None)
+        )
+    )
+    notices.notify_emergency_access(
+        session,
+        patient_id=patient_id,
+        professional_name=f"{doctor.given} {doctor.family}",
+        reason=access.reason,
+        opened_at=access.opened_at,
+        expires_at=access.expires_at,
+        treating_doctor_id=treating,
+        clock=clock,
+    )
     return access
 
 
@@ -674,7 +847,7 @@ def record_representation(
     Recorded by the agency from the insurer's registry (an operator), not by either person.
     """
     if actor.kind is not ActorKind.OPERATOR:
-        raise AccessDenied("only the agency records representations")
+        raise refuse(actor, AuditAction.REPRESENTATION, "only the agency", patient_id)
     if representative_id == patient_id:
         raise InvalidAccessRule("A patient cannot represent themself.", field="representative")
     patient = patients.get_patient(session, patient_id)
@@ -699,7 +872,37 @@ def record_representation(
     )
     session.add(representation)
     session.flush()
+    _log(
+        session,
+        actor,
+        AuditAction.REPRESENTATION,
+        patient_id,
+        clock,
+        entity=representation.id,
+        details={"representative": representative_id, "kind": kind.value, "ends_at": ends_at},
+    )
     return representation
+
+
+def _log(
+    session: Session,
+    actor: Actor,
+    action: AuditAction,
+    patient_id: uuid.UUID,
+    clock: Clock,
+    *,
+    entity: uuid.UUID | None = None,
+    details: dict[str, object] | None = None,
+) -> None:
+    audit_trail.record(
+        session,
+        agent=actor.agent,
+        action=action,
+        clock=clock,
+        patient_id=patient_id,
+        entity_ids=[entity] if entity else [],
+        details=details,
+    )
 
 
 def _birthday(born: dt.date, years: int) -> dt.date:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access import service as access_service
 from carnet.access.actors import Actor, ActorKind
-from carnet.access.errors import AccessDenied, InsufficientScope
+from carnet.access.errors import InsufficientScope
 from carnet.access.matrix import load_matrix
 from carnet.access.policy import (
     Action,
@@ -32,6 +32,9 @@ from carnet.access.policy import (
     scope_allows,
 )
 from carnet.access.scopes import Interaction
+from carnet.audit import service as audit_trail
+from carnet.audit.models import AuditAction
+from carnet.audit.service import Refusal
 from carnet.catalogue import UnknownDocumentType, load_catalogue
 from carnet.clock import Clock
 from carnet.directory import service as directory
@@ -48,6 +51,7 @@ from carnet.documents.models import (
     DocumentStatus,
     SubmissionSet,
 )
+from carnet.notifications import service as notices
 from carnet.patients import service as patients
 from carnet.patients.models import DossierState
 from carnet.storage import ContentTooLarge, DocumentStore
@@ -144,8 +148,8 @@ def add_document(
     ``ProfessionalNotFound`` or ``OrganisationNotFound``; in every case nothing is stored.
     """
     now = clock.now()
-    _authorize_publication(session, actor, patient_id, now)
-    return _add(
+    _authorize_publication(session, actor, patient_id, now, AuditAction.PUBLISH)
+    document = _add(
         session,
         store,
         patient_id=patient_id,
@@ -155,6 +159,9 @@ def add_document(
         submission_set_id=None,
         replaces_id=None,
     )
+    _log(session, actor, AuditAction.PUBLISH, patient_id, clock, documents=[document.id])
+    _announce(session, actor, patient_id, [document], clock)
+    return document
 
 
 def submit(
@@ -168,7 +175,7 @@ def submit(
     clock: Clock,
 ) -> tuple[SubmissionSet, list[Document]]:
     """Publish several documents at once, all or nothing, under one submission set."""
-    _authorize_publication(session, actor, patient_id, clock.now())
+    _authorize_publication(session, actor, patient_id, clock.now(), AuditAction.PUBLISH)
     if not documents:
         raise InvalidDocument("A submission needs at least one document.", field="documents")
     if not submission_set.source_id.strip():
@@ -209,6 +216,16 @@ def submit(
         )
         for metadata, content in documents
     ]
+    _log(
+        session,
+        actor,
+        AuditAction.PUBLISH,
+        patient_id,
+        clock,
+        documents=[d.id for d in added],
+        details={"submission_set": record.master_identifier},
+    )
+    _announce(session, actor, patient_id, added, clock)
     return record, added
 
 
@@ -220,11 +237,15 @@ def get_document(
     Raises ``AccessDenied`` — indistinguishable from not found — when the dossier or document
     does not exist or may not be seen; ``StrongerAuthenticationRequired`` for a weak sign-in.
     """
-    _require_scope(actor, "DocumentReference", Interaction.READ, patient_id)
+    _require_scope(actor, "DocumentReference", Interaction.READ, patient_id, AuditAction.READ)
     access = access_service.authorize(
-        session, actor, patient_id, Action.READ_DOCUMENTS, now=clock.now()
+        session, actor, patient_id, Action.READ_DOCUMENTS, now=clock.now(), audit=AuditAction.READ
     )
-    return _visible(session, actor, access, document_id)
+    document = _visible(session, actor, access, document_id, AuditAction.READ)
+    _log(
+        session, actor, AuditAction.READ, patient_id, clock, documents=[document.id], access=access
+    )
+    return document
 
 
 def list_documents(
@@ -241,9 +262,9 @@ def list_documents(
         raise InvalidDocument("The page size must be between 1 and 1000.", field="limit")
     if filters.offset < 0:
         raise InvalidDocument("The offset cannot be negative.", field="offset")
-    _require_scope(actor, "DocumentReference", Interaction.SEARCH, patient_id)
+    _require_scope(actor, "DocumentReference", Interaction.SEARCH, patient_id, AuditAction.SEARCH)
     access = access_service.authorize(
-        session, actor, patient_id, Action.READ_DOCUMENTS, now=clock.now()
+        session, actor, patient_id, Action.READ_DOCUMENTS, now=clock.now(), audit=AuditAction.SEARCH
     )
     matrix = load_matrix()
     # The policy is applied row by row, in one place, rather than re-expressed in SQL: a
@@ -254,6 +275,16 @@ def list_documents(
     # anyone else the dossier must look no different from one they may not know exists.
     withheld = len(visible) < len(rows) and bool(access.bases)
     page = visible[filters.offset : filters.offset + filters.limit]
+    _log(
+        session,
+        actor,
+        AuditAction.SEARCH,
+        patient_id,
+        clock,
+        documents=[d.id for d in page],
+        details={"total": len(visible), "withheld": withheld},
+        access=access,
+    )
     return DocumentPage(documents=page, total=len(visible), withheld=withheld)
 
 
@@ -271,12 +302,29 @@ def read_content(
         scope_allows(actor, "Binary", Interaction.READ, patient_id)
         or scope_allows(actor, "DocumentReference", Interaction.READ, patient_id)
     ):
-        raise InsufficientScope("reading Binary")
+        raise InsufficientScope("reading Binary").for_audit(
+            Refusal(actor.agent, AuditAction.RETRIEVE, "scope", patient_id, (document_id,))
+        )
     access = access_service.authorize(
-        session, actor, patient_id, Action.READ_DOCUMENTS, now=clock.now()
+        session,
+        actor,
+        patient_id,
+        Action.READ_DOCUMENTS,
+        now=clock.now(),
+        audit=AuditAction.RETRIEVE,
     )
-    document = _visible(session, actor, access, document_id)
-    return document, store.get(document.content_key)
+    document = _visible(session, actor, access, document_id, AuditAction.RETRIEVE)
+    content = store.get(document.content_key)
+    _log(
+        session,
+        actor,
+        AuditAction.RETRIEVE,
+        patient_id,
+        clock,
+        documents=[document.id],
+        access=access,
+    )
+    return document, content
 
 
 def replace_document(
@@ -296,8 +344,8 @@ def replace_document(
     their own uploads) replaces a document.
     """
     now = clock.now()
-    access = _authorize_publication(session, actor, patient_id, now)
-    previous = _managed(session, actor, access, replaced_id)
+    access = _authorize_publication(session, actor, patient_id, now, AuditAction.REPLACE)
+    previous = _managed(session, actor, access, replaced_id, AuditAction.REPLACE)
     if previous.status is not DocumentStatus.CURRENT:
         raise DocumentNotCurrent(previous.status.value)
     replacement = _add(
@@ -313,6 +361,16 @@ def replace_document(
     previous.status = DocumentStatus.SUPERSEDED
     previous.updated_at = now
     session.flush()
+    _log(
+        session,
+        actor,
+        AuditAction.REPLACE,
+        patient_id,
+        clock,
+        documents=[replacement.id, previous.id],
+        details={"replaces": previous.id},
+    )
+    _announce(session, actor, patient_id, [replacement], clock)
     return replacement
 
 
@@ -320,16 +378,26 @@ def mark_entered_in_error(
     session: Session, *, actor: Actor, patient_id: uuid.UUID, document_id: uuid.UUID, clock: Clock
 ) -> Document:
     """Withdraw a current document published by mistake; it is kept, marked entered-in-error."""
-    _require_scope(actor, "DocumentReference", Interaction.UPDATE, patient_id)
+    audit = AuditAction.STATUS_CHANGE
+    _require_scope(actor, "DocumentReference", Interaction.UPDATE, patient_id, audit)
     access = access_service.authorize(
-        session, actor, patient_id, Action.MANAGE_DOCUMENT, now=clock.now()
+        session, actor, patient_id, Action.MANAGE_DOCUMENT, now=clock.now(), audit=audit
     )
-    document = _managed(session, actor, access, document_id)
+    document = _managed(session, actor, access, document_id, audit)
     if document.status is not DocumentStatus.CURRENT:
         raise DocumentNotCurrent(document.status.value)
     document.status = DocumentStatus.ENTERED_IN_ERROR
     document.updated_at = clock.now()
     session.flush()
+    _log(
+        session,
+        actor,
+        audit,
+        patient_id,
+        clock,
+        documents=[document.id],
+        details={"status": "entered-in-error"},
+    )
     return document
 
 
@@ -348,26 +416,38 @@ def set_visibility(
     Policy: the patient (or representative) sets both on any document they can see; the author
     sets the confidentiality of what they wrote.
     """
-    _require_scope(actor, "DocumentReference", Interaction.UPDATE, patient_id)
+    audit = AuditAction.VISIBILITY_CHANGE
+    _require_scope(actor, "DocumentReference", Interaction.UPDATE, patient_id, audit)
     now = clock.now()
     if actor.kind is ActorKind.PATIENT:
         access = access_service.authorize(
-            session, actor, patient_id, Action.SET_VISIBILITY, now=now
+            session, actor, patient_id, Action.SET_VISIBILITY, now=now, audit=audit
         )
-        document = _visible(session, actor, access, document_id)
+        document = _visible(session, actor, access, document_id, audit)
     else:
         if masked_from_professionals is not None:
-            raise AccessDenied("only the patient masks documents")
+            raise access_service.refuse(
+                actor, audit, "only the patient masks documents", patient_id, (document_id,)
+            )
         access = access_service.authorize(
-            session, actor, patient_id, Action.MANAGE_DOCUMENT, now=now
+            session, actor, patient_id, Action.MANAGE_DOCUMENT, now=now, audit=audit
         )
-        document = _managed(session, actor, access, document_id)
+        document = _managed(session, actor, access, document_id, audit)
     if confidentiality is not None:
         document.confidentiality = confidentiality
     if masked_from_professionals is not None:
         document.masked_from_professionals = masked_from_professionals
     document.updated_at = now
     session.flush()
+    _log(
+        session,
+        actor,
+        audit,
+        patient_id,
+        clock,
+        documents=[document.id],
+        details={"confidentiality": confidentiality, "masked": masked_from_professionals},
+    )
     return document
 
 
@@ -375,14 +455,24 @@ def disclose_to_patient(
     session: Session, *, actor: Actor, patient_id: uuid.UUID, document_id: uuid.UUID, clock: Clock
 ) -> Document:
     """Release a document held back from the patient (after the announcement consultation)."""
-    _require_scope(actor, "DocumentReference", Interaction.UPDATE, patient_id)
+    audit = AuditAction.VISIBILITY_CHANGE
+    _require_scope(actor, "DocumentReference", Interaction.UPDATE, patient_id, audit)
     access = access_service.authorize(
-        session, actor, patient_id, Action.MANAGE_DOCUMENT, now=clock.now()
+        session, actor, patient_id, Action.MANAGE_DOCUMENT, now=clock.now(), audit=audit
     )
-    document = _managed(session, actor, access, document_id)
+    document = _managed(session, actor, access, document_id, audit)
     document.hidden_from_patient = False
     document.updated_at = clock.now()
     session.flush()
+    _log(
+        session,
+        actor,
+        audit,
+        patient_id,
+        clock,
+        documents=[document.id],
+        details={"disclosed": True},
+    )
     return document
 
 
@@ -423,45 +513,128 @@ def _filtered(patient_id: uuid.UUID, filters: DocumentFilter) -> Select[Document
 
 
 def _visible(
-    session: Session, actor: Actor, access: DossierAccess, document_id: uuid.UUID
+    session: Session,
+    actor: Actor,
+    access: DossierAccess,
+    document_id: uuid.UUID,
+    audit: AuditAction,
 ) -> Document:
     document = session.get(Document, (access.patient_id, document_id))
-    if document is None:
-        raise AccessDenied("no such document")
-    decision = decide_document(actor, access, facts(document), load_matrix())
-    if not decision:
-        raise AccessDenied(decision.reason)
+    decision = (
+        decide_document(actor, access, facts(document), load_matrix())
+        if document is not None
+        else None
+    )
+    if document is None or not decision:
+        reason = decision.reason if decision is not None else "no such document"
+        raise access_service.refuse(actor, audit, reason, access.patient_id, (document_id,))
     return document
 
 
 def _managed(
-    session: Session, actor: Actor, access: DossierAccess, document_id: uuid.UUID
+    session: Session,
+    actor: Actor,
+    access: DossierAccess,
+    document_id: uuid.UUID,
+    audit: AuditAction,
 ) -> Document:
     document = session.get(Document, (access.patient_id, document_id))
-    if document is None:
-        raise AccessDenied("no such document")
-    decision = decide_manage(actor, access, facts(document))
-    if not decision:
-        raise AccessDenied(decision.reason)
+    decision = decide_manage(actor, access, facts(document)) if document is not None else None
+    if document is None or not decision:
+        reason = decision.reason if decision is not None else "no such document"
+        raise access_service.refuse(actor, audit, reason, access.patient_id, (document_id,))
     return document
 
 
+def _log(
+    session: Session,
+    actor: Actor,
+    action: AuditAction,
+    patient_id: uuid.UUID,
+    clock: Clock,
+    *,
+    documents: list[uuid.UUID],
+    details: dict[str, object] | None = None,
+    access: DossierAccess | None = None,
+) -> None:
+    """Record an allowed event, naming the basis on which a professional saw the dossier.
+
+    A professional's first consultation of a dossier is also told to the patient.
+    """
+    if access is not None and access.bases:
+        details = {**(details or {}), "basis": access.bases[0].value}
+    event = audit_trail.record(
+        session,
+        agent=actor.agent,
+        action=action,
+        clock=clock,
+        patient_id=patient_id,
+        entity_ids=documents,
+        details=details,
+    )
+    consulting = action in (AuditAction.SEARCH, AuditAction.READ, AuditAction.RETRIEVE)
+    if (
+        consulting
+        and actor.professional_id is not None
+        and not audit_trail.has_accessed_before(
+            session, patient_id, actor.professional_id, before_seq=event.seq
+        )
+    ):
+        professional = directory.get_professional(session, actor.professional_id)
+        notices.notify_first_access(
+            session,
+            patient_id=patient_id,
+            professional_name=f"{professional.given} {professional.family}",
+            clock=clock,
+        )
+
+
+def _announce(
+    session: Session, actor: Actor, patient_id: uuid.UUID, added: list[Document], clock: Clock
+) -> None:
+    """Tell the patient of documents others published (not of their own uploads)."""
+    if actor.kind is ActorKind.PATIENT:
+        return
+    for document in added:
+        author = "Carnet"
+        if document.author_professional_id is not None:
+            person = directory.get_professional(session, document.author_professional_id)
+            author = f"{person.given} {person.family}"
+        elif document.author_organisation_id is not None:
+            author = directory.get_organisation(session, document.author_organisation_id).name
+        notices.notify_new_document(
+            session,
+            patient_id=patient_id,
+            document_type_label_key=facts(document).type_key,
+            author_name=author,
+            clock=clock,
+        )
+
+
 def _authorize_publication(
-    session: Session, actor: Actor, patient_id: uuid.UUID, now: dt.datetime
+    session: Session, actor: Actor, patient_id: uuid.UUID, now: dt.datetime, audit: AuditAction
 ) -> DossierAccess:
-    _require_scope(actor, "DocumentReference", Interaction.CREATE, patient_id)
-    access_service.require_strong(actor)
+    _require_scope(actor, "DocumentReference", Interaction.CREATE, patient_id, audit)
+    access_service.require_strong(actor, patient_id=patient_id, audit=audit)
     # A feed must hear why its document was refused (issue: lifecycle), so the dossier's state
     # is checked before the policy, whose refusals all look like "not found".
     _require_active_dossier(session, patient_id)
-    return access_service.authorize(session, actor, patient_id, Action.PUBLISH, now=now)
+    return access_service.authorize(
+        session, actor, patient_id, Action.PUBLISH, now=now, audit=audit
+    )
 
 
 def _require_scope(
-    actor: Actor, resource: str, interaction: Interaction, patient_id: uuid.UUID
+    actor: Actor,
+    resource: str,
+    interaction: Interaction,
+    patient_id: uuid.UUID,
+    audit: AuditAction,
 ) -> None:
     if not scope_allows(actor, resource, interaction, patient_id):
-        raise InsufficientScope(f"{interaction.name.lower()} on {resource}")
+        raise InsufficientScope(f"{interaction.name.lower()} on {resource}").for_audit(
+            Refusal(actor.agent, audit, "scope", patient_id)
+        )
 
 
 def _attributed(session: Session, actor: Actor, metadata: DocumentMetadata) -> DocumentMetadata:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from carnet.db import unit_of_work
 from carnet.platform import Platform
 
 
@@ -17,10 +19,15 @@ def platform_of(request: Request) -> Platform:
     return platform
 
 
-def transaction(request: Request) -> Iterator[Session]:
-    """One request, one transaction: committed when the interaction returns, else rolled back."""
-    platform = platform_of(request)
-    with platform.sessions() as session, session.begin():
+@contextmanager
+def transaction(platform: Platform) -> Iterator[Session]:
+    """One request, one transaction, committed before the response is built.
+
+    Not a FastAPI dependency on purpose: a dependency's exit code runs after the response has
+    gone, so a failed commit — say, of the audit record of a read — would still have delivered
+    the content. Here the commit comes first, and its failure is the response.
+    """
+    with unit_of_work(platform.sessions) as session:
         yield session
 
 
@@ -30,5 +37,4 @@ def base_url(request: Request) -> str:
 
 
 CurrentPlatform = Annotated[Platform, Depends(platform_of)]
-Transaction = Annotated[Session, Depends(transaction)]
 BaseUrl = Annotated[str, Depends(base_url)]

@@ -16,11 +16,17 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carnet.access.actors import Assurance
-from carnet.access.errors import InsufficientScope, StrongerAuthenticationRequired
+from carnet.access.errors import AccessError, InsufficientScope, StrongerAuthenticationRequired
+from carnet.audit import service as audit_trail
+from carnet.audit.errors import AuditUnavailable
+from carnet.db import unit_of_work
 from carnet.errors import CarnetError, Conflict, InvalidInput, LimitExceeded, NotFound, StateRefused
+from carnet.platform import Platform
 from carnet.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -68,7 +74,23 @@ def install(app: FastAPI) -> None:
 
     async def carnet_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, CarnetError)
+        if isinstance(error, AccessError):
+            try:
+                await run_in_threadpool(record_refusal, request.app.state.platform, error)
+            except AuditUnavailable:
+                return _audit_unavailable()
+        if isinstance(error, AuditUnavailable):
+            return _audit_unavailable()
         return _from_domain(error)
+
+    async def database_error(request: Request, error: Exception) -> JSONResponse:
+        incident = uuid.uuid4().hex[:12]
+        log.error("database failure, incident %s: %s", incident, type(error).__name__)
+        return outcome_response(
+            503,
+            f"Carnet cannot reach its database (incident {incident}); nothing was done.",
+            code="transient",
+        )
 
     async def http_error(request: Request, error: Exception) -> Any:
         assert isinstance(error, StarletteHTTPException)
@@ -114,6 +136,27 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StorageError, storage_error)
+    app.add_exception_handler(SQLAlchemyError, database_error)
+
+
+def record_refusal(platform: Platform, error: AccessError) -> None:
+    """Record a refused request in a transaction of its own (the request's was rolled back).
+
+    Raises ``AuditUnavailable`` if the record cannot be written: the caller answers 503.
+    """
+    if error.refusal is None:
+        return
+    try:
+        with unit_of_work(platform.sessions) as session:
+            audit_trail.record_refusal(session, error.refusal, clock=platform.clock)
+    except SQLAlchemyError as failure:
+        raise AuditUnavailable() from failure
+
+
+def _audit_unavailable() -> JSONResponse:
+    return outcome_response(
+        503, AuditUnavailable().message, code="transient", headers={"Retry-After": "5"}
+    )
 
 
 def _from_domain(error: CarnetError) -> JSONResponse:

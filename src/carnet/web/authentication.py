@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -69,6 +70,8 @@ def authenticated_actor(request: Request) -> Actor:
             InvalidToken.GENERIC,
             f'{REALM}, error="invalid_token", error_description="{InvalidToken.GENERIC}"',
         ) from None
+    # Where the request came from belongs in the audit trail.
+    actor = replace(actor, network_address=request.client.host if request.client else None)
     request.state.actor = actor
     return actor
 

@@ -27,6 +27,9 @@ from sqlalchemy.orm import Session
 
 from carnet.access.actors import ActorKind, Assurance
 from carnet.access.scopes import NON_RESOURCE_SCOPES
+from carnet.audit import service as audit_trail
+from carnet.audit.models import AuditAction, AuditOutcome
+from carnet.audit.service import Agent
 from carnet.auth import keys, service
 from carnet.auth.errors import (
     AuthError,
@@ -316,6 +319,7 @@ def sign_in(request: Request, form: Form) -> Response:
         except SignInRefused:
             # Committed with this transaction: the failure counts towards the account's lock.
             principal = None
+        _record_sign_in(session, platform, form, principal, request)
         if principal is not None:
             code = service.create_authorization_code(
                 session,
@@ -339,6 +343,46 @@ def sign_in(request: Request, form: Form) -> Response:
         return page
     params = {"code": code, "state": ticket.get("state"), "iss": authority.config.issuer}
     return _redirect(ticket["redirect_uri"], params)
+
+
+def _record_sign_in(
+    session: Session,
+    platform: Platform,
+    form: dict[str, str],
+    principal: Principal | None,
+    request: Request,
+) -> None:
+    """Professionals' sign-ins, successful or not, go to the audit trail (with this transaction)."""
+    if form.get("method") not in ("professional", "card"):
+        return
+    address = request.client.host if request.client else None
+    if principal is not None:
+        agent = Agent(
+            kind=principal.kind.value,
+            subject=principal.subject,
+            professional_id=principal.professional_id,
+            organisation_id=principal.organisation_id,
+            profession=principal.profession,
+            network_address=address,
+        )
+        outcome, reason = AuditOutcome.ALLOWED, f"acr {principal.assurance.acr}"
+    else:
+        # The identifier typed, not a verified one: the chain of attempts under that name.
+        agent = Agent(
+            kind=ActorKind.PROFESSIONAL.value,
+            subject=f"attempt:{form.get('identifier', '')[:64]}",
+            network_address=address,
+        )
+        outcome, reason = AuditOutcome.DENIED, "sign-in refused"
+    audit_trail.record(
+        session,
+        agent=agent,
+        action=AuditAction.SIGN_IN,
+        clock=platform.clock,
+        outcome=outcome,
+        reason=reason,
+        details={"method": form.get("method")},
+    )
 
 
 def _authenticate(

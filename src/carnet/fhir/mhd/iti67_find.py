@@ -19,10 +19,10 @@ from carnet.access.errors import AccessDenied
 from carnet.documents import service as documents
 from carnet.documents.errors import InvalidDocument
 from carnet.documents.models import DocumentStatus
-from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, Transaction
+from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.ids import parse_reference
 from carnet.fhir.mapping.document_reference import document_reference
-from carnet.fhir.outcome import FHIR_JSON, operation_outcome
+from carnet.fhir.outcome import FHIR_JSON, operation_outcome, record_refusal
 from carnet.web.authentication import CurrentActor
 
 router = APIRouter()
@@ -34,7 +34,6 @@ def find_document_references(
     *,
     actor: CurrentActor,
     platform: CurrentPlatform,
-    session: Transaction,
     base: BaseUrl,
     patient: Annotated[str, Query(description="Patient/<id> or the patient's id")],
     status: Annotated[
@@ -49,16 +48,19 @@ def find_document_references(
         raise InvalidDocument("patient must be Patient/<id>.", field="patient")
     statuses = _statuses(status)
     try:
-        page = documents.list_documents(
-            session,
-            actor,
-            patient_id,
-            documents.DocumentFilter(statuses=statuses, limit=count, offset=offset),
-            clock=platform.clock,
-        )
-    except AccessDenied:
+        with transaction(platform) as session:
+            page = documents.list_documents(
+                session,
+                actor,
+                patient_id,
+                documents.DocumentFilter(statuses=statuses, limit=count, offset=offset),
+                clock=platform.clock,
+            )
+    except AccessDenied as denied:
         # For a search, "not found" is an empty result: a dossier the actor may not open, or
-        # that does not exist, looks exactly like one with nothing in it.
+        # that does not exist, looks exactly like one with nothing in it. The refusal is
+        # recorded all the same.
+        record_refusal(platform, denied)
         page = documents.DocumentPage(documents=[], total=0, withheld=False)
     query = {"patient": f"Patient/{patient_id}", "_count": count}
     if status:

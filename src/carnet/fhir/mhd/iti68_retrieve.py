@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from carnet.access.errors import AccessDenied
 from carnet.documents import service as documents
-from carnet.fhir.dependencies import CurrentPlatform, Transaction
+from carnet.fhir.dependencies import CurrentPlatform, transaction
 from carnet.fhir.ids import parse_document_resource_id
 from carnet.fhir.outcome import FHIR_JSON
 from carnet.web.authentication import CurrentActor
@@ -29,16 +29,16 @@ def retrieve_document(
     request: Request,
     actor: CurrentActor,
     platform: CurrentPlatform,
-    session: Transaction,
 ) -> Response:
     """The document's content, if the policy lets the actor see it."""
     ids = parse_document_resource_id(resource_id)
     if ids is None:
         raise AccessDenied("malformed id")
     patient_id, document_id = ids
-    document, content = documents.read_content(
-        session, platform.store, actor, patient_id, document_id, clock=platform.clock
-    )
+    with transaction(platform) as session:
+        document, content = documents.read_content(
+            session, platform.store, actor, patient_id, document_id, clock=platform.clock
+        )
     headers = {"ETag": f'"{document.sha256}"', "Cache-Control": "no-store"}
     if FHIR_JSON in request.headers.get("accept", ""):
         binary = {

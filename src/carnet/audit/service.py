@@ -1,0 +1,317 @@
+"""Recording, verifying and counting audit events.
+
+``record`` appends one event to its chain inside the caller's transaction: a write and its
+record commit together; a read's record commits before the response leaves (the way in commits
+first). A refusal is recorded by the way in, in a short transaction of its own, so that the
+rollback of the refused request does not erase its trace.
+
+Each event carries ``prev_hash`` (the hash of the chain's previous event) and ``hash`` (SHA-256
+of ``prev_hash`` and its own canonical content); ``verify`` walks every chain and names the first
+broken link. On PostgreSQL and SQLite the table refuses UPDATE and DELETE (triggers, see
+migration 0004).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from carnet.audit.errors import AuditUnavailable
+from carnet.audit.models import AuditAction, AuditChainHead, AuditEvent, AuditOutcome
+from carnet.clock import Clock
+
+GENESIS = "0" * 64
+_ACTOR_CHAINS = uuid.UUID("5f0b6c1e-2a47-4c0e-8f7e-0d3c2b1a9e88")
+
+
+@dataclass(frozen=True)
+class Agent:
+    """Who acted, as the audit trail names them."""
+
+    kind: str
+    subject: str
+    professional_id: uuid.UUID | None = None
+    organisation_id: uuid.UUID | None = None
+    profession: str | None = None
+    on_behalf_of: uuid.UUID | None = None
+    client_id: str | None = None
+    network_address: str | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A denied request, as the way in records it after rolling the request back."""
+
+    agent: Agent
+    action: AuditAction
+    reason: str
+    patient_id: uuid.UUID | None = None
+    entity_ids: tuple[uuid.UUID, ...] = ()
+
+
+def chain_of(agent: Agent, patient_id: uuid.UUID | None) -> uuid.UUID:
+    """The chain an event belongs to: its dossier's, or its actor's."""
+    return patient_id or uuid.uuid5(_ACTOR_CHAINS, f"{agent.kind}:{agent.subject}")
+
+
+def record(
+    session: Session,
+    *,
+    agent: Agent,
+    action: AuditAction,
+    clock: Clock,
+    patient_id: uuid.UUID | None = None,
+    outcome: AuditOutcome = AuditOutcome.ALLOWED,
+    reason: str | None = None,
+    entity_ids: Iterable[uuid.UUID] = (),
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to its chain, in the caller's transaction.
+
+    Raises ``AuditUnavailable`` if the trail cannot be written; the caller must then fail.
+    """
+    chain_id = chain_of(agent, patient_id)
+    try:
+        head = _lock_head(session, chain_id, clock.now())
+        event = AuditEvent(
+            chain_id=chain_id,
+            seq=head.last_seq + 1,
+            patient_id=patient_id,
+            recorded_at=clock.now(),
+            action=action,
+            outcome=outcome,
+            reason=reason,
+            agent_kind=agent.kind,
+            agent_subject=agent.subject,
+            agent_professional_id=agent.professional_id,
+            agent_organisation_id=agent.organisation_id,
+            agent_profession=agent.profession,
+            on_behalf_of=agent.on_behalf_of,
+            client_id=agent.client_id,
+            network_address=agent.network_address,
+            entity_ids=json.dumps(sorted(str(entity) for entity in entity_ids)),
+            details=json.dumps(details or {}, sort_keys=True, default=str),
+            prev_hash=head.last_hash,
+        )
+        event.hash = event_hash(event)
+        head.last_seq, head.last_hash, head.updated_at = event.seq, event.hash, clock.now()
+        session.add(event)
+        session.flush()
+    except SQLAlchemyError as error:
+        raise AuditUnavailable() from error
+    return event
+
+
+def record_refusal(session: Session, refusal: Refusal, *, clock: Clock) -> AuditEvent:
+    """Record a denied request (in the way in's own short transaction)."""
+    return record(
+        session,
+        agent=refusal.agent,
+        action=refusal.action,
+        clock=clock,
+        patient_id=refusal.patient_id,
+        outcome=AuditOutcome.DENIED,
+        reason=refusal.reason,
+        entity_ids=refusal.entity_ids,
+    )
+
+
+def has_accessed_before(
+    session: Session, patient_id: uuid.UUID, professional_id: uuid.UUID, *, before_seq: int
+) -> bool:
+    """Whether the professional had an allowed event on this dossier before ``before_seq``."""
+    return (
+        session.scalar(
+            select(AuditEvent.seq)
+            .where(
+                AuditEvent.chain_id == patient_id,
+                AuditEvent.agent_professional_id == professional_id,
+                AuditEvent.outcome == AuditOutcome.ALLOWED,
+                AuditEvent.seq < before_seq,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def canonical(event: AuditEvent) -> bytes:
+    """The bytes an event's hash covers: every field but the hash, in a fixed form."""
+    content = {
+        "chain_id": str(event.chain_id),
+        "seq": event.seq,
+        "patient_id": str(event.patient_id) if event.patient_id else None,
+        "recorded_at": event.recorded_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "action": str(event.action),
+        "outcome": str(event.outcome),
+        "reason": event.reason,
+        "agent": [
+            event.agent_kind,
+            event.agent_subject,
+            str(event.agent_professional_id) if event.agent_professional_id else None,
+            str(event.agent_organisation_id) if event.agent_organisation_id else None,
+            event.agent_profession,
+            str(event.on_behalf_of) if event.on_behalf_of else None,
+            event.client_id,
+            event.network_address,
+        ],
+        "entity_ids": event.entity_ids,
+        "details": event.details,
+        "prev_hash": event.prev_hash,
+    }
+    return json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+
+
+def event_hash(event: AuditEvent) -> str:
+    """SHA-256 of the event's canonical content (which includes the previous hash)."""
+    return hashlib.sha256(canonical(event)).hexdigest()
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    """Where a chain stops holding together, and how."""
+
+    chain_id: uuid.UUID
+    seq: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"chain {self.chain_id}, event {self.seq}: {self.problem}"
+
+
+@dataclass
+class Verification:
+    """What ``verify`` found."""
+
+    chains: int = 0
+    events: int = 0
+    broken: list[BrokenLink] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        """Whether every chain holds."""
+        return not self.broken
+
+
+def verify(session: Session, *, chain_ids: Sequence[uuid.UUID] | None = None) -> Verification:
+    """Walk every chain (or the given ones) and report the first broken link of each.
+
+    Detects an altered event (its hash no longer matches its content), a deleted or inserted
+    one (sequence gap, or ``prev_hash`` not the previous event's hash), reordered events, and a
+    truncated tail (the chain's head names a later event than the last one found).
+    """
+    report = Verification()
+    heads = {
+        head.chain_id: head
+        for head in session.scalars(
+            select(AuditChainHead).where(AuditChainHead.chain_id.in_(chain_ids))
+            if chain_ids is not None
+            else select(AuditChainHead)
+        )
+    }
+    found_chains = set(
+        session.scalars(
+            select(AuditEvent.chain_id).distinct().where(AuditEvent.chain_id.in_(chain_ids))
+            if chain_ids is not None
+            else select(AuditEvent.chain_id).distinct()
+        )
+    )
+    for chain_id in sorted(found_chains | set(heads), key=str):
+        report.chains += 1
+        broken = _verify_chain(session, chain_id, heads.get(chain_id), report)
+        if broken is not None:
+            report.broken.append(broken)
+    return report
+
+
+def _verify_chain(
+    session: Session, chain_id: uuid.UUID, head: AuditChainHead | None, report: Verification
+) -> BrokenLink | None:
+    expected_seq, previous = 1, GENESIS
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.chain_id == chain_id).order_by(AuditEvent.seq)
+    ).yield_per(1000)
+    for event in events:
+        report.events += 1
+        if event.seq != expected_seq:
+            return BrokenLink(chain_id, expected_seq, f"missing (found {event.seq} next)")
+        if event.prev_hash != previous:
+            return BrokenLink(chain_id, event.seq, "does not follow the previous event")
+        if event_hash(event) != event.hash:
+            return BrokenLink(chain_id, event.seq, "content altered (hash mismatch)")
+        previous, expected_seq = event.hash, expected_seq + 1
+    if head is None:
+        return BrokenLink(chain_id, expected_seq - 1, "chain has no head")
+    if head.last_seq != expected_seq - 1 or head.last_hash != previous:
+        return BrokenLink(chain_id, expected_seq, f"tail missing (head is at {head.last_seq})")
+    return None
+
+
+def consultations_per_day(
+    session: Session, *, since: dt.datetime, until: dt.datetime
+) -> list[tuple[dt.date, int]]:
+    """Allowed searches, reads and retrievals per day, all dossiers: counts, never content."""
+    day = func.date(AuditEvent.recorded_at)
+    rows = session.execute(
+        select(day, func.count())
+        .where(
+            AuditEvent.recorded_at >= since,
+            AuditEvent.recorded_at < until,
+            AuditEvent.outcome == AuditOutcome.ALLOWED,
+            AuditEvent.action.in_([AuditAction.SEARCH, AuditAction.READ, AuditAction.RETRIEVE]),
+        )
+        .group_by(day)
+        .order_by(day)
+    )
+    return [(_as_date(value), count) for value, count in rows]
+
+
+def emergency_accesses(session: Session, *, since: dt.datetime, until: dt.datetime) -> int:
+    """How many times the glass was broken in the period."""
+    return (
+        session.scalar(
+            select(func.count()).where(
+                AuditEvent.recorded_at >= since,
+                AuditEvent.recorded_at < until,
+                AuditEvent.action == AuditAction.BREAK_GLASS,
+                AuditEvent.outcome == AuditOutcome.ALLOWED,
+            )
+        )
+        or 0
+    )
+
+
+def _as_date(value: object) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def _lock_head(session: Session, chain_id: uuid.UUID, now: dt.datetime) -> AuditChainHead:
+    # The head row is the chain's lock: concurrent appends to one dossier queue here, others
+    # do not. SQLite has one writer at a time anyway.
+    query = select(AuditChainHead).where(AuditChainHead.chain_id == chain_id).with_for_update()
+    head = session.scalar(query.execution_options(populate_existing=True))
+    if head is not None:
+        return head
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert(AuditChainHead)
+        .values(chain_id=chain_id, last_seq=0, last_hash=GENESIS, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["chain_id"])
+    )
+    head = session.scalar(query.execution_options(populate_existing=True))
+    assert head is not None  # inserted just above, or by a concurrent writer
+    return head

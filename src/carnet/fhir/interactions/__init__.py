@@ -1,0 +1,1 @@
+"""Plain FHIR RESTful interactions (read, search) outside the IHE transactions."""

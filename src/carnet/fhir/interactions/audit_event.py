@@ -1,0 +1,148 @@
+"""AuditEvent search: ``GET /fhir/AuditEvent`` — who looked at what, for the patient.
+
+A patient (or representative) searches their own dossier's events by ``date``, ``agent`` and
+``action``/``subtype``; a security officer searches across dossiers; anybody else gets an empty
+Bundle, as for a dossier without events. Events come oldest first: the order they happened in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from carnet.access import history
+from carnet.access.errors import AccessDenied, InvalidAccessRule
+from carnet.audit.models import AuditAction
+from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
+from carnet.fhir.ids import parse_reference
+from carnet.fhir.mapping.audit_event import audit_event, fhir_action
+from carnet.fhir.outcome import FHIR_JSON, record_refusal
+from carnet.web.authentication import CurrentActor
+
+router = APIRouter()
+
+
+@router.get("/AuditEvent", summary="Search the audit trail", tags=["Audit"])
+def search_audit_events(
+    *,
+    actor: CurrentActor,
+    platform: CurrentPlatform,
+    base: BaseUrl,
+    patient: Annotated[str | None, Query(description="Patient/<id>")] = None,
+    date: Annotated[list[str] | None, Query(description="ge2026-01-01, lt2026-02-01…")] = None,
+    agent: Annotated[str | None, Query(description="Practitioner/<id>")] = None,
+    action: Annotated[str | None, Query(description="C, R, U, D or E")] = None,
+    subtype: Annotated[str | None, Query(description="Carnet action: search, retrieve…")] = None,
+    count: Annotated[int, Query(alias="_count", ge=1, le=history.MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(alias="_offset", ge=0)] = 0,
+) -> JSONResponse:
+    """Search the audit events the actor may read."""
+    since, until = _period(date or [])
+    query = history.HistoryQuery(
+        patient_id=_reference(patient, "Patient", "patient"),
+        since=since,
+        until=until,
+        agent_professional_id=_reference(agent, "Practitioner", "agent"),
+        actions=_actions(action, subtype),
+        limit=count,
+        offset=offset,
+    )
+    try:
+        with transaction(platform) as session:
+            page = history.read_history(session, actor, query, clock=platform.clock)
+            entries = [
+                {
+                    "fullUrl": f"{base}/AuditEvent/{resource['id']}",
+                    "resource": resource,
+                    "search": {"mode": "match"},
+                }
+                for resource in map(audit_event, page.events)
+            ]
+            total = page.total
+    except AccessDenied as denied:
+        record_refusal(platform, denied)
+        entries, total = [], 0
+    params: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "patient": patient,
+            "agent": agent,
+            "action": action,
+            "subtype": subtype,
+            "_count": count,
+        }.items()
+        if value is not None
+    }
+    links = [{"relation": "self", "url": _url(base, params, date, offset)}]
+    if offset + count < total:
+        links.append({"relation": "next", "url": _url(base, params, date, offset + count)})
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": links,
+        "entry": entries,
+    }
+    return JSONResponse(bundle, media_type=FHIR_JSON)
+
+
+def _reference(value: str | None, resource_type: str, field: str) -> Any:
+    if value is None:
+        return None
+    parsed = parse_reference(value, resource_type)
+    if parsed is None:
+        raise InvalidAccessRule(f"{field} must be {resource_type}/<id>.", field=field)
+    return parsed
+
+
+def _period(dates: list[str]) -> tuple[dt.datetime | None, dt.datetime | None]:
+    since = until = None
+    for value in dates:
+        prefix, text = (
+            (value[:2], value[2:]) if value[:2] in ("ge", "gt", "le", "lt") else ("eq", value)
+        )
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError as error:
+            raise InvalidAccessRule(
+                f"date {value!r} is not [ge|gt|le|lt]YYYY-MM-DD[Thh:mm:ss].", field="date"
+            ) from error
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        whole_day = len(text) == 10
+        end_of = moment + (dt.timedelta(days=1) if whole_day else dt.timedelta(microseconds=1))
+        if prefix in ("ge", "eq"):
+            since = moment
+        if prefix == "gt":
+            since = end_of
+        if prefix in ("lt",):
+            until = moment
+        if prefix in ("le", "eq"):
+            until = end_of
+    return since, until
+
+
+def _actions(action: str | None, subtype: str | None) -> tuple[AuditAction, ...]:
+    chosen = set(AuditAction)
+    if action is not None:
+        if action not in ("C", "R", "U", "D", "E"):
+            raise InvalidAccessRule("action must be C, R, U, D or E.", field="action")
+        chosen = {item for item in chosen if fhir_action(item) == action}
+    if subtype is not None:
+        try:
+            chosen &= {AuditAction(code) for code in subtype.split(",")}
+        except ValueError as error:
+            raise InvalidAccessRule(
+                f"subtype must be among {', '.join(a.value for a in AuditAction)}.",
+                field="subtype",
+            ) from error
+    return () if chosen == set(AuditAction) else tuple(sorted(chosen))
+
+
+def _url(base: str, params: dict[str, Any], dates: list[str] | None, offset: int) -> str:
+    pairs = list(params.items()) + [("date", value) for value in dates or []]
+    return f"{base}/AuditEvent?{urlencode([*pairs, ('_offset', offset)])}"

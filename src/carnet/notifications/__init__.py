@@ -1,0 +1,1 @@
+"""Notifications to the patient: an inbox kept by Carnet, and e-mail through an SMTP outbox."""
