@@ -21,6 +21,7 @@ from carnet.auth.tokens import TokenAuthority
 from carnet.db import unit_of_work
 from carnet.fhir import outcome as fhir_outcome
 from carnet.fhir import router as fhir_router
+from carnet.lifecycle.jobs import run_jobs
 from carnet.notifications.mailer import mailer_from_url
 from carnet.notifications.service import deliver_pending
 from carnet.platform import Platform, build_platform
@@ -52,11 +53,14 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         app.state.authority = TokenAuthority.from_settings(current.settings, current.key_wrapper)
         app.state.sign_in_throttle = oauth.SignInThrottle()
         outbox = _start_outbox(current)
+        jobs = _start_jobs(current)
         try:
             yield
         finally:
             if outbox is not None:
                 outbox.cancel()
+            if jobs is not None:
+                jobs.cancel()
             if owned:
                 app.state.platform.close()
 
@@ -136,6 +140,37 @@ def _start_outbox(platform: Platform) -> asyncio.Task[None] | None:
             except Exception:
                 log.exception("outbox: delivery round failed")
             await asyncio.sleep(OUTBOX_INTERVAL_SECONDS)
+
+    return asyncio.get_running_loop().create_task(loop())
+
+
+def _start_jobs(platform: Platform) -> asyncio.Task[None] | None:
+    """Run the scheduled jobs every ``CARNET_JOBS_INTERVAL_SECONDS`` (0: never), first after one
+    interval.
+
+    Every worker runs them; they lock what they take (SKIP LOCKED, conditional UPDATEs, one row
+    per periodic job), so two workers or two nodes never open or purge a dossier twice.
+    """
+    interval = platform.settings.jobs_interval_seconds
+    if interval <= 0:
+        return None
+
+    def run() -> None:
+        report = run_jobs(
+            platform.sessions,
+            platform.store,
+            clock=platform.clock,
+            retention_years=platform.settings.retention_years,
+        )
+        log.info("%s", report.summary())
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await run_in_threadpool(run)
+            except Exception:
+                log.exception("jobs: scheduled run failed")
 
     return asyncio.get_running_loop().create_task(loop())
 

@@ -117,6 +117,30 @@ class Settings(BaseSettings):
         default="Carnet <no-reply@carnet.invalid>",
         description="The From of the e-mails Carnet sends.",
     )
+    opening_delay_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="Days between the invitation letter and the automatic opening of a dossier.",
+    )
+    activation_code_days: int = Field(
+        default=60,
+        ge=1,
+        le=365,
+        description="Days an activation code printed on an invitation letter stays valid.",
+    )
+    retention_years: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Years a closed dossier's documents are kept (out of reach) before the purge.",
+    )
+    jobs_interval_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="How often each server worker runs the scheduled jobs (opening, digests, "
+        "purge); 0 switches the server's schedule off (`carnet jobs run` still works).",
+    )
 
     @field_validator("public_url")
     @classmethod

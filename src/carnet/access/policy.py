@@ -36,6 +36,11 @@ class Action(enum.StrEnum):
     BREAK_GLASS = "break-glass"
     RECORD_CARE_CONTACT = "record-care-contact"
     READ_DEMOGRAPHICS = "read-demographics"
+    # Know that a patient exists, with name, birth date, sex and identifiers only: what a
+    # professional needs to start a care relationship, a feeding system to address a document.
+    IDENTIFY_PATIENT = "identify-patient"
+    MANAGE_DOSSIER = "manage-dossier"  # activate, object, close, reopen
+    EXPORT = "export"  # the whole dossier and its files, for portability
 
 
 class Basis(enum.StrEnum):
@@ -168,6 +173,13 @@ def _patient_dossier(access: DossierAccess, action: Action) -> Decision:
     if not access.acts_as_patient:
         return _deny("not this patient nor their representative")
     who = "patient" if access.is_patient else "representative"
+    if action is Action.MANAGE_DOSSIER:
+        # Whatever its state, only the patient (or their representative) decides what becomes
+        # of the dossier: an opposed or closed one is reopened at their request alone.
+        return _allow(who)
+    if action is Action.EXPORT and access.dossier_state not in ("active", "invited"):
+        # A closed dossier is out of everyone's reach but its authors': export comes before.
+        return _deny(f"the dossier is {access.dossier_state}: nothing to export")
     if access.dossier_state == "opposed":
         return _deny("the patient opposed the dossier: there is none")
     if access.dossier_state == "closed" and action is not Action.READ_ACCESS:
@@ -186,11 +198,23 @@ def _feeding_system_dossier(actor: Actor, access: DossierAccess, action: Action)
         if access.dossier_state != "active":
             return _deny("the dossier is not active")
         return _allow("feeding system publishes to an active dossier")
-    if action is Action.READ_DEMOGRAPHICS and access.dossier_state == "active":
+    if action is Action.IDENTIFY_PATIENT and access.dossier_state == "active":
         return _allow("feeding system identifies the patient it publishes for")
-    if action is Action.READ_DOCUMENTS and actor.professional_id is not None:
+    if (
+        action in (Action.READ_DOCUMENTS, Action.READ_DEMOGRAPHICS)
+        and actor.professional_id is not None
+    ):
         return _professional_dossier(actor, access, action)
     return _deny("a feeding system reads nothing on its own")
+
+
+# What any professional (not blocked) may do on an active dossier, with the rule's reason.
+_PROFESSIONAL_ON_ACTIVE_DOSSIER = {
+    Action.PUBLISH: "professional publishes to an active dossier",
+    Action.MANAGE_DOCUMENT: "professional manages documents they wrote",
+    Action.RECORD_CARE_CONTACT: "care contact with the patient present",
+    Action.IDENTIFY_PATIENT: "identifies a patient to start their care",
+}
 
 
 def _professional_dossier(actor: Actor, access: DossierAccess, action: Action) -> Decision:
@@ -201,24 +225,56 @@ def _professional_dossier(actor: Actor, access: DossierAccess, action: Action) -
         if action is Action.READ_DOCUMENTS and access.dossier_state == "closed":
             return _allow("closed dossier: own documents only")
         return _deny(f"the dossier is {access.dossier_state}")
-    if action is Action.PUBLISH:
-        return _allow("professional publishes to an active dossier")
-    if action is Action.MANAGE_DOCUMENT:
-        return _allow("professional manages documents they wrote")
+    if action in _PROFESSIONAL_ON_ACTIVE_DOSSIER:
+        return _allow(_PROFESSIONAL_ON_ACTIVE_DOSSIER[action])
     if action is Action.BREAK_GLASS:
         if actor.profession != "emergency-physician":
             return _deny("only emergency physicians may break the glass")
         if access.emergency_opposed:
             return _deny("the patient opposed emergency access")
         return _allow("emergency access")
-    if action is Action.RECORD_CARE_CONTACT:
-        return _allow("care contact with the patient present")
     if action in (Action.READ_DOCUMENTS, Action.READ_DEMOGRAPHICS):
         bases = access.bases
         if bases:
             return _allow(bases[0].value)
+        # Without a basis, a professional still sees what they wrote (decided per document),
+        # but not who the patient is: demographics are patient data.
+        if action is Action.READ_DEMOGRAPHICS:
+            return _deny("no grant, care contact, designation or emergency access")
         return _allow("own documents only")
     return _deny(f"a professional does not {action.value}")
+
+
+class PatientSearch(enum.StrEnum):
+    """How closely a patient search names the person sought."""
+
+    IDENTIFIER = "identifier"  # one national identifier, exactly
+    IDENTITY = "identity"  # family name, given name and birth date, all three exactly
+    BROWSE = "browse"  # anything looser: a list of people
+
+
+def decide_patient_search(actor: Actor, search: PatientSearch) -> Decision:
+    """May ``actor`` search patients this way at all? Each result is then decided on its own.
+
+    A patient searches among themself and the people they represent. A professional identifies
+    a patient by national identifier, or by family name, given name and birth date together —
+    enough to start a care relationship, never enough to browse the population; a looser search
+    reaches only the patients they already have a basis for. A feeding system addresses a
+    document by the patient's identifier only. Operators and security officers find nobody.
+    """
+    if actor.kind is ActorKind.PATIENT:
+        return _allow("own and represented dossiers")
+    if actor.kind is ActorKind.PROFESSIONAL or (
+        actor.kind is ActorKind.FEEDING_SYSTEM and actor.professional_id is not None
+    ):
+        if search is PatientSearch.BROWSE:
+            return _allow("patients under a live basis only")
+        return _allow("identifies a patient to start their care")
+    if actor.kind is ActorKind.FEEDING_SYSTEM:
+        if search is PatientSearch.IDENTIFIER:
+            return _allow("feeding system addresses a document by identifier")
+        return _deny("a feeding system finds patients by identifier only")
+    return _deny(f"a {actor.kind.value} never reaches patient data")
 
 
 def decide_document(

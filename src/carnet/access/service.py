@@ -14,15 +14,17 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from carnet.access.actors import Actor, ActorKind, Assurance
 from carnet.access.errors import (
     AccessDenied,
     AccessRuleNotFound,
+    InsufficientScope,
     InvalidAccessRule,
     StrongerAuthenticationRequired,
 )
@@ -40,7 +42,15 @@ from carnet.access.models import (
     RepresentationKind,
     TreatingDoctor,
 )
-from carnet.access.policy import Action, DossierAccess, decide_dossier
+from carnet.access.policy import (
+    Action,
+    DossierAccess,
+    PatientSearch,
+    decide_dossier,
+    decide_patient_search,
+    scope_allows,
+)
+from carnet.access.scopes import Interaction, allows
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction
 from carnet.audit.service import Refusal
@@ -50,6 +60,7 @@ from carnet.directory.models import Profession
 from carnet.notifications import service as notices
 from carnet.patients import service as patients
 from carnet.patients.errors import PatientNotFound
+from carnet.patients.models import Patient
 
 # Care-contact windows per profession (days), as in Austria's ELGA; the patient may change them.
 CARE_CONTACT_DAYS = {Profession.PHARMACIST.value: 3}
@@ -268,12 +279,7 @@ def represented_patients(
 
 def current_preferences(session: Session, patient_id: uuid.UUID) -> Preferences:
     """The patient's choices in force (the defaults until they choose)."""
-    row = session.scalar(
-        select(AccessPreferences)
-        .where(AccessPreferences.patient_id == patient_id)
-        .order_by(AccessPreferences.set_at.desc(), AccessPreferences.id)
-        .limit(1)
-    )
+    row = preferences_in_force(session, patient_id)
     if row is None:
         return Preferences()
     return Preferences(
@@ -523,13 +529,7 @@ def designate_treating_doctor(
             "The treating doctor must be a general practitioner or a specialist.",
             field="professional",
         )
-    for previous in session.scalars(
-        select(TreatingDoctor).where(
-            TreatingDoctor.patient_id == patient_id, TreatingDoctor.ended_at.is_(None)
-        )
-    ):
-        previous.ended_at = now
-        previous.ended_by = actor.subject
+    _end_designations(session, actor, patient_id, now)
     designation = TreatingDoctor(
         patient_id=patient_id,
         id=uuid.uuid4(),
@@ -829,6 +829,22 @@ def break_glass(
     return access
 
 
+def emergency_accesses_ended(session: Session, *, since: dt.datetime, until: dt.datetime) -> int:
+    """How many emergency accesses ran out after ``since`` and up to ``until``, all dossiers.
+
+    An emergency access ends by itself at ``expires_at`` (the policy compares it with the
+    time of each request); the jobs report how many did, for the agency's oversight.
+    """
+    return (
+        session.scalar(
+            select(func.count()).where(
+                EmergencyAccess.expires_at > since, EmergencyAccess.expires_at <= until
+            )
+        )
+        or 0
+    )
+
+
 # --- Representation (recorded from the insurer's registry) ----------------------------------
 
 
@@ -884,6 +900,39 @@ def record_representation(
     return representation
 
 
+def revoke_representation(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    representation_id: uuid.UUID,
+    *,
+    clock: Clock,
+) -> Representation:
+    """End a representation now (a guardianship lifted, a parent's authority withdrawn).
+
+    Recorded by the agency (an operator), as the link itself was; the row stays, stamped with
+    who ended it and when. Raises ``AccessRuleNotFound`` unless the link is live.
+    """
+    if actor.kind is not ActorKind.OPERATOR:
+        raise refuse(actor, AuditAction.REPRESENTATION, "only the agency", patient_id)
+    representation = session.get(Representation, (patient_id, representation_id))
+    if representation is None or representation.revoked_at is not None:
+        raise AccessRuleNotFound("live representation")
+    representation.revoked_at = clock.now()
+    representation.revoked_by = actor.subject
+    session.flush()
+    _log(
+        session,
+        actor,
+        AuditAction.REPRESENTATION,
+        patient_id,
+        clock,
+        entity=representation.id,
+        details={"representative": representation.representative_id, "revoked": True},
+    )
+    return representation
+
+
 def _log(
     session: Session,
     actor: Actor,
@@ -934,3 +983,319 @@ def _hash_code(patient_id: uuid.UUID, code: str) -> str:
 
 def _exists(session: Session, query: Select[uuid.UUID]) -> bool:
     return session.scalar(query.limit(1)) is not None
+
+
+# --- Finding patients (IHE PDQm) and reading their demographics -----------------------------
+
+
+@dataclass(frozen=True)
+class FoundPatient:
+    """A patient a search returns, and how much of them the actor may see."""
+
+    patient: Patient
+    # False: identification only — names, birth date, sex and national identifiers.
+    full: bool
+
+
+def find_patients(
+    session: Session,
+    actor: Actor,
+    criteria: patients.PatientCriteria,
+    *,
+    clock: Clock,
+    limit: int = 20,
+) -> list[FoundPatient]:
+    """The patients matching ``criteria`` that ``actor`` may find, in name order, ``limit`` at most.
+
+    ``decide_patient_search`` says which searches an actor may make at all: a professional
+    without a basis identifies one person by national identifier, or by family name, given name
+    and birth date together (names then match whole, not by their beginning); a looser search
+    reaches only patients they have a basis for; a feeding system searches by identifier only;
+    a patient among themself and those they represent. Each result is then decided alone:
+    ``READ_DEMOGRAPHICS`` shows everything, ``IDENTIFY_PATIENT`` the identification only.
+
+    Every patient found has the search recorded in their dossier's trail; a search that finds
+    nobody is recorded on the actor's own chain. Raises ``StrongerAuthenticationRequired``,
+    ``InsufficientScope``, ``AccessDenied`` (a search this actor may not make) and
+    ``InvalidIdentifier``.
+    """
+    now = clock.now()
+    require_strong(actor, audit=AuditAction.SEARCH)
+    if not allows(actor.scopes, "Patient", Interaction.SEARCH):
+        raise InsufficientScope("search on Patient").for_audit(
+            Refusal(actor.agent, AuditAction.SEARCH, "scope")
+        )
+    search = _search_kind(criteria)
+    decision = decide_patient_search(actor, search)
+    if not decision:
+        raise refuse(actor, AuditAction.SEARCH, decision.reason, None)
+    if search is PatientSearch.IDENTITY and actor.kind is not ActorKind.PATIENT:
+        criteria = replace(criteria, exact_names=True)
+    query = patients.select_patients(criteria)
+    if actor.kind is ActorKind.PATIENT:
+        assert actor.person_id is not None  # every patient token names its person
+        reachable = [actor.person_id, *represented_patients(session, actor.person_id, now=now)]
+        query = query.where(Patient.id.in_(reachable))
+    elif search is PatientSearch.BROWSE:
+        query = query.where(_under_some_basis(actor, now))
+    found = _first_kept(
+        session, query, limit, lambda patient: _disclosure(session, actor, patient, search, now)
+    )
+    recorded: list[uuid.UUID | None] = [item.patient.id for item in found]
+    for patient_id in recorded or [None]:
+        audit_trail.record(
+            session,
+            agent=actor.agent,
+            action=AuditAction.SEARCH,
+            clock=clock,
+            patient_id=patient_id,
+            details={"resource": "Patient", "search": search.value},
+        )
+    return found
+
+
+def read_demographics(
+    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
+) -> Patient:
+    """The patient, if the policy lets ``actor`` read their demographics; the read is recorded.
+
+    Raises ``InsufficientScope``, ``StrongerAuthenticationRequired`` and ``AccessDenied`` (which
+    is also the answer for a patient who does not exist).
+    """
+    check_scope(actor, "Patient", Interaction.READ, patient_id, audit=AuditAction.READ)
+    authorize(
+        session,
+        actor,
+        patient_id,
+        Action.READ_DEMOGRAPHICS,
+        now=clock.now(),
+        audit=AuditAction.READ,
+    )
+    _log(session, actor, AuditAction.READ, patient_id, clock, details={"resource": "Patient"})
+    return patients.get_patient(session, patient_id)
+
+
+def check_scope(
+    actor: Actor,
+    resource: str,
+    interaction: Interaction,
+    patient_id: uuid.UUID,
+    *,
+    audit: AuditAction,
+) -> None:
+    """Refuse (``InsufficientScope``, recorded as ``audit``) what the token's scopes do not cover.
+
+    Scopes only narrow: the policy is still asked afterwards.
+    """
+    if not scope_allows(actor, resource, interaction, patient_id):
+        needed = f"{interaction.name.lower()} on {resource}"
+        raise InsufficientScope(needed).for_audit(Refusal(actor.agent, audit, "scope", patient_id))
+
+
+def _search_kind(criteria: patients.PatientCriteria) -> PatientSearch:
+    if criteria.identifier is not None:
+        return PatientSearch.IDENTIFIER
+    if criteria.family and criteria.given and criteria.birth_date:
+        return PatientSearch.IDENTITY
+    return PatientSearch.BROWSE
+
+
+def _disclosure(
+    session: Session, actor: Actor, patient: Patient, search: PatientSearch, now: dt.datetime
+) -> FoundPatient | None:
+    if not scope_allows(actor, "Patient", Interaction.SEARCH, patient.id):
+        return None
+    access = dossier_access(session, actor, patient.id, now=now)
+    if decide_dossier(actor, access, Action.READ_DEMOGRAPHICS):
+        return FoundPatient(patient, full=True)
+    if search is not PatientSearch.BROWSE and decide_dossier(
+        actor, access, Action.IDENTIFY_PATIENT
+    ):
+        return FoundPatient(patient, full=False)
+    return None
+
+
+def _under_some_basis(actor: Actor, now: dt.datetime) -> ColumnElement[bool]:
+    """Patients with a rule naming this professional (or their organisation) live now.
+
+    A superset of those the policy lets them see (it ignores blocks and the patient's
+    preferences): the policy still decides each one.
+    """
+    professional_id = actor.professional_id
+    grantee = Grant.professional_id == professional_id
+    if actor.organisation_id is not None:
+        grantee = grantee | (Grant.organisation_id == actor.organisation_id)
+    return or_(
+        Patient.id.in_(
+            select(Grant.patient_id).where(
+                grantee,
+                Grant.revoked_at.is_(None),
+                Grant.starts_at <= now,
+                (Grant.ends_at.is_(None)) | (Grant.ends_at > now),
+            )
+        ),
+        Patient.id.in_(
+            select(CareContact.patient_id).where(
+                CareContact.professional_id == professional_id,
+                CareContact.ended_at.is_(None),
+                CareContact.window_ends_at > now,
+            )
+        ),
+        Patient.id.in_(
+            select(TreatingDoctor.patient_id).where(
+                TreatingDoctor.professional_id == professional_id,
+                TreatingDoctor.ended_at.is_(None),
+            )
+        ),
+        Patient.id.in_(
+            select(EmergencyAccess.patient_id).where(
+                EmergencyAccess.professional_id == professional_id,
+                EmergencyAccess.expires_at > now,
+            )
+        ),
+    )
+
+
+def _first_kept(
+    session: Session,
+    query: Select[Patient],
+    limit: int,
+    keep: Callable[[Patient], FoundPatient | None],
+) -> list[FoundPatient]:
+    """The first ``limit`` rows that ``keep`` keeps, reading the query a page at a time."""
+    kept: list[FoundPatient] = []
+    offset = 0
+    while len(kept) < limit:
+        page = list(session.scalars(query.limit(limit).offset(offset)))
+        kept += [item for item in map(keep, page) if item is not None]
+        if len(page) < limit:
+            break
+        offset += limit
+    return kept[:limit]
+
+
+# --- Ending rules by their id (as FHIR Consent resources name them) -------------------------
+
+
+def preferences_in_force(session: Session, patient_id: uuid.UUID) -> AccessPreferences | None:
+    """The row of the patient's choices in force; None until they first choose.
+
+    No policy check: callers have authorised the actor on this dossier.
+    """
+    return session.scalar(
+        select(AccessPreferences)
+        .where(AccessPreferences.patient_id == patient_id)
+        .order_by(AccessPreferences.set_at.desc(), AccessPreferences.id)
+        .limit(1)
+    )
+
+
+def lift_block_by_id(
+    session: Session, actor: Actor, patient_id: uuid.UUID, block_id: uuid.UUID, *, clock: Clock
+) -> Block:
+    """Lift the block with this id; ``AccessRuleNotFound`` unless it is in force."""
+    block = session.get(Block, (patient_id, block_id))
+    if block is None or block.lifted_at is not None:
+        # Whoever may not manage this dossier hears the same "not found", recorded as refused.
+        authorize(
+            session,
+            actor,
+            patient_id,
+            Action.MANAGE_ACCESS,
+            now=clock.now(),
+            audit=AuditAction.UNBLOCK,
+        )
+        raise AccessRuleNotFound("block")
+    lift_block(session, actor, patient_id, block.professional_id, clock=clock)
+    return block
+
+
+def end_treating_doctor(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    designation_id: uuid.UUID,
+    *,
+    clock: Clock,
+) -> TreatingDoctor:
+    """End this treating-doctor designation now; ``AccessRuleNotFound`` unless it is in force.
+
+    The doctor keeps whatever other rules (a grant, a care contact) give them.
+    """
+    authorize(
+        session,
+        actor,
+        patient_id,
+        Action.MANAGE_ACCESS,
+        now=clock.now(),
+        audit=AuditAction.DESIGNATE,
+    )
+    ended = _end_designations(session, actor, patient_id, clock.now(), only=designation_id)
+    if not ended:
+        raise AccessRuleNotFound("treating-doctor designation")
+    session.flush()
+    details = {"professional": ended[0].professional_id, "ended": True}
+    _log(
+        session,
+        actor,
+        AuditAction.DESIGNATE,
+        patient_id,
+        clock,
+        entity=ended[0].id,
+        details=details,
+    )
+    return ended[0]
+
+
+def _end_designations(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    now: dt.datetime,
+    *,
+    only: uuid.UUID | None = None,
+) -> list[TreatingDoctor]:
+    """Stamp the designations in force (or only the one named) as ended now; those stamped."""
+    query = select(TreatingDoctor).where(
+        TreatingDoctor.patient_id == patient_id, TreatingDoctor.ended_at.is_(None)
+    )
+    if only is not None:
+        query = query.where(TreatingDoctor.id == only)
+    ended = list(session.scalars(query))
+    for designation in ended:
+        designation.ended_at = now
+        designation.ended_by = actor.subject
+    return ended
+
+
+def withdraw_emergency_choice(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    preferences_id: uuid.UUID,
+    *,
+    clock: Clock,
+) -> AccessPreferences:
+    """Withdraw the emergency opposition or widening recorded in the preferences row named.
+
+    Emergency access goes back to the default (open to emergency physicians, normal documents
+    only); the care-contact choices stay. ``AccessRuleNotFound`` unless that row is the one in
+    force and makes an emergency choice.
+    """
+    authorize(
+        session,
+        actor,
+        patient_id,
+        Action.MANAGE_ACCESS,
+        now=clock.now(),
+        audit=AuditAction.PREFERENCES,
+    )
+    row = preferences_in_force(session, patient_id)
+    if row is None or row.id != preferences_id:
+        raise AccessRuleNotFound("emergency preference")
+    if not (row.emergency_opposed or row.emergency_widened):
+        raise AccessRuleNotFound("emergency preference")
+    chosen = replace(
+        current_preferences(session, patient_id), emergency_opposed=False, emergency_widened=False
+    )
+    return set_preferences(session, actor, patient_id, chosen, clock=clock)

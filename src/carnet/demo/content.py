@@ -26,10 +26,8 @@ are fictitious.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import random
-import unicodedata
 import uuid
 import xml.etree.ElementTree as ET  # builds documents only; nothing is parsed
 from collections.abc import Callable, Sequence
@@ -40,6 +38,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from carnet.patients.identifiers import FR_NIR, LU_MATRICULE
+from carnet.pdftext import latin1 as _latin1
 
 __all__ = [
     "LANGUAGES",
@@ -2702,37 +2701,6 @@ def _render_text(ctx: DocumentContext, sections: Sequence[_Section]) -> bytes:
 
 
 # --- PDF rendering -----------------------------------------------------------------
-
-# Characters outside latin-1 that have a conventional ASCII spelling.
-_LATIN1_FALLBACK: Final = {
-    "\u0141": "L", "\u0142": "l", "\u0152": "OE", "\u0153": "oe", "\u0110": "D", "\u0111": "d",
-    "\u20ac": "EUR", "\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"',
-    "\u201d": '"', "\u2026": "...", "\u2264": "<=", "\u2265": ">=", "\u2212": "-",
-}  # fmt: skip
-
-
-@functools.lru_cache(maxsize=1024)
-def _latin1_char(char: str) -> str:
-    """Spell one character with latin-1 characters (core PDF fonts are latin-1 only)."""
-    if ord(char) < 256:
-        return char
-    if char in _LATIN1_FALLBACK:
-        return _LATIN1_FALLBACK[char]
-    base = "".join(
-        c
-        for c in unicodedata.normalize("NFKD", char)
-        if ord(c) < 256 and not unicodedata.combining(c)
-    )
-    return base or "?"
-
-
-def _latin1(text: str) -> str:
-    """``text`` with every character outside latin-1 transliterated."""
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        return "".join(_latin1_char(c) for c in text)
-    return text
 
 
 class _Pdf:

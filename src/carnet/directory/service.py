@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from carnet.clock import Clock
@@ -178,3 +179,86 @@ def _check_identifier(system: str, value: str) -> str:
             field="identifier",
         )
     return compact
+
+
+def find_professionals(
+    session: Session,
+    *,
+    ids: Sequence[uuid.UUID] | None = None,
+    identifier: tuple[str | None, str] | None = None,
+    family: str | None = None,
+    given: str | None = None,
+    name: str | None = None,
+    profession: Profession | None = None,
+    specialty: str | None = None,
+    organisation_id: uuid.UUID | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Professional]:
+    """Professionals matching every criterion given, active or not, by family name.
+
+    Names match from their start, case-insensitively; ``name`` matches the family or the given
+    name; ``identifier`` is (system or None for any system, value), matched exactly.
+    """
+    query = select(Professional)
+    if ids is not None:
+        query = query.where(Professional.id.in_(ids))
+    if identifier is not None:
+        query = query.where(*_identifier_matches(Professional, identifier))
+    for column, text in ((Professional.family, family), (Professional.given, given)):
+        if text is not None:
+            query = query.where(column.ilike(_starts_with(text), escape="\\"))
+    if name is not None:
+        pattern = _starts_with(name)
+        query = query.where(
+            Professional.family.ilike(pattern, escape="\\")
+            | Professional.given.ilike(pattern, escape="\\")
+        )
+    if profession is not None:
+        query = query.where(Professional.profession == profession)
+    if specialty is not None:
+        query = query.where(Professional.specialty == specialty)
+    if organisation_id is not None:
+        query = query.where(Professional.organisation_id == organisation_id)
+    query = query.order_by(Professional.family, Professional.given, Professional.id)
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def find_organisations(
+    session: Session,
+    *,
+    identifier: tuple[str | None, str] | None = None,
+    name: str | None = None,
+    kind: OrganisationKind | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Organisation]:
+    """Organisations matching every criterion given, active or not, by name.
+
+    ``name`` matches from the start of the name, case-insensitively; ``identifier`` is (system
+    or None for any system, value), matched exactly.
+    """
+    query = select(Organisation)
+    if identifier is not None:
+        query = query.where(*_identifier_matches(Organisation, identifier))
+    if name is not None:
+        query = query.where(Organisation.name.ilike(_starts_with(name), escape="\\"))
+    if kind is not None:
+        query = query.where(Organisation.kind == kind)
+    query = query.order_by(Organisation.name, Organisation.id)
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def _identifier_matches(
+    entry: type[Professional] | type[Organisation], identifier: tuple[str | None, str]
+) -> list[ColumnElement[bool]]:
+    system, value = identifier
+    conditions = [entry.identifier_value == value.strip().upper()]
+    if system is not None:
+        conditions.append(entry.identifier_system == system)
+    return conditions
+
+
+def _starts_with(text: str) -> str:
+    escaped = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"

@@ -15,9 +15,10 @@ import re
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, cast
 
-from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy import CursorResult, Select, delete, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from carnet.access import service as access_service
 from carnet.access.actors import Actor, ActorKind
@@ -38,6 +39,7 @@ from carnet.audit.service import Refusal
 from carnet.catalogue import UnknownDocumentType, load_catalogue
 from carnet.clock import Clock
 from carnet.directory import service as directory
+from carnet.directory.models import Professional
 from carnet.documents.errors import (
     DocumentNotCurrent,
     DocumentTooLarge,
@@ -60,6 +62,8 @@ _MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$")
 # A document dated a little ahead is a clock off by a few minutes, not a mistake worth refusing.
 _CLOCK_SKEW = dt.timedelta(minutes=5)
+# Bounds the ids sent in one IN (...) list: SQLite and psycopg both cap bound parameters.
+_IN_LIST = 500
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class DocumentMetadata:
     source_system: str | None = None
     expected_size: int | None = None
     expected_sha256: str | None = None
+    # IHE relatesTo "replaces": this document supersedes that one (of the same dossier).
+    replaces_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -104,14 +110,34 @@ class SubmissionSetMetadata:
 
 @dataclass(frozen=True)
 class DocumentFilter:
-    """Which of a patient's documents to list. Empty collections mean "any"."""
+    """Which of a patient's documents to list. Empty collections and None mean "any".
+
+    The fields follow the ITI-67 search parameters: ``submitted_*`` is ``date``,
+    ``service_*`` is ``period`` (documents whose service period overlaps), ``updated_*`` is
+    ``_lastUpdated``.
+    """
 
     statuses: Collection[DocumentStatus] = (DocumentStatus.CURRENT,)
     type_codes: Collection[str] = ()
     class_codes: Collection[str] = ()
     created_from: dt.datetime | None = None
     created_to: dt.datetime | None = None
+    submitted_from: dt.datetime | None = None
+    submitted_to: dt.datetime | None = None
+    updated_from: dt.datetime | None = None
+    updated_to: dt.datetime | None = None
+    service_from: dt.datetime | None = None
+    service_to: dt.datetime | None = None
+    practice_settings: Collection[str] = ()
+    facility_types: Collection[str] = ()
+    confidentialities: Collection[Confidentiality] = ()
+    format_codes: Collection[str] = ()
+    ids: Collection[uuid.UUID] = ()
+    submission_set_ids: Collection[uuid.UUID] = ()
     author_professional_id: uuid.UUID | None = None
+    author_family: str | None = None
+    author_given: str | None = None
+    oldest_first: bool = False
     limit: int = 100
     offset: int = 0
 
@@ -148,16 +174,16 @@ def add_document(
     ``ProfessionalNotFound`` or ``OrganisationNotFound``; in every case nothing is stored.
     """
     now = clock.now()
-    _authorize_publication(session, actor, patient_id, now, AuditAction.PUBLISH)
-    document = _add(
+    access = _authorize_publication(session, actor, patient_id, now, AuditAction.PUBLISH)
+    document = _add_or_replace(
         session,
         store,
-        patient_id=patient_id,
-        metadata=_attributed(session, actor, metadata),
+        actor=actor,
+        access=access,
+        metadata=metadata,
         content=content,
         clock=clock,
         submission_set_id=None,
-        replaces_id=None,
     )
     _log(session, actor, AuditAction.PUBLISH, patient_id, clock, documents=[document.id])
     _announce(session, actor, patient_id, [document], clock)
@@ -174,8 +200,12 @@ def submit(
     documents: Sequence[tuple[DocumentMetadata, bytes]],
     clock: Clock,
 ) -> tuple[SubmissionSet, list[Document]]:
-    """Publish several documents at once, all or nothing, under one submission set."""
-    _authorize_publication(session, actor, patient_id, clock.now(), AuditAction.PUBLISH)
+    """Publish several documents at once, all or nothing, under one submission set.
+
+    A document whose metadata names ``replaces_id`` supersedes that document, which must be
+    current and the actor's to manage (its author's).
+    """
+    access = _authorize_publication(session, actor, patient_id, clock.now(), AuditAction.PUBLISH)
     if not documents:
         raise InvalidDocument("A submission needs at least one document.", field="documents")
     if not submission_set.source_id.strip():
@@ -204,15 +234,15 @@ def submit(
     session.add(record)
     session.flush()
     added = [
-        _add(
+        _add_or_replace(
             session,
             store,
-            patient_id=patient_id,
-            metadata=_attributed(session, actor, metadata),
+            actor=actor,
+            access=access,
+            metadata=metadata,
             content=content,
             clock=clock,
             submission_set_id=record.id,
-            replaces_id=None,
         )
         for metadata, content in documents
     ]
@@ -229,6 +259,48 @@ def submit(
     return record, added
 
 
+def _add_or_replace(
+    session: Session,
+    store: DocumentStore,
+    *,
+    actor: Actor,
+    access: DossierAccess,
+    metadata: DocumentMetadata,
+    content: bytes,
+    clock: Clock,
+    submission_set_id: uuid.UUID | None,
+) -> Document:
+    previous = None
+    if metadata.replaces_id is not None:
+        previous = _managed(session, actor, access, metadata.replaces_id, AuditAction.REPLACE)
+        if previous.status is not DocumentStatus.CURRENT:
+            raise DocumentNotCurrent(previous.status.value)
+    document = _add(
+        session,
+        store,
+        patient_id=access.patient_id,
+        metadata=_attributed(session, actor, metadata),
+        content=content,
+        clock=clock,
+        submission_set_id=submission_set_id,
+        replaces_id=previous.id if previous else None,
+    )
+    if previous is not None:
+        previous.status = DocumentStatus.SUPERSEDED
+        previous.updated_at = clock.now()
+        session.flush()
+        _log(
+            session,
+            actor,
+            AuditAction.REPLACE,
+            access.patient_id,
+            clock,
+            documents=[document.id, previous.id],
+            details={"replaces": previous.id},
+        )
+    return document
+
+
 def get_document(
     session: Session, actor: Actor, patient_id: uuid.UUID, document_id: uuid.UUID, *, clock: Clock
 ) -> Document:
@@ -237,7 +309,9 @@ def get_document(
     Raises ``AccessDenied`` — indistinguishable from not found — when the dossier or document
     does not exist or may not be seen; ``StrongerAuthenticationRequired`` for a weak sign-in.
     """
-    _require_scope(actor, "DocumentReference", Interaction.READ, patient_id, AuditAction.READ)
+    access_service.check_scope(
+        actor, "DocumentReference", Interaction.READ, patient_id, audit=AuditAction.READ
+    )
     access = access_service.authorize(
         session, actor, patient_id, Action.READ_DOCUMENTS, now=clock.now(), audit=AuditAction.READ
     )
@@ -262,7 +336,9 @@ def list_documents(
         raise InvalidDocument("The page size must be between 1 and 1000.", field="limit")
     if filters.offset < 0:
         raise InvalidDocument("The offset cannot be negative.", field="offset")
-    _require_scope(actor, "DocumentReference", Interaction.SEARCH, patient_id, AuditAction.SEARCH)
+    access_service.check_scope(
+        actor, "DocumentReference", Interaction.SEARCH, patient_id, audit=AuditAction.SEARCH
+    )
     access = access_service.authorize(
         session, actor, patient_id, Action.READ_DOCUMENTS, now=clock.now(), audit=AuditAction.SEARCH
     )
@@ -286,6 +362,44 @@ def list_documents(
         access=access,
     )
     return DocumentPage(documents=page, total=len(visible), withheld=withheld)
+
+
+def list_submission_sets(
+    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
+) -> list[tuple[SubmissionSet, list[Document]]]:
+    """The dossier's submission sets (ITI-66), each with the documents ``actor`` may see.
+
+    A submission set none of whose documents the actor may see is not listed at all.
+    """
+    access_service.check_scope(
+        actor, "List", Interaction.SEARCH, patient_id, audit=AuditAction.SEARCH
+    )
+    access = access_service.authorize(
+        session, actor, patient_id, Action.READ_DOCUMENTS, now=clock.now(), audit=AuditAction.SEARCH
+    )
+    matrix = load_matrix()
+    rows = session.scalars(_filtered(patient_id, DocumentFilter(statuses=())))
+    visible: dict[uuid.UUID, list[Document]] = {}
+    for row in rows:
+        if row.submission_set_id is not None and decide_document(actor, access, facts(row), matrix):
+            visible.setdefault(row.submission_set_id, []).append(row)
+    sets = session.scalars(
+        select(SubmissionSet)
+        .where(SubmissionSet.patient_id == patient_id, SubmissionSet.id.in_(list(visible)))
+        .order_by(SubmissionSet.submitted_at.desc(), SubmissionSet.id)
+    )
+    found = [(submission, visible[submission.id]) for submission in sets]
+    _log(
+        session,
+        actor,
+        AuditAction.SEARCH,
+        patient_id,
+        clock,
+        documents=[d.id for _, docs in found for d in docs],
+        details={"resource": "List", "total": len(found)},
+        access=access,
+    )
+    return found
 
 
 def read_content(
@@ -343,32 +457,16 @@ def replace_document(
     Policy: only the author (its professional, its organisation's system, or the patient for
     their own uploads) replaces a document.
     """
-    now = clock.now()
-    access = _authorize_publication(session, actor, patient_id, now, AuditAction.REPLACE)
-    previous = _managed(session, actor, access, replaced_id, AuditAction.REPLACE)
-    if previous.status is not DocumentStatus.CURRENT:
-        raise DocumentNotCurrent(previous.status.value)
-    replacement = _add(
+    access = _authorize_publication(session, actor, patient_id, clock.now(), AuditAction.REPLACE)
+    replacement = _add_or_replace(
         session,
         store,
-        patient_id=patient_id,
-        metadata=_attributed(session, actor, metadata),
+        actor=actor,
+        access=access,
+        metadata=replace(metadata, replaces_id=replaced_id),
         content=content,
         clock=clock,
         submission_set_id=None,
-        replaces_id=previous.id,
-    )
-    previous.status = DocumentStatus.SUPERSEDED
-    previous.updated_at = now
-    session.flush()
-    _log(
-        session,
-        actor,
-        AuditAction.REPLACE,
-        patient_id,
-        clock,
-        documents=[replacement.id, previous.id],
-        details={"replaces": previous.id},
     )
     _announce(session, actor, patient_id, [replacement], clock)
     return replacement
@@ -379,7 +477,9 @@ def mark_entered_in_error(
 ) -> Document:
     """Withdraw a current document published by mistake; it is kept, marked entered-in-error."""
     audit = AuditAction.STATUS_CHANGE
-    _require_scope(actor, "DocumentReference", Interaction.UPDATE, patient_id, audit)
+    access_service.check_scope(
+        actor, "DocumentReference", Interaction.UPDATE, patient_id, audit=audit
+    )
     access = access_service.authorize(
         session, actor, patient_id, Action.MANAGE_DOCUMENT, now=clock.now(), audit=audit
     )
@@ -417,7 +517,9 @@ def set_visibility(
     sets the confidentiality of what they wrote.
     """
     audit = AuditAction.VISIBILITY_CHANGE
-    _require_scope(actor, "DocumentReference", Interaction.UPDATE, patient_id, audit)
+    access_service.check_scope(
+        actor, "DocumentReference", Interaction.UPDATE, patient_id, audit=audit
+    )
     now = clock.now()
     if actor.kind is ActorKind.PATIENT:
         access = access_service.authorize(
@@ -456,7 +558,9 @@ def disclose_to_patient(
 ) -> Document:
     """Release a document held back from the patient (after the announcement consultation)."""
     audit = AuditAction.VISIBILITY_CHANGE
-    _require_scope(actor, "DocumentReference", Interaction.UPDATE, patient_id, audit)
+    access_service.check_scope(
+        actor, "DocumentReference", Interaction.UPDATE, patient_id, audit=audit
+    )
     access = access_service.authorize(
         session, actor, patient_id, Action.MANAGE_DOCUMENT, now=clock.now(), audit=audit
     )
@@ -497,19 +601,54 @@ def facts(document: Document) -> DocumentFacts:
 
 def _filtered(patient_id: uuid.UUID, filters: DocumentFilter) -> Select[Document]:
     query = select(Document).where(Document.patient_id == patient_id)
-    if filters.statuses:
-        query = query.where(Document.status.in_(list(filters.statuses)))
-    if filters.type_codes:
-        query = query.where(Document.type_code.in_(list(filters.type_codes)))
-    if filters.class_codes:
-        query = query.where(Document.class_code.in_(list(filters.class_codes)))
-    if filters.created_from is not None:
-        query = query.where(Document.created_at >= filters.created_from)
-    if filters.created_to is not None:
-        query = query.where(Document.created_at < filters.created_to)
+    within: list[tuple[InstrumentedAttribute[Any], Collection[Any]]] = [
+        (Document.status, filters.statuses),
+        (Document.type_code, filters.type_codes),
+        (Document.class_code, filters.class_codes),
+        (Document.practice_setting, filters.practice_settings),
+        (Document.facility_type, filters.facility_types),
+        (Document.confidentiality, filters.confidentialities),
+        (Document.format_code, filters.format_codes),
+        (Document.id, filters.ids),
+        (Document.submission_set_id, filters.submission_set_ids),
+    ]
+    for column, values in within:
+        if values:
+            query = query.where(column.in_(list(values)))
+    for column, start, end in (
+        (Document.created_at, filters.created_from, filters.created_to),
+        (Document.submitted_at, filters.submitted_from, filters.submitted_to),
+        (Document.updated_at, filters.updated_from, filters.updated_to),
+    ):
+        if start is not None:
+            query = query.where(column >= start)
+        if end is not None:
+            query = query.where(column < end)
+    if filters.service_from is not None or filters.service_to is not None:
+        # A period search finds documents whose service period overlaps it; a document with no
+        # service period is not about any period.
+        query = query.where(Document.service_start.is_not(None))
+    if filters.service_from is not None:
+        query = query.where(
+            (Document.service_end.is_(None)) | (Document.service_end >= filters.service_from)
+        )
+    if filters.service_to is not None:
+        query = query.where(Document.service_start < filters.service_to)
     if filters.author_professional_id is not None:
         query = query.where(Document.author_professional_id == filters.author_professional_id)
-    return query.order_by(Document.created_at.desc(), Document.id)
+    if filters.author_family or filters.author_given:
+        authors = select(Professional.id)
+        if filters.author_family:
+            authors = authors.where(Professional.family.ilike(_prefix(filters.author_family)))
+        if filters.author_given:
+            authors = authors.where(Professional.given.ilike(_prefix(filters.author_given)))
+        query = query.where(Document.author_professional_id.in_(authors))
+    order = Document.created_at if filters.oldest_first else Document.created_at.desc()
+    return query.order_by(order, Document.id)
+
+
+def _prefix(text: str) -> str:
+    return text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _visible(
@@ -614,7 +753,9 @@ def _announce(
 def _authorize_publication(
     session: Session, actor: Actor, patient_id: uuid.UUID, now: dt.datetime, audit: AuditAction
 ) -> DossierAccess:
-    _require_scope(actor, "DocumentReference", Interaction.CREATE, patient_id, audit)
+    access_service.check_scope(
+        actor, "DocumentReference", Interaction.CREATE, patient_id, audit=audit
+    )
     access_service.require_strong(actor, patient_id=patient_id, audit=audit)
     # A feed must hear why its document was refused (issue: lifecycle), so the dossier's state
     # is checked before the policy, whose refusals all look like "not found".
@@ -622,19 +763,6 @@ def _authorize_publication(
     return access_service.authorize(
         session, actor, patient_id, Action.PUBLISH, now=now, audit=audit
     )
-
-
-def _require_scope(
-    actor: Actor,
-    resource: str,
-    interaction: Interaction,
-    patient_id: uuid.UUID,
-    audit: AuditAction,
-) -> None:
-    if not scope_allows(actor, resource, interaction, patient_id):
-        raise InsufficientScope(f"{interaction.name.lower()} on {resource}").for_audit(
-            Refusal(actor.agent, audit, "scope", patient_id)
-        )
 
 
 def _attributed(session: Session, actor: Actor, metadata: DocumentMetadata) -> DocumentMetadata:
@@ -832,3 +960,55 @@ def _check_authors(
         directory.get_professional(session, professional_id)
     if organisation_id is not None:
         directory.get_organisation(session, organisation_id)
+
+
+def new_document_counts(
+    session: Session,
+    patient_ids: Collection[uuid.UUID],
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+) -> dict[uuid.UUID, dict[str, int]]:
+    """How many documents others published in each dossier from ``since`` until ``until``.
+
+    Counted per catalogue type key, for the daily digest (a job: counts, never content). The
+    patient's own uploads are left out, as they are from the immediate notices; dossiers with
+    nothing new are absent from the result.
+    """
+    catalogue = load_catalogue()
+    counts: dict[uuid.UUID, dict[str, int]] = {}
+    ordered = sorted(patient_ids)
+    for start in range(0, len(ordered), _IN_LIST):
+        rows = session.execute(
+            select(Document.patient_id, Document.type_system, Document.type_code, func.count())
+            .where(
+                Document.patient_id.in_(ordered[start : start + _IN_LIST]),
+                Document.submitted_at >= since,
+                Document.submitted_at < until,
+                Document.authored_by_patient.is_(False),
+            )
+            .group_by(Document.patient_id, Document.type_system, Document.type_code)
+        )
+        for patient_id, type_system, type_code, count in rows:
+            try:
+                key = catalogue.by_code(type_system, type_code).key
+            except UnknownDocumentType:
+                key = type_code
+            per_type = counts.setdefault(patient_id, {})
+            per_type[key] = per_type.get(key, 0) + count
+    return counts
+
+
+def purge_documents(
+    session: Session, store: DocumentStore, patient_id: uuid.UUID
+) -> tuple[int, int]:
+    """Delete every document of a dossier, rows and stored content; ``(documents, objects)``.
+
+    For the retention job alone, on a closed dossier whose retention period has ended: no actor
+    and no policy, the retention rule decides. The stored objects go first: should the
+    transaction then fail, its rows point at nothing and the next run deletes them.
+    """
+    objects = store.delete_patient(str(patient_id))
+    deleted = session.execute(delete(Document).where(Document.patient_id == patient_id))
+    session.execute(delete(SubmissionSet).where(SubmissionSet.patient_id == patient_id))
+    return cast(CursorResult[Any], deleted).rowcount, objects

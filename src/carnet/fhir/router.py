@@ -1,13 +1,38 @@
-"""All FHIR interactions, mounted at ``/fhir``."""
+"""All FHIR interactions, mounted at ``/fhir``; their declarations make the CapabilityStatement."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from carnet.fhir.interactions import audit_event
-from carnet.fhir.mhd import iti67_find, iti68_retrieve
+from carnet.fhir.capability import ResourceSupport, SystemSupport
+from carnet.fhir.interactions import (
+    audit_event,
+    consent,
+    directory,
+    document_reference,
+    metadata,
+    patient,
+)
+from carnet.fhir.mhd import iti65_provide, iti66_find_lists, iti67_find, iti68_retrieve
 
-router = APIRouter(prefix="/fhir")
-router.include_router(iti67_find.router)
-router.include_router(iti68_retrieve.router)
-router.include_router(audit_event.router)
+# Each module serves a part of the API and says which (``SUPPORT``); keep the two lists in step.
+MODULES = (
+    iti65_provide,
+    iti66_find_lists,
+    iti67_find,
+    iti68_retrieve,
+    document_reference,
+    audit_event,
+    patient,
+    directory,
+    consent,
+)
+
+router = APIRouter()
+router.include_router(metadata.router, prefix="/fhir")
+for module in MODULES:
+    router.include_router(module.router, prefix="/fhir")
+
+DECLARATIONS: tuple[ResourceSupport | SystemSupport, ...] = tuple(
+    declaration for module in MODULES for declaration in module.SUPPORT
+)

@@ -90,7 +90,16 @@ class Dossier(Base):
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # An invited dossier opens by itself at this instant unless the patient acts first.
+    opening_deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # When a closed dossier's documents were purged at the end of the retention period.
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     patient: Mapped[Patient] = relationship(back_populates="dossier")
 
-    __table_args__ = (Index(None, "state"),)
+    __table_args__ = (
+        Index(None, "state"),
+        # The opening job's queue: invited dossiers by deadline (a state and a date, no
+        # patient data in the index).
+        Index(None, "state", "opening_deadline"),
+    )

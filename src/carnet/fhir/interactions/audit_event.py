@@ -7,7 +7,6 @@ Bundle, as for a dossier without events. Events come oldest first: the order the
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -17,13 +16,32 @@ from fastapi.responses import JSONResponse
 from carnet.access import history
 from carnet.access.errors import AccessDenied, InvalidAccessRule
 from carnet.audit.models import AuditAction
+from carnet.fhir.capability import ResourceSupport, SearchParam
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.ids import parse_reference
 from carnet.fhir.mapping.audit_event import audit_event, fhir_action
 from carnet.fhir.outcome import FHIR_JSON, record_refusal
+from carnet.fhir.search import date_range
 from carnet.web.authentication import CurrentActor
 
 router = APIRouter()
+SUPPORT = (
+    ResourceSupport(
+        "AuditEvent",
+        interactions=("search-type",),
+        search_params=(
+            SearchParam("patient", "reference"),
+            SearchParam("date", "date"),
+            SearchParam("agent", "reference"),
+            SearchParam("action", "token"),
+            SearchParam("subtype", "token"),
+            SearchParam("_count", "number"),
+        ),
+        profiles=(
+            "https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.PatientRead",
+        ),
+    ),
+)
 
 
 @router.get("/AuditEvent", summary="Search the audit trail", tags=["Audit"])
@@ -41,7 +59,7 @@ def search_audit_events(
     offset: Annotated[int, Query(alias="_offset", ge=0)] = 0,
 ) -> JSONResponse:
     """Search the audit events the actor may read."""
-    since, until = _period(date or [])
+    since, until = date_range(date or [], "date")
     query = history.HistoryQuery(
         patient_id=_reference(patient, "Patient", "patient"),
         since=since,
@@ -97,33 +115,6 @@ def _reference(value: str | None, resource_type: str, field: str) -> Any:
     if parsed is None:
         raise InvalidAccessRule(f"{field} must be {resource_type}/<id>.", field=field)
     return parsed
-
-
-def _period(dates: list[str]) -> tuple[dt.datetime | None, dt.datetime | None]:
-    since = until = None
-    for value in dates:
-        prefix, text = (
-            (value[:2], value[2:]) if value[:2] in ("ge", "gt", "le", "lt") else ("eq", value)
-        )
-        try:
-            moment = dt.datetime.fromisoformat(text)
-        except ValueError as error:
-            raise InvalidAccessRule(
-                f"date {value!r} is not [ge|gt|le|lt]YYYY-MM-DD[Thh:mm:ss].", field="date"
-            ) from error
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.UTC)
-        whole_day = len(text) == 10
-        end_of = moment + (dt.timedelta(days=1) if whole_day else dt.timedelta(microseconds=1))
-        if prefix in ("ge", "eq"):
-            since = moment
-        if prefix == "gt":
-            since = end_of
-        if prefix in ("lt",):
-            until = moment
-        if prefix in ("le", "eq"):
-            until = end_of
-    return since, until
 
 
 def _actions(action: str | None, subtype: str | None) -> tuple[AuditAction, ...]:

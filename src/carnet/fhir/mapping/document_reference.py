@@ -27,7 +27,7 @@ def document_reference(document: Document, *, base_url: str) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "DocumentReference",
         "id": resource_id,
-        "meta": {"lastUpdated": _instant(document.updated_at)},
+        "meta": {"versionId": version_id(document), "lastUpdated": _instant(document.updated_at)},
         "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": document.master_identifier},
         "status": document.status.value,
         "type": {"coding": [_coding(document.type_system, document.type_code, type_display)]},
@@ -88,6 +88,11 @@ def document_reference(document: Document, *, base_url: str) -> dict[str, Any]:
     if context:
         resource["context"] = context
     return resource
+
+
+def version_id(document: Document) -> str:
+    """The version of a document's metadata: it changes when its status or visibility does."""
+    return str(int(document.updated_at.timestamp() * 1_000_000))
 
 
 def _context(document: Document) -> dict[str, Any]:

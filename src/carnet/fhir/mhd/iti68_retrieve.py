@@ -14,12 +14,14 @@ from fastapi.responses import JSONResponse
 
 from carnet.access.errors import AccessDenied
 from carnet.documents import service as documents
+from carnet.fhir.capability import ResourceSupport
 from carnet.fhir.dependencies import CurrentPlatform, transaction
 from carnet.fhir.ids import parse_document_resource_id
 from carnet.fhir.outcome import FHIR_JSON
 from carnet.web.authentication import CurrentActor
 
 router = APIRouter()
+SUPPORT = (ResourceSupport("Binary", interactions=("read",)),)
 
 
 @router.get("/Binary/{resource_id}", summary="ITI-68 Retrieve Document", tags=["MHD"])

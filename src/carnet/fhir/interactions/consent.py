@@ -1,0 +1,253 @@
+"""The patient's access rules as FHIR ``Consent``: search, read, create, delete.
+
+http://hl7.org/fhir/R4/consent.html (scope ``patient-privacy``; the mapping is in
+``fhir/mapping/consent.py``):
+
+- ``GET /fhir/Consent?patient=Patient/<id>`` — one Consent per rule in force: grants, open
+  care-contact windows, blocks, the treating doctor, the emergency choice;
+- ``GET /fhir/Consent/{id}`` — one of them;
+- ``POST /fhir/Consent`` — record the rule a Consent asks for (201, with its ``Location``);
+- ``DELETE /fhir/Consent/{id}`` — end it: revoke the grant, lift the block, end the designation
+  or the care-contact window, withdraw the emergency choice (204). The rule stays in the history.
+
+Everything goes through ``access.service``: only the patient, or their representative, with a
+strong sign-in, reads or changes the rules. Anyone else gets 404 for a read, a creation or a
+deletion, and an empty Bundle for a search, as for a dossier that does not exist; each refusal
+is recorded. Tokens need Consent scopes (``patient/Consent.rs``, ``.c`` to create, ``.d`` to
+delete). An incoming Consent is validated against FHIR R4, then refused, naming the element at
+fault in ``expression``, if Carnet's rules cannot say what it says.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from carnet.access import service as access
+from carnet.access.actors import Actor
+from carnet.access.errors import (
+    AccessDenied,
+    AccessRuleNotFound,
+    InvalidAccessRule,
+)
+from carnet.access.scopes import Interaction
+from carnet.audit.models import AuditAction
+from carnet.clock import Clock
+from carnet.directory.errors import OrganisationNotFound, ProfessionalNotFound
+from carnet.fhir.capability import ResourceSupport, SearchParam
+from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
+from carnet.fhir.mapping.consent import (
+    ACTOR_REFERENCE,
+    PERIOD_END,
+    RuleKind,
+    RuleRequest,
+    all_consents,
+    block_consent,
+    emergency_consent,
+    grant_consent,
+    parse_consent_id,
+    rule_from_consent,
+    treating_doctor_consent,
+)
+from carnet.fhir.mapping.searchset import SearchPairs, SearchRequest, searchset
+from carnet.fhir.outcome import FHIR_JSON, record_refusal
+from carnet.fhir.search import InvalidSearch
+from carnet.fhir.validation import InvalidResource
+from carnet.web.authentication import CurrentActor
+
+router = APIRouter()
+SUPPORT = (
+    ResourceSupport(
+        "Consent",
+        interactions=("read", "search-type", "create", "delete"),
+        search_params=(SearchParam("patient", "reference"),),
+    ),
+)
+_MEDIA_TYPES = ("application/fhir+json", "application/json")
+# Where an access rule's fault lies in the Consent that asked for it.
+_EXPRESSIONS = {
+    "grantee": "Consent.provision.actor",
+    "professional": ACTOR_REFERENCE,
+    "ends_at": PERIOD_END,
+    "emergency_widened": "Consent.provision.purpose",
+}
+
+
+async def consent_body(request: Request) -> Any:
+    """A dependency: the request's JSON body, sent as ``application/fhir+json``."""
+    if request.headers.get("content-type", "").split(";")[0].strip() not in _MEDIA_TYPES:
+        raise HTTPException(415, "Send the Consent as application/fhir+json.")
+    try:
+        return json.loads(await request.body())
+    except ValueError as error:
+        raise InvalidResource("The body is not JSON.", field="Consent") from error
+
+
+ConsentBody = Annotated[Any, Depends(consent_body)]
+
+
+@router.get("/Consent", summary="The patient's access rules", tags=["Consent"])
+def search_consents(
+    *, pairs: SearchPairs, actor: CurrentActor, platform: CurrentPlatform, base: BaseUrl
+) -> JSONResponse:
+    """Every rule in force on the dossier, one Consent each (the patient or representative)."""
+    search = SearchRequest.read(pairs, ("patient",))
+    patient_id = search.reference("patient", "Patient")
+    if patient_id is None:
+        raise InvalidSearch("Give the patient whose rules to list.", field="patient")
+    _require_scope(actor, Interaction.SEARCH, patient_id, AuditAction.ACCESS_OVERVIEW)
+    try:
+        with transaction(platform) as session:
+            resources = _dossier_consents(session, actor, patient_id, platform.clock)
+    except AccessDenied as denied:
+        record_refusal(platform, denied)
+        resources = []
+    return JSONResponse(searchset(base, "Consent", resources, search=search), media_type=FHIR_JSON)
+
+
+@router.get("/Consent/{resource_id}", summary="One access rule", tags=["Consent"])
+def read_consent(
+    *, resource_id: str, actor: CurrentActor, platform: CurrentPlatform
+) -> JSONResponse:
+    """One rule in force, as a Consent; 404 once it has ended."""
+    _, patient_id, _ = _parse(resource_id)
+    _require_scope(actor, Interaction.READ, patient_id, AuditAction.ACCESS_OVERVIEW)
+    with transaction(platform) as session:
+        resources = _dossier_consents(session, actor, patient_id, platform.clock)
+    for resource in resources:
+        if resource["id"] == resource_id:
+            return JSONResponse(resource, media_type=FHIR_JSON)
+    raise AccessRuleNotFound("rule in force")
+
+
+@router.post("/Consent", summary="Record an access rule", tags=["Consent"], status_code=201)
+def create_consent(
+    *, body: ConsentBody, actor: CurrentActor, platform: CurrentPlatform, base: BaseUrl
+) -> JSONResponse:
+    """Record the grant, block, designation or emergency choice the Consent asks for."""
+    rule = rule_from_consent(body, now=platform.clock.now())
+    _require_scope(actor, Interaction.CREATE, rule.patient_id, _AUDIT_OF_CREATION[rule.kind])
+    with transaction(platform) as session:
+        resource = _record(session, actor, rule, platform.clock)
+    return JSONResponse(
+        resource,
+        status_code=201,
+        media_type=FHIR_JSON,
+        headers={"Location": f"{base}/Consent/{resource['id']}"},
+    )
+
+
+@router.delete("/Consent/{resource_id}", summary="End an access rule", tags=["Consent"])
+def delete_consent(*, resource_id: str, actor: CurrentActor, platform: CurrentPlatform) -> Response:
+    """End the rule now; it stays in the dossier's history."""
+    kind, patient_id, rule_id = _parse(resource_id)
+    _require_scope(actor, Interaction.DELETE, patient_id, _AUDIT_OF_ENDING[kind])
+    with transaction(platform) as session:
+        _ENDINGS[kind](session, actor, patient_id, rule_id, clock=platform.clock)
+    return Response(status_code=204)
+
+
+def _parse(resource_id: str) -> tuple[RuleKind, uuid.UUID, uuid.UUID]:
+    parsed = parse_consent_id(resource_id)
+    if parsed is None:
+        raise AccessDenied("malformed id")
+    return parsed
+
+
+def _require_scope(
+    actor: Actor, interaction: Interaction, patient_id: uuid.UUID, audit: AuditAction
+) -> None:
+    access.check_scope(actor, "Consent", interaction, patient_id, audit=audit)
+
+
+def _dossier_consents(
+    session: Session, actor: Actor, patient_id: uuid.UUID, clock: Clock
+) -> list[dict[str, Any]]:
+    overview = access.access_overview(session, actor, patient_id, clock=clock)
+    return all_consents(
+        grants=overview.grants,
+        blocks=overview.blocks,
+        treating_doctor=overview.treating_doctor,
+        care_contacts=overview.care_contacts,
+        preferences=access.preferences_in_force(session, patient_id),
+    )
+
+
+def _record(session: Session, actor: Actor, rule: RuleRequest, clock: Clock) -> dict[str, Any]:
+    patient_id = rule.patient_id
+    try:
+        if rule.kind is RuleKind.GRANT:
+            grant = access.grant_access(
+                session,
+                actor,
+                patient_id,
+                level=rule.level,
+                professional_id=rule.professional_id,
+                organisation_id=rule.organisation_id,
+                ends_at=rule.ends_at,
+                clock=clock,
+            )
+            return grant_consent(grant)
+        if rule.kind is RuleKind.EMERGENCY:
+            chosen = replace(
+                access.current_preferences(session, patient_id),
+                emergency_opposed=not rule.permit,
+                emergency_widened=rule.permit,
+            )
+            row = access.set_preferences(session, actor, patient_id, chosen, clock=clock)
+            resource = emergency_consent(row)
+            assert resource is not None  # the row makes an emergency choice
+            return resource
+        assert rule.professional_id is not None  # blocks and designations name a professional
+        if rule.kind is RuleKind.BLOCK:
+            block = access.block_professional(
+                session, actor, patient_id, rule.professional_id, clock=clock
+            )
+            return block_consent(block)
+        designation = access.designate_treating_doctor(
+            session, actor, patient_id, rule.professional_id, clock=clock
+        )
+        return treating_doctor_consent(designation)
+    except InvalidAccessRule as error:
+        where = _EXPRESSIONS.get(error.field or "", "Consent.provision")
+        raise InvalidResource(error.message, field=where) from error
+    except (ProfessionalNotFound, OrganisationNotFound) as error:
+        raise InvalidResource(
+            "No such professional or organisation in the directory.", field=ACTOR_REFERENCE
+        ) from error
+
+
+def _end_care_contact(
+    session: Session, actor: Actor, patient_id: uuid.UUID, contact_id: uuid.UUID, *, clock: Clock
+) -> object:
+    return access.adjust_care_contact(
+        session, actor, patient_id, contact_id, ends_at=clock.now(), clock=clock
+    )
+
+
+_ENDINGS: dict[RuleKind, Callable[..., object]] = {
+    RuleKind.GRANT: access.revoke_grant,
+    RuleKind.BLOCK: access.lift_block_by_id,
+    RuleKind.TREATING_DOCTOR: access.end_treating_doctor,
+    RuleKind.CARE_CONTACT: _end_care_contact,
+    RuleKind.EMERGENCY: access.withdraw_emergency_choice,
+}
+_AUDIT_OF_CREATION = {
+    RuleKind.GRANT: AuditAction.GRANT,
+    RuleKind.BLOCK: AuditAction.BLOCK,
+    RuleKind.TREATING_DOCTOR: AuditAction.DESIGNATE,
+    RuleKind.EMERGENCY: AuditAction.PREFERENCES,
+    RuleKind.CARE_CONTACT: AuditAction.CARE_CONTACT,
+}
+_AUDIT_OF_ENDING = {
+    **_AUDIT_OF_CREATION,
+    RuleKind.GRANT: AuditAction.REVOKE,
+    RuleKind.BLOCK: AuditAction.UNBLOCK,
+}

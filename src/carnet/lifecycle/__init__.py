@@ -1,0 +1,1 @@
+"""The dossier's life: enrolment, invitation, opening, opposition, closure, export, retention."""
