@@ -30,6 +30,24 @@ POSTGRES_URL = os.environ.get(
     "CARNET_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 DATABASES = ("sqlite", "postgresql")
+
+
+def _datasets() -> Path:
+    """The shared external examples (see its README): beside the repository, or as configured."""
+    candidates = [
+        os.environ.get("CARNET_TEST_DATASETS", ""),
+        str(Path(__file__).resolve().parents[2] / "shared" / "datasets"),
+        "/work/shared/datasets",
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "MANIFEST.tsv").exists():
+            return Path(candidate)
+    raise RuntimeError(
+        "The external test datasets are missing: set CARNET_TEST_DATASETS to their folder."
+    )
+
+
+DATASETS = _datasets()
 _ran_on: set[str] = set()
 
 

@@ -14,7 +14,6 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,13 +31,14 @@ from carnet.clock import FrozenClock
 from carnet.directory.models import Organisation, OrganisationKind, Profession
 from carnet.fhir.mapping.consent import parse_consent_id
 from carnet.storage import FilesystemDocumentStore, KeyWrapper
+from conftest import DATASETS
 from factories.actors import patient_actor, professional_actor
 from factories.auth import Served, bearer, serve
 from factories.directory import make_organisation, make_professional
 from factories.documents import make_document
 from factories.patients import make_patient
 
-EXAMPLES = Path("/work/shared/datasets/hl7-fhir-r4-examples")
+EXAMPLES = DATASETS / "hl7-fhir-r4-examples"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 PATIENT_SCOPE = "patient/*.cruds"
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"

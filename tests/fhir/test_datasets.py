@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,12 +18,12 @@ from sqlalchemy.orm import Session
 from carnet.access.actors import Actor
 from carnet.clock import FrozenClock
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
+from conftest import DATASETS
 from factories.actors import patient_actor, professional_actor
 from factories.auth import Served, bearer, serve
 from factories.directory import make_professional
 from factories.patients import make_patient
 
-DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 
