@@ -6,7 +6,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -61,6 +61,10 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
                 outbox.cancel()
             if jobs is not None:
                 jobs.cancel()
+                # A round under way ends first: its thread cannot be interrupted, and the
+                # platform must not close under it.
+                with suppress(asyncio.CancelledError):
+                    await jobs
             if owned:
                 app.state.platform.close()
 
