@@ -10,6 +10,7 @@ from carnet.fhir.interactions import (
     consent,
     directory,
     document_reference,
+    export,
     metadata,
     patient,
 )
@@ -24,6 +25,7 @@ MODULES = (
     document_reference,
     audit_event,
     patient,
+    export,
     directory,
     consent,
 )
