@@ -81,11 +81,13 @@ def make_context(
 
 def pdf_text(pdf: bytes) -> bytes:
     """The decompressed content streams of a PDF, to look for drawn text."""
-    streams = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.DOTALL)
+    # Compressed bytes may end in a carriage return: keep the end-of-line, which a decompressor
+    # object ignores as trailing data.
+    streams = re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.DOTALL)
     out = []
     for stream in streams:
         try:
-            out.append(zlib.decompress(stream))
+            out.append(zlib.decompressobj().decompress(stream))
         except zlib.error:
             out.append(stream)
     return b"\n".join(out)

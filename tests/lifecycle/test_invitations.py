@@ -39,9 +39,11 @@ def _activate(session: Session, clock: FrozenClock, patient: Patient, code: str)
 def _drawn_text(pdf: bytes) -> str:
     """The text a PDF draws, line after line, read from its (deflated) content streams."""
     lines = []
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.DOTALL):
+    # The end-of-line before "endstream" is left in: the compressed bytes may themselves end in
+    # a carriage return, and a decompressor object ignores whatever follows the data.
+    for stream in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.DOTALL):
         try:
-            content = zlib.decompress(stream)
+            content = zlib.decompressobj().decompress(stream)
         except zlib.error:
             continue
         lines += re.findall(rb"\((.*?)(?<!\\)\) ?Tj", content)
