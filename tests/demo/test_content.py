@@ -6,7 +6,6 @@ import json
 import random
 import re
 import xml.etree.ElementTree as ET
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from carnet.demo.content import (
     render,
     supported_mime_types,
 )
+from factories.pdf import content_streams
 
 TYPE_KEYS = (
     "lab-report",
@@ -81,16 +81,7 @@ def make_context(
 
 def pdf_text(pdf: bytes) -> bytes:
     """The decompressed content streams of a PDF, to look for drawn text."""
-    # Compressed bytes may end in a carriage return: keep the end-of-line, which a decompressor
-    # object ignores as trailing data.
-    streams = re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.DOTALL)
-    out = []
-    for stream in streams:
-        try:
-            out.append(zlib.decompressobj().decompress(stream))
-        except zlib.error:
-            out.append(stream)
-    return b"\n".join(out)
+    return b"\n".join(content_streams(pdf))
 
 
 def references(node: Any) -> Iterator[str]:

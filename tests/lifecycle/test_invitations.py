@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zlib
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from carnet.patients.identifiers import LU_MATRICULE
 from carnet.patients.models import DossierState, Patient
 from factories.actors import operator_actor, patient_actor
 from factories.lifecycle import CODE_LIFETIME, make_invited_patient
+from factories.pdf import content_streams
 
 
 def _invite(session: Session, clock: FrozenClock, patient: Patient) -> service.Invitation:
@@ -39,13 +39,7 @@ def _activate(session: Session, clock: FrozenClock, patient: Patient, code: str)
 def _drawn_text(pdf: bytes) -> str:
     """The text a PDF draws, line after line, read from its (deflated) content streams."""
     lines = []
-    # The end-of-line before "endstream" is left in: the compressed bytes may themselves end in
-    # a carriage return, and a decompressor object ignores whatever follows the data.
-    for stream in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.DOTALL):
-        try:
-            content = zlib.decompressobj().decompress(stream)
-        except zlib.error:
-            continue
+    for content in content_streams(pdf):
         lines += re.findall(rb"\((.*?)(?<!\\)\) ?Tj", content)
     return " ".join(line.decode("latin-1").replace("\\", "") for line in lines)
 

@@ -461,15 +461,13 @@ def block_professional(
         created_at=clock.now(),
         created_by=actor.subject,
     )
-    session.add(block)
-    session.flush()
-    _log(
+    _keep(
         session,
-        actor,
-        AuditAction.BLOCK,
-        patient_id,
-        clock,
-        entity=block.id,
+        block,
+        actor=actor,
+        action=AuditAction.BLOCK,
+        patient_id=patient_id,
+        clock=clock,
         details={"professional": professional_id},
     )
     return block
@@ -537,15 +535,13 @@ def designate_treating_doctor(
         designated_at=now,
         designated_by=actor.subject,
     )
-    session.add(designation)
-    session.flush()
-    _log(
+    _keep(
         session,
-        actor,
-        AuditAction.DESIGNATE,
-        patient_id,
-        clock,
-        entity=designation.id,
+        designation,
+        actor=actor,
+        action=AuditAction.DESIGNATE,
+        patient_id=patient_id,
+        clock=clock,
         details={"professional": professional_id},
     )
     return designation
@@ -588,15 +584,13 @@ def set_preferences(
         set_at=clock.now(),
         set_by=actor.subject,
     )
-    session.add(row)
-    session.flush()
-    _log(
+    _keep(
         session,
-        actor,
-        AuditAction.PREFERENCES,
-        patient_id,
-        clock,
-        entity=row.id,
+        row,
+        actor=actor,
+        action=AuditAction.PREFERENCES,
+        patient_id=patient_id,
+        clock=clock,
         details=preferences.__dict__,
     )
     return row
@@ -713,15 +707,13 @@ def record_care_contact(
         recorded_at=now,
         window_ends_at=now + dt.timedelta(days=days),
     )
-    session.add(contact)
-    session.flush()
-    _log(
+    _keep(
         session,
-        actor,
-        AuditAction.CARE_CONTACT,
-        patient_id,
-        clock,
-        entity=contact.id,
+        contact,
+        actor=actor,
+        action=AuditAction.CARE_CONTACT,
+        patient_id=patient_id,
+        clock=clock,
         details={"method": method.value, "window_ends_at": contact.window_ends_at},
     )
     return contact
@@ -886,15 +878,13 @@ def record_representation(
         ends_at=ends_at,
         recorded_by=actor.subject,
     )
-    session.add(representation)
-    session.flush()
-    _log(
+    _keep(
         session,
-        actor,
-        AuditAction.REPRESENTATION,
-        patient_id,
-        clock,
-        entity=representation.id,
+        representation,
+        actor=actor,
+        action=AuditAction.REPRESENTATION,
+        patient_id=patient_id,
+        clock=clock,
         details={"representative": representative_id, "kind": kind.value, "ends_at": ends_at},
     )
     return representation
@@ -931,6 +921,22 @@ def revoke_representation(
         details={"representative": representation.representative_id, "revoked": True},
     )
     return representation
+
+
+def _keep(
+    session: Session,
+    rule: Grant | Block | TreatingDoctor | CareContact | Representation | AccessPreferences,
+    *,
+    actor: Actor,
+    action: AuditAction,
+    patient_id: uuid.UUID,
+    clock: Clock,
+    details: dict[str, object] | None = None,
+) -> None:
+    """Store a new rule and record it on the dossier's audit trail, in one transaction."""
+    session.add(rule)
+    session.flush()
+    _log(session, actor, action, patient_id, clock, entity=rule.id, details=details)
 
 
 def _log(
