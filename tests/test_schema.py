@@ -22,6 +22,7 @@ NOT_PATIENT_DATA = {
     "card_authorities",
     "oauth_clients",
     "professional_accounts",
+    "operator_accounts",
     "authorization_codes",
     "refresh_tokens",
     "revoked_tokens",

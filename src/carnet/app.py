@@ -25,6 +25,7 @@ from carnet.lifecycle.jobs import run_jobs
 from carnet.notifications.mailer import mailer_from_url
 from carnet.notifications.service import deliver_pending
 from carnet.platform import Platform, build_platform
+from carnet.portal import visits as portal
 from carnet.settings import Settings
 from carnet.web import oauth, service_routes
 
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     app.include_router(service_routes.router)
     app.include_router(oauth.router)
     app.include_router(fhir_router.router)
+    portal.install(app)
     return app
 
 

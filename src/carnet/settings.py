@@ -93,6 +93,10 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="Carnet's public base URL: the token issuer; tokens are for <public_url>/fhir.",
     )
+    timezone: str = Field(
+        default="Europe/Luxembourg",
+        description="The time zone in which the portals show dates and times (IANA name).",
+    )
     access_token_seconds: int = Field(
         default=300, ge=30, le=3600, description="Lifetime of access tokens, in seconds."
     )

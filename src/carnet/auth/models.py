@@ -128,6 +128,21 @@ class ProfessionalAccount(_Credentials, Base):
     card_pin_hash: Mapped[str | None] = mapped_column(String(200))
 
 
+class OperatorAccount(_Credentials, Base):
+    """An agency operator's or security officer's sign-in: password and one-time code.
+
+    They see indicators and run enrolments; never a patient's clinical content.
+    """
+
+    __tablename__ = "operator_accounts"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    # The name they sign in with, and how the audit trail names them.
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[ActorKind] = mapped_column(checked_enum(ActorKind, "operator_kind"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class _IssuedTo:
     """Whom a code or refresh token speaks for, and how they signed in."""
 

@@ -719,6 +719,40 @@ def register_public_client(
     )
 
 
+def ensure_first_party_client(
+    session: Session,
+    *,
+    client_id: str,
+    name: str,
+    redirect_uri: str,
+    allowed_scopes: str,
+    clock: Clock,
+) -> OAuthClient:
+    """Register (or bring up to date) one of Carnet's own apps, such as the portal.
+
+    Its redirect URI is Carnet's own public URL, whatever its scheme: Carnet trusts itself. The
+    row follows the settings, so a changed public URL takes effect at the next sign-in.
+    """
+    client = session.get(OAuthClient, client_id)
+    scopes = _normalise_scopes(allowed_scopes)
+    if client is None:
+        return _add_client(
+            session,
+            client_id=client_id,
+            name=name,
+            kind=ClientKind.PUBLIC,
+            redirect_uris=[redirect_uri],
+            allowed_scopes=scopes,
+            clock=clock,
+        )
+    if client.redirect_uris != [redirect_uri] or client.allowed_scopes != scopes:
+        client.redirect_uris = [redirect_uri]
+        client.allowed_scopes = scopes
+        client.active = True
+        session.flush()
+    return client
+
+
 def register_backend_client(
     session: Session,
     *,

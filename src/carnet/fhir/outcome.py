@@ -22,12 +22,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carnet.access.actors import Assurance
 from carnet.access.errors import AccessError, InsufficientScope, StrongerAuthenticationRequired
-from carnet.audit import service as audit_trail
 from carnet.audit.errors import AuditUnavailable
-from carnet.db import unit_of_work
 from carnet.errors import CarnetError, Conflict, InvalidInput, LimitExceeded, NotFound, StateRefused
-from carnet.platform import Platform
 from carnet.storage import StorageError
+from carnet.web.refusals import record_refusal
 
 log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
@@ -137,20 +135,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StorageError, storage_error)
     app.add_exception_handler(SQLAlchemyError, database_error)
-
-
-def record_refusal(platform: Platform, error: AccessError) -> None:
-    """Record a refused request in a transaction of its own (the request's was rolled back).
-
-    Raises ``AuditUnavailable`` if the record cannot be written: the caller answers 503.
-    """
-    if error.refusal is None:
-        return
-    try:
-        with unit_of_work(platform.sessions) as session:
-            audit_trail.record_refusal(session, error.refusal, clock=platform.clock)
-    except SQLAlchemyError as failure:
-        raise AuditUnavailable() from failure
 
 
 def _audit_unavailable() -> JSONResponse:

@@ -20,9 +20,10 @@ from carnet.fhir.capability import ResourceSupport, SearchParam
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.ids import parse_reference
 from carnet.fhir.mapping.audit_event import audit_event, fhir_action
-from carnet.fhir.outcome import FHIR_JSON, record_refusal
+from carnet.fhir.outcome import FHIR_JSON
 from carnet.fhir.search import date_range
 from carnet.web.authentication import CurrentActor
+from carnet.web.refusals import record_refusal
 
 router = APIRouter()
 SUPPORT = (

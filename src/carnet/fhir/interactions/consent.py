@@ -57,10 +57,11 @@ from carnet.fhir.mapping.consent import (
     treating_doctor_consent,
 )
 from carnet.fhir.mapping.searchset import SearchPairs, SearchRequest, searchset
-from carnet.fhir.outcome import FHIR_JSON, record_refusal
+from carnet.fhir.outcome import FHIR_JSON
 from carnet.fhir.search import InvalidSearch
 from carnet.fhir.validation import InvalidResource
 from carnet.web.authentication import CurrentActor
+from carnet.web.refusals import record_refusal
 
 router = APIRouter()
 SUPPORT = (

@@ -27,11 +27,12 @@ from carnet.fhir.capability import ResourceSupport, SearchParam
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.mapping.patient import PDQM_PATIENT, patient_resource
 from carnet.fhir.mapping.searchset import SearchPairs, SearchRequest, searchset
-from carnet.fhir.outcome import FHIR_JSON, record_refusal
+from carnet.fhir.outcome import FHIR_JSON
 from carnet.fhir.search import InvalidSearch
 from carnet.patients.models import Sex
 from carnet.patients.service import PatientCriteria
 from carnet.web.authentication import CurrentActor
+from carnet.web.refusals import record_refusal
 
 router = APIRouter()
 MAX_COUNT = 100

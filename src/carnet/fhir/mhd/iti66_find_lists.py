@@ -17,8 +17,9 @@ from carnet.documents.errors import InvalidDocument
 from carnet.fhir.capability import ResourceSupport, SearchParam
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.ids import document_resource_id, parse_reference
-from carnet.fhir.outcome import FHIR_JSON, record_refusal
+from carnet.fhir.outcome import FHIR_JSON
 from carnet.web.authentication import CurrentActor
+from carnet.web.refusals import record_refusal
 
 router = APIRouter()
 SUPPORT = (

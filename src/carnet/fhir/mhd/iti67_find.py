@@ -27,11 +27,12 @@ from carnet.fhir.capability import ResourceSupport, SearchParam
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.ids import parse_document_resource_id, parse_reference
 from carnet.fhir.mapping.document_reference import document_reference
-from carnet.fhir.outcome import FHIR_JSON, operation_outcome, record_refusal
+from carnet.fhir.outcome import FHIR_JSON, operation_outcome
 from carnet.fhir.search import date_range
 from carnet.patients import service as patients
 from carnet.platform import Platform
 from carnet.web.authentication import CurrentActor
+from carnet.web.refusals import record_refusal
 
 router = APIRouter()
 MAX_COUNT = 100

@@ -1,0 +1,1 @@
+"""The portals for patients, professionals and the agency: server-rendered pages."""
