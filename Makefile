@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 T ?= tests
+# The browser the end-to-end tests drive (tests/browser); they are skipped where it is missing.
+CHROMIUM ?= $(or $(CARNET_TEST_CHROMIUM),/usr/bin/chromium)
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint fmt typecheck clean
@@ -24,6 +26,7 @@ run: $(STAMP) ## Set up and serve Carnet with its demo data on http://127.0.0.1:
 	exec $(BIN)/carnet serve
 
 test: $(STAMP) lint ## Set up, lint, and run the whole suite on SQLite and PostgreSQL (T=path to focus)
+	@test -x "$(CHROMIUM)" || command -v chromium >/dev/null || echo "notice: Chromium not found at $(CHROMIUM): the browser tests (tests/browser) will be skipped, or fail where CI is set (apt-get install chromium)"
 	$(BIN)/python -m pytest $(T) --cov --cov-report=term
 
 lint: $(STAMP) ## ruff, mypy and the import contracts

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyotp
 import pytest
 from typer.testing import CliRunner
 
 import carnet
 from carnet.cli import app
+from carnet.clock import SystemClock
 from conftest import throwaway_postgres
 
 runner = CliRunner()
@@ -19,7 +21,8 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["serve"], ["demo"], ["db", "upgrade"], ["config"], ["version"]]
+    "command",
+    [[], ["serve"], ["demo"], ["db", "upgrade"], ["config"], ["version"], ["operators", "add"]],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
@@ -89,4 +92,49 @@ def test_bad_master_key_is_a_readable_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade"], env=_env(tmp_path, CARNET_MASTER_KEY="short"))
     assert result.exit_code == 1
     assert "Cannot start" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_operators_add_prints_the_enrolment_uri_once_and_the_operator_signs_in(
+    tmp_path: Path,
+) -> None:
+    env = _env(tmp_path)
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    created = runner.invoke(
+        app,
+        ["operators", "add", "JDupont", "--password-stdin"],
+        env=env,
+        input="a long operator password\n",
+    )
+    assert created.exit_code == 0, created.output
+    assert "a long operator password" not in created.output
+    uri = next(line for line in created.output.splitlines() if line.startswith("otpauth://"))
+    enrolled = pyotp.parse_uri(uri)
+    assert isinstance(enrolled, pyotp.TOTP)
+    assert enrolled.name == "jdupont"
+    assert enrolled.issuer == "Carnet"
+    code = runner.invoke(app, ["otp", "--as", "operator:jdupont"], env=env)
+    assert code.exit_code == 0, code.output
+    now = SystemClock().now().timestamp()
+    assert code.output.strip() in {enrolled.at(now), enrolled.at(now - 30)}
+
+    again = runner.invoke(
+        app,
+        ["operators", "add", "jdupont", "--security-officer", "--password-stdin"],
+        env=env,
+        input="another long password\n",
+    )
+    assert again.exit_code == 1
+    assert again.output.startswith("error: The operator name 'jdupont' is taken.")
+
+
+def test_operators_add_asks_for_the_password_and_refuses_a_short_one(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    result = runner.invoke(
+        app, ["operators", "add", "officer", "--security-officer"], env=env, input="short\nshort\n"
+    )
+    assert result.exit_code == 1
+    assert "at least 12 characters" in result.output
+    assert "otpauth://" not in result.output
     assert "Traceback" not in result.output

@@ -57,6 +57,10 @@ clients_app = typer.Typer(help="OAuth clients: apps and feeding systems.", no_ar
 app.add_typer(clients_app, name="clients")
 jobs_app = typer.Typer(help="The scheduled jobs (the server also runs them).", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+operators_app = typer.Typer(
+    help="The agency's accounts: operators, security officers.", no_args_is_help=True
+)
+app.add_typer(operators_app, name="operators")
 _AS_HELP = (
     "patient:<national identifier>, professional:<identifier>, "
     "system:<organisation identifier>, operator:<name> or security-officer:<name>."
@@ -189,6 +193,7 @@ def notifications_send() -> None:
 def demo() -> None:
     """Load the deterministic demo population (idempotent: a second run changes nothing)."""
     from carnet.demo import load_demo  # noqa: PLC0415 — PDF generation is only needed here
+    from carnet.demo.guide import sign_in_guide  # noqa: PLC0415
 
     with _platform() as platform:
         _require_schema(platform)
@@ -199,6 +204,8 @@ def demo() -> None:
             key_wrapper=platform.key_wrapper,
         )
         typer.echo(report.summary())
+        for line in sign_in_guide(platform.settings.demo_seed, platform.settings.public_url):
+            typer.echo(line)
 
 
 @app.command()
@@ -262,7 +269,10 @@ def token(
 @app.command()
 def otp(
     as_: Annotated[
-        str, typer.Option("--as", help="patient:<national identifier> or professional:<id>.")
+        str,
+        typer.Option(
+            "--as", help="patient:<national identifier>, professional:<id> or operator:<name>."
+        ),
     ],
 ) -> None:
     """Print the current one-time code of a demo account (demo identity provider only)."""
@@ -389,6 +399,51 @@ def clients_list() -> None:
                     f"{client.client_id}  {client.kind.value}  {client.name}  "
                     f"[{client.allowed_scopes}]{state}"
                 )
+
+
+@operators_app.command("add")
+def operators_add(
+    name: Annotated[str, typer.Argument(help="The name they sign in with (e.g. jdupont).")],
+    security_officer: Annotated[
+        bool,
+        typer.Option(
+            "--security-officer",
+            help="A security officer (reads the audit trail) rather than "
+            "an operator (indicators, enrolment).",
+        ),
+    ] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create an agency account; print its authenticator enrolment URI, once.
+
+    The password is asked for (or read from standard input), never given as an argument, so it
+    stays out of the shell history and the process list.
+    """
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    kind = ActorKind.SECURITY_OFFICER if security_officer else ActorKind.OPERATOR
+    with _platform() as platform:
+        _require_schema(platform)
+        with unit_of_work(platform.sessions) as session:
+            secret = service.create_operator_account(
+                session,
+                name=name,
+                kind=kind,
+                password=password,
+                key_wrapper=_authority(platform).key_wrapper,
+                clock=platform.clock,
+            )
+        account = name.strip().lower()
+        typer.echo(f"Created the {kind.value} account {account}.")
+        typer.echo(
+            "Enrol this in their authenticator app now (it is not shown again); they sign in "
+            "with their password and its one-time code:"
+        )
+        typer.echo(service.totp_provisioning_uri(secret, name=account))
 
 
 @app.command()

@@ -19,6 +19,7 @@ from carnet.auth import models as _auth_models
 from carnet.db import Base
 from carnet.directory import models as _directory_models
 from carnet.documents import models as _document_models
+from carnet.essentials import models as _essential_models
 from carnet.lifecycle import models as _lifecycle_models
 from carnet.notifications import models as _notification_models
 from carnet.patients import models as _patient_models
@@ -30,6 +31,7 @@ _ALL_MODELS = (
     _auth_models,
     _directory_models,
     _document_models,
+    _essential_models,
     _lifecycle_models,
     _notification_models,
     _patient_models,

@@ -179,7 +179,8 @@ class TestActors:
         )
         actor = tokens.authenticate(session, issuer, issued.token, clock=clock)
         assert actor.kind is kind
-        assert actor.subject == "alice"
+        # Named as the audit trail names operators everywhere else (the CLI, signed-in ones).
+        assert actor.subject == f"{kind.value}:alice"
 
     @pytest.mark.parametrize(
         "claims",

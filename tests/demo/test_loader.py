@@ -144,7 +144,7 @@ def test_demo_accounts_are_provisioned_once(
     first = load_demo(
         sessions, store, seed=SEED, key_wrapper=wrapper, patients_count=5, documents_count=10
     )
-    assert first.accounts_created == 5 + 50
+    assert first.accounts_created == 5 + 50 + 1  # patients, professionals, the agency operator
     second = load_demo(
         sessions, store, seed=SEED, key_wrapper=wrapper, patients_count=5, documents_count=10
     )

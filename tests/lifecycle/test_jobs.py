@@ -16,6 +16,8 @@ from carnet.clock import FrozenClock
 from carnet.db import session_factory, unit_of_work
 from carnet.directory.models import Profession
 from carnet.documents.models import Document
+from carnet.essentials import service as essentials
+from carnet.essentials.models import EssentialFact
 from carnet.lifecycle import jobs, service
 from carnet.lifecycle.models import DossierTransition
 from carnet.notifications import service as notifications
@@ -198,6 +200,15 @@ class TestRetention:
         patient = make_patient(session, clock)
         author = professional_actor(make_professional(session, clock))
         document = make_document(session, store, clock, actor=author, patient_id=patient.id)
+        essentials.record_fact(
+            session,
+            patient_actor(patient),
+            patient.id,
+            category="blood-group",
+            text="O+",
+            details={"group": "O+"},
+            clock=clock,
+        )
         service.close(session, patient_actor(patient), patient.id, clock=clock)
         clock.advance(dt.timedelta(days=365 * RETENTION))
         assert jobs.purge_closed_dossiers(session, store, clock=clock, retention_years=10) == {}
@@ -217,6 +228,13 @@ class TestRetention:
         ).one()
         assert (last.action, last.agent_subject) == (AuditAction.LIFECYCLE, "job:retention-purge")
         assert json.loads(last.details)["purged_documents"] == 1
+        assert json.loads(last.details)["purged_essential_facts"] == 1
+        assert (
+            session.scalars(
+                select(EssentialFact).where(EssentialFact.patient_id == patient.id)
+            ).all()
+            == []
+        )
         assert verify(session, chain_ids=[patient.id]).intact  # the trail outlives the purge
         assert jobs.purge_closed_dossiers(session, store, clock=clock, retention_years=10) == {}
 

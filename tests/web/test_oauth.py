@@ -9,12 +9,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pyotp
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.access.actors import Assurance
+from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.auth import service
 from carnet.clock import FrozenClock
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
@@ -716,3 +719,156 @@ def _refresh(web: Served, client_id: str, token: str, **extra: str) -> Any:
 
 def _userinfo(web: Served, token: str) -> Any:
     return web.client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {token}"})
+
+
+# --- agency operators and the page itself ------------------------------------------------------
+
+
+OPERATOR = "jdupont"
+
+
+def _operator_totp(session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper) -> Any:
+    secret = service.create_operator_account(
+        session, name=OPERATOR, password=PASSWORD, key_wrapper=wrapper, clock=clock
+    )
+    return pyotp.TOTP(secret)
+
+
+class TestOperatorSignIn:
+    def test_password_and_code_give_a_substantial_token_naming_the_operator(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        totp = _operator_totp(session, clock, wrapper)
+        app = make_app(session, clock)
+        verifier, challenge = pkce()
+        redirect = sign_in(
+            web.client,
+            authorize_params(app.client_id, challenge, scope="openid offline_access user/*.rs"),
+            {
+                "method": "operator",
+                "identifier": OPERATOR,
+                "password": PASSWORD,
+                "otp": code_now(totp, clock),
+            },
+        )
+        assert redirect.status_code == 303, redirect.text
+        body = _redeem(web, app.client_id, redirect, verifier)
+        claims = _claims(body["access_token"], web)
+        assert claims["sub"] == f"operator:{OPERATOR}"
+        assert claims["carnet_kind"] == "operator"
+        assert claims["acr"] == Assurance.SUBSTANTIAL.acr
+        assert "fhirUser" not in claims
+        assert _claims(body["id_token"], web)["sub"] == f"operator:{OPERATOR}"
+        assert _userinfo(web, body["access_token"]).json()["name"] == OPERATOR
+        # The refresh token finds the operator's account again.
+        renewed = _refresh(web, app.client_id, body["refresh_token"])
+        assert renewed.status_code == 200, renewed.text
+        assert _claims(renewed.json()["access_token"], web)["sub"] == f"operator:{OPERATOR}"
+
+    def test_the_password_alone_is_refused(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        _operator_totp(session, clock, wrapper)
+        app = make_app(session, clock)
+        response = sign_in(
+            web.client,
+            authorize_params(app.client_id, pkce()[1]),
+            {"method": "operator", "identifier": OPERATOR, "password": PASSWORD},
+        )
+        assert response.status_code == 401
+        assert "The identifier, password, code or PIN is not correct." in response.text
+
+    def test_a_locked_operator_answers_like_a_wrong_password(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        totp = _operator_totp(session, clock, wrapper)
+        app = make_app(session, clock)
+        params = authorize_params(app.client_id, pkce()[1])
+        wrong = {"method": "operator", "identifier": OPERATOR, "password": "wrong", "otp": "0"}
+        for _ in range(service.MAX_FAILED_SIGN_INS):
+            assert sign_in(web.client, params, wrong).status_code == 401
+        right = {**wrong, "password": PASSWORD, "otp": code_now(totp, clock)}
+        assert sign_in(web.client, params, right).status_code == 401
+        clock.advance(service.LOCK_DURATION)
+        right["otp"] = code_now(totp, clock)
+        assert sign_in(web.client, params, right).status_code == 303
+
+    def test_operators_sign_ins_are_in_the_audit_trail(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        totp = _operator_totp(session, clock, wrapper)
+        app = make_app(session, clock)
+        params = authorize_params(app.client_id, pkce()[1])
+        fields = {"method": "operator", "identifier": OPERATOR, "password": PASSWORD}
+        sign_in(web.client, params, fields)
+        sign_in(web.client, params, {**fields, "otp": code_now(totp, clock)})
+        events = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == AuditAction.SIGN_IN)
+            .order_by(AuditEvent.recorded_at, AuditEvent.seq)
+        ).all()
+        assert [(e.agent_subject, e.outcome) for e in events] == [
+            (f"attempt:{OPERATOR}", AuditOutcome.DENIED),
+            (f"operator:{OPERATOR}", AuditOutcome.ALLOWED),
+        ]
+        assert {e.agent_kind for e in events} == {"operator"}
+
+
+class TestTheSignInPage:
+    def test_it_looks_like_the_portal_and_offers_every_way_in(
+        self, web: Served, session: Session, clock: FrozenClock
+    ) -> None:
+        app = make_app(session, clock)
+        page = web.client.get("/oauth/authorize", params=authorize_params(app.client_id, "a" * 43))
+        assert '<link rel="stylesheet" href="/portal/static/carnet.css">' in page.text
+        assert web.client.get("/portal/static/carnet.css").status_code == 200
+        for field in ("operator-identifier", "operator-password", "operator-otp"):
+            assert f'<label for="{field}"' in page.text
+        assert 'name="method" value="operator"' in page.text
+        assert "style-src 'self'" in page.headers["content-security-policy"]
+        assert "style=" not in page.text
+
+    @pytest.mark.parametrize(
+        ("headers", "cookie", "ui_locales", "language"),
+        [
+            ({"Accept-Language": "fr-LU,fr;q=0.9,en;q=0.5"}, None, None, "fr"),
+            ({"Accept-Language": "fr"}, "de", None, "de"),
+            ({"Accept-Language": "fr"}, None, "de en", "de"),
+            ({"Accept-Language": "pt"}, None, None, "en"),
+        ],
+    )
+    def test_it_speaks_the_visitors_language(
+        self,
+        web: Served,
+        session: Session,
+        clock: FrozenClock,
+        headers: dict[str, str],
+        cookie: str | None,
+        ui_locales: str | None,
+        language: str,
+    ) -> None:
+        app = make_app(session, clock)
+        params = authorize_params(app.client_id, "a" * 43)
+        if ui_locales:
+            params["ui_locales"] = ui_locales
+        if cookie:
+            web.client.cookies.set("carnet_lang", cookie)
+        page = web.client.get("/oauth/authorize", params=params, headers=headers)
+        assert page.status_code == 200
+        assert f'<html lang="{language}">' in page.text
+        # The form shown again after a failure keeps the language the request asked for.
+        again = web.client.post(
+            "/oauth/authorize",
+            data={"ticket": ticket_of(page.text), "method": "patient", "password": "x"},
+            headers=headers,
+        )
+        assert again.status_code == 401
+        assert f'<html lang="{language}">' in again.text
+
+    def test_a_refusal_page_is_localized_too(self, web: Served) -> None:
+        page = web.client.get(
+            "/oauth/authorize", params={"client_id": "nobody"}, headers={"Accept-Language": "de"}
+        )
+        assert page.status_code == 400
+        assert '<html lang="de">' in page.text
+        assert "ungültig" in page.text

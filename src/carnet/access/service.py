@@ -821,6 +821,28 @@ def break_glass(
     return access
 
 
+def emergency_access_in_force(
+    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
+) -> EmergencyAccess | None:
+    """The actor's own emergency access to this dossier that is still running, if any.
+
+    Tells a professional about their own break-the-glass only (when it ends, for the banner);
+    it reveals nothing of the dossier, so it is not an access to audit.
+    """
+    if actor.professional_id is None:
+        return None
+    return session.scalar(
+        select(EmergencyAccess)
+        .where(
+            EmergencyAccess.patient_id == patient_id,
+            EmergencyAccess.professional_id == actor.professional_id,
+            EmergencyAccess.expires_at > clock.now(),
+        )
+        .order_by(EmergencyAccess.expires_at.desc())
+        .limit(1)
+    )
+
+
 def emergency_accesses_ended(session: Session, *, since: dt.datetime, until: dt.datetime) -> int:
     """How many emergency accesses ran out after ``since`` and up to ``until``, all dossiers.
 

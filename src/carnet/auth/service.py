@@ -51,6 +51,7 @@ from carnet.auth.models import (
     CardAuthority,
     ClientKind,
     OAuthClient,
+    OperatorAccount,
     PatientAccount,
     ProfessionalAccount,
     RefreshToken,
@@ -83,6 +84,8 @@ DEMO_PASSWORD = "carnet-demo"  # noqa: S105 — the documented demo password, pu
 DEMO_PIN = "1234"
 DEMO_TOTP_SEED = b"carnet-demo-totp"
 DEMO_AUTHORITY_NAME = "Carnet demo professional card authority"
+# The demo agency operator's account name (password ``DEMO_PASSWORD``, TOTP ``demo_totp_secret``).
+DEMO_OPERATOR = "agency"
 
 MAX_FAILED_SIGN_INS = 5
 LOCK_DURATION = dt.timedelta(minutes=15)
@@ -108,6 +111,11 @@ _SCRYPT_MAXMEM = 64 * 1024 * 1024
 _CODE_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 _CODE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
+_OPERATOR_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+# Operators reach every dossier's enrolment and the country's figures: a longer password than
+# NIST SP 800-63B's floor of 8, as for any privileged account.
+MIN_OPERATOR_PASSWORD = 12
+OPERATOR_KINDS = (ActorKind.OPERATOR, ActorKind.SECURITY_OFFICER)
 _DEFAULT_SCOPES = {
     ActorKind.PATIENT: "openid fhirUser launch/patient patient/*.cruds",
     ActorKind.PROFESSIONAL: "openid fhirUser user/*.cruds",
@@ -120,7 +128,7 @@ _METHODS = {
     Assurance.SUBSTANTIAL: PASSWORD_AND_OTP,
     Assurance.HIGH: CARD_AND_PIN,
 }
-Account = PatientAccount | ProfessionalAccount
+Account = PatientAccount | ProfessionalAccount | OperatorAccount
 
 
 class DuplicateAccount(Conflict):
@@ -240,6 +248,68 @@ def create_professional_account(
         clock=clock,
         totp_secret=totp_secret,
     )
+
+
+def create_operator_account(
+    session: Session,
+    *,
+    name: str,
+    kind: ActorKind = ActorKind.OPERATOR,
+    password: str,
+    key_wrapper: KeyWrapper,
+    clock: Clock,
+    totp_secret: str | None = None,
+) -> str:
+    """Give an agency operator (or security officer) a sign-in; returns the TOTP secret.
+
+    ``name`` is what they sign in with and how the audit trail names them
+    (``operator:<name>``): 2 to 64 lowercase letters, digits, dots, dashes or underscores.
+    They always sign in with password and one-time code. Raises ``InvalidRequest`` for a bad
+    name, kind or a password under ``MIN_OPERATOR_PASSWORD`` characters, ``DuplicateAccount``
+    for a name already taken.
+    """
+    name = name.strip().lower()
+    if not _OPERATOR_NAME.match(name):
+        raise InvalidRequest(
+            "An operator's name is 2 to 64 lowercase letters, digits, dots, dashes or underscores.",
+            field="name",
+        )
+    if kind not in OPERATOR_KINDS:
+        raise InvalidRequest(
+            "An agency account is an operator or a security officer.", field="kind"
+        )
+    if len(password) < MIN_OPERATOR_PASSWORD:
+        raise InvalidRequest(
+            f"An operator's password has at least {MIN_OPERATOR_PASSWORD} characters.",
+            field="password",
+        )
+    if session.scalar(select(OperatorAccount.id).where(OperatorAccount.name == name)) is not None:
+        raise DuplicateAccount(f"The operator name {name!r} is taken.", field="name")
+    secret = totp_secret or pyotp.random_base32()
+    account_id = uuid.uuid4()
+    session.add(
+        OperatorAccount(
+            id=account_id,
+            name=name,
+            kind=kind,
+            active=True,
+            **_credentials(
+                ActorKind.OPERATOR,
+                account_id,
+                password_hash=hash_secret(password),
+                totp_secret=secret,
+                key_wrapper=key_wrapper,
+                clock=clock,
+            ),
+        )
+    )
+    session.flush()
+    return secret
+
+
+def totp_provisioning_uri(secret: str, *, name: str, issuer: str = "Carnet") -> str:
+    """The ``otpauth://`` URI an authenticator app enrols (as a QR code or typed in)."""
+    return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=issuer)
 
 
 def _create_account(
@@ -363,7 +433,8 @@ def provision_demo_accounts(session: Session, *, key_wrapper: KeyWrapper, clock:
 
     Password ``DEMO_PASSWORD``; a TOTP secret derived from ``DEMO_TOTP_SEED`` and the national
     identifier (``demo_totp_secret``), so it is the same after a reload; every professional
-    also gets a demo card with PIN ``DEMO_PIN``. Idempotent; returns the accounts created.
+    also gets a demo card with PIN ``DEMO_PIN``. The agency gets its operator ``DEMO_OPERATOR``
+    (TOTP secret ``demo_totp_secret(DEMO_OPERATOR)``). Idempotent; returns the accounts created.
     """
     # One hash for every demo account: they share a documented password anyway, and hashing
     # hundreds of times would make the demo load crawl.
@@ -407,6 +478,28 @@ def provision_demo_accounts(session: Session, *, key_wrapper: KeyWrapper, clock:
             )
         )
         created += 1
+    if (
+        session.scalar(select(OperatorAccount.id).where(OperatorAccount.name == DEMO_OPERATOR))
+        is None
+    ):
+        operator_id = uuid.uuid4()
+        session.add(
+            OperatorAccount(
+                id=operator_id,
+                name=DEMO_OPERATOR,
+                kind=ActorKind.OPERATOR,
+                active=True,
+                **_credentials(
+                    ActorKind.OPERATOR,
+                    operator_id,
+                    password_hash=password_hash,
+                    totp_secret=demo_totp_secret(DEMO_OPERATOR),
+                    key_wrapper=key_wrapper,
+                    clock=clock,
+                ),
+            )
+        )
+        created += 1
     session.flush()
     cardless = select(ProfessionalAccount.professional_id).where(
         ProfessionalAccount.card_certificate_pem.is_(None)
@@ -424,7 +517,7 @@ def provision_demo_accounts(session: Session, *, key_wrapper: KeyWrapper, clock:
 
 
 def demo_totp_secret(identifier_value: str) -> str:
-    """The demo TOTP secret (base32) of the account of this national identifier."""
+    """The demo TOTP secret (base32) of the account of this national identifier (or name)."""
     digest = hmac.new(DEMO_TOTP_SEED, identifier_value.encode(), hashlib.sha256).digest()
     return base64.b32encode(digest[:20]).decode("ascii")
 
@@ -439,7 +532,8 @@ def current_otp(
 ) -> str:
     """The one-time code a demo account's authenticator would show now (demo IdP only).
 
-    ``as_`` is ``patient:<national identifier>`` or ``professional:<identifier>``.
+    ``as_`` is ``patient:<national identifier>``, ``professional:<identifier>``,
+    ``operator:<name>`` or ``security-officer:<name>``.
     """
     if not demo_idp:
         raise DemoIdentityProviderDisabled()
@@ -466,10 +560,11 @@ def sign_in_with_password(
 ) -> Principal:
     """Check a password, and the one-time code if one is given.
 
-    Password alone is ``Assurance.LOW``; with a valid TOTP code, ``SUBSTANTIAL``. Five failures
-    lock the account for 15 minutes; a locked account, an unknown identifier and a wrong
-    password all raise the same ``SignInRefused`` (the failure is recorded before it is raised,
-    so the caller commits it).
+    Password alone is ``Assurance.LOW``; with a valid TOTP code, ``SUBSTANTIAL``. An operator
+    (``identifier`` is their name; ``kind`` operator or security officer alike) always needs
+    the code: their password alone is a failed attempt. Five failures lock the account for 15
+    minutes; a locked account, an unknown identifier and a wrong password all raise the same
+    ``SignInRefused`` (the failure is recorded before it is raised, so the caller commits it).
     """
     now = clock.now()
     found = _find_account(session, kind, identifier)
@@ -479,7 +574,9 @@ def sign_in_with_password(
     account, subject_id = found
     _refuse_if_locked(account, now)
     assurance = Assurance.LOW
-    ok = password_ok
+    # Counted as a failure even with the right password: otherwise a password could be tried
+    # without ever reaching the lock.
+    ok = password_ok and not isinstance(account, OperatorAccount)
     if otp:
         assurance = Assurance.SUBSTANTIAL
         ok = password_ok and _accept_otp(
@@ -565,10 +662,23 @@ def principal_for(
     methods: Sequence[str],
     auth_time: dt.datetime | None = None,
 ) -> Principal:
-    """The principal of a patient or professional, with the directory's current details.
+    """The principal of a patient, professional or operator, with their current details.
 
-    Raises ``InvalidGrant`` if the professional is no longer active.
+    ``subject_id`` is the patient's or professional's id, or the operator's account id; an
+    operator's principal is named ``<kind>:<name>``, as the audit trail names operators.
+    Raises ``InvalidGrant`` if the professional or operator account is no longer active.
     """
+    if kind in OPERATOR_KINDS:
+        operator = session.get(OperatorAccount, subject_id)
+        if operator is None or not operator.active:
+            raise InvalidGrant("The operator account is no longer active.")
+        return Principal(
+            kind=operator.kind,
+            subject=_operator_subject(operator.kind, operator.name),
+            assurance=assurance,
+            methods=tuple(methods),
+            auth_time=auth_time,
+        )
     if kind is ActorKind.PATIENT:
         return Principal(
             kind=kind,
@@ -593,10 +703,16 @@ def principal_for(
     )
 
 
+def _operator_subject(kind: ActorKind, name: str) -> str:
+    return f"{kind.value}:{name}"
+
+
 def _person_kind(kind: str) -> ActorKind:
-    if kind not in (ActorKind.PATIENT.value, ActorKind.PROFESSIONAL.value):
+    accounts = (ActorKind.PATIENT, ActorKind.PROFESSIONAL, *OPERATOR_KINDS)
+    if kind not in {account.value for account in accounts}:
         raise InvalidRequest(
-            f"Expected patient:<identifier> or professional:<identifier>, not {kind!r}."
+            "Expected patient:<identifier>, professional:<identifier>, operator:<name> or "
+            f"security-officer:<name>, not {kind!r}."
         )
     return ActorKind(kind)
 
@@ -604,6 +720,14 @@ def _person_kind(kind: str) -> ActorKind:
 def _find_account(
     session: Session, kind: ActorKind, identifier: str
 ) -> tuple[Account, uuid.UUID] | None:
+    if kind in OPERATOR_KINDS:
+        # Either kind finds the account: the account, not the form, says which it is.
+        operator = session.scalar(
+            select(OperatorAccount).where(OperatorAccount.name == identifier.strip().lower())
+        )
+        if operator is None or not operator.active:
+            return None
+        return operator, operator.id
     if kind is ActorKind.PATIENT:
         patient = _find_patient(session, identifier)
         account = session.get(PatientAccount, patient.id) if patient else None
@@ -658,8 +782,11 @@ def _record_attempt(account: Account, *, ok: bool, now: dt.datetime) -> None:
 def _totp(
     account: Account, kind: ActorKind, subject_id: uuid.UUID, key_wrapper: KeyWrapper
 ) -> pyotp.TOTP:
+    # An operator's secret is sealed as an operator's whatever their kind, so that making one
+    # a security officer (or back) keeps their authenticator working.
+    sealed_as = ActorKind.OPERATOR if isinstance(account, OperatorAccount) else kind
     secret = open_sealed(
-        account.totp_secret_sealed, aad=_totp_aad(kind, subject_id), wrapper=key_wrapper
+        account.totp_secret_sealed, aad=_totp_aad(sealed_as, subject_id), wrapper=key_wrapper
     )
     return pyotp.TOTP(secret.decode("ascii"))
 
@@ -1075,7 +1202,7 @@ def create_authorization_code(
             code_challenge=code_challenge,
             nonce=nonce,
             expires_at=now + CODE_LIFETIME,
-            **_subject_columns(principal, now),
+            **_subject_columns(session, principal, now),
         )
     )
     session.flush()
@@ -1238,12 +1365,12 @@ def _respond(
                 access_token_jti=access.jti,
                 access_token_expires_at=access.expires_at,
                 expires_at=expires_at,
-                **_subject_columns(principal, now),
+                **_subject_columns(session, principal, now),
             )
         )
         session.flush()
     id_token = None
-    if "openid" in words and principal.kind in (ActorKind.PATIENT, ActorKind.PROFESSIONAL):
+    if "openid" in words and principal.kind is not ActorKind.FEEDING_SYSTEM:
         id_token = issue_id_token(
             session, authority, principal, client_id=client.client_id, nonce=nonce, clock=clock
         )
@@ -1256,10 +1383,17 @@ def _respond(
     )
 
 
-def _subject_columns(principal: Principal, now: dt.datetime) -> dict[str, Any]:
-    subject_id = (
-        principal.person_id if principal.kind is ActorKind.PATIENT else principal.professional_id
-    )
+def _subject_columns(session: Session, principal: Principal, now: dt.datetime) -> dict[str, Any]:
+    if principal.kind in OPERATOR_KINDS:
+        # An operator's token names them (``operator:<name>``); the row keeps their account id.
+        name = principal.subject.partition(":")[2]
+        subject_id = session.scalar(select(OperatorAccount.id).where(OperatorAccount.name == name))
+        if subject_id is None:
+            raise InvalidGrant("The operator has no account.")
+    elif principal.kind is ActorKind.PATIENT:
+        subject_id = principal.person_id
+    else:
+        subject_id = principal.professional_id
     return {
         "subject_kind": principal.kind,
         "subject_id": subject_id,
@@ -1475,7 +1609,16 @@ def principal_for_spec(
         )
         return principal, client_id
     if kind in (ActorKind.OPERATOR.value, ActorKind.SECURITY_OFFICER.value):
-        return Principal(kind=ActorKind(kind), subject=value, assurance=assurance), cli
+        # Named as the audit trail names operators, signed in or not: ``operator:<name>``.
+        operator_kind = ActorKind(kind)
+        principal = Principal(
+            kind=operator_kind,
+            subject=_operator_subject(operator_kind, value.lower()),
+            assurance=assurance,
+            methods=_METHODS[assurance],
+            auth_time=clock.now(),
+        )
+        return principal, cli
     raise InvalidRequest(
         f"Unknown actor kind {kind!r}: use patient, professional, system, operator or "
         "security-officer.",

@@ -1,14 +1,15 @@
 """Load the demo population through the domain services, idempotently.
 
-One transaction for the directory, then one per patient (the patient and all their documents):
-an interrupted load leaves whole patients, and the next run completes the rest.
+One transaction for the directory, then one per patient (the patient, all their documents and
+their essential data): an interrupted load leaves whole patients, and the next run completes
+the rest.
 """
 
 from __future__ import annotations
 
 import random  # synthetic document content, not secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +20,7 @@ from carnet.auth.service import provision_demo_accounts
 from carnet.clock import FrozenClock
 from carnet.db import unit_of_work
 from carnet.demo.content import DocumentContext, render
+from carnet.demo.essentials import FactPlan
 from carnet.demo.population import (
     DEMO_NOW,
     ORGANISATIONS,
@@ -30,6 +32,8 @@ from carnet.directory import service as directory
 from carnet.directory.service import LU_ORGANISATION
 from carnet.documents import service as documents
 from carnet.documents.models import Document
+from carnet.essentials import service as essentials
+from carnet.essentials.models import EssentialFact
 from carnet.patients import service as patients
 from carnet.storage import DocumentStore, KeyWrapper
 
@@ -45,6 +49,8 @@ class DemoReport:
     documents_created: int = 0
     documents_existing: int = 0
     accounts_created: int = 0
+    facts_created: int = 0
+    facts_existing: int = 0
 
     def summary(self) -> str:
         """One line for the operator."""
@@ -54,17 +60,20 @@ class DemoReport:
             or self.patients_created
             or self.documents_created
             or self.accounts_created
+            or self.facts_created
         ):
             return (
                 f"Demo population already loaded ({self.patients_existing} patients, "
-                f"{self.documents_existing} documents); nothing changed."
+                f"{self.documents_existing} documents, {self.facts_existing} essential facts); "
+                "nothing changed."
             )
         return (
             f"Demo population loaded: {self.organisations_created} organisations, "
             f"{self.professionals_created} professionals, {self.patients_created} patients, "
-            f"{self.documents_created} documents, {self.accounts_created} demo accounts created "
-            f"({self.patients_existing} patients and {self.documents_existing} documents "
-            "were already there)."
+            f"{self.documents_created} documents, {self.facts_created} essential facts, "
+            f"{self.accounts_created} demo accounts created "
+            f"({self.patients_existing} patients, {self.documents_existing} documents and "
+            f"{self.facts_existing} essential facts were already there)."
         )
 
 
@@ -236,6 +245,44 @@ def _load_patient(
             clock=clock,
         )
         report.documents_created += 1
+    _load_essentials(
+        session, spec, patient.id, directory_ids=directory_ids, clock=clock, report=report
+    )
+
+
+def _load_essentials(
+    session: Session,
+    spec: PatientSpec,
+    patient_id: uuid.UUID,
+    *,
+    directory_ids: _LoadedDirectory,
+    clock: FrozenClock,
+    report: DemoReport,
+) -> None:
+    """Record the patient's essential facts, each by its author, unless they are there."""
+    if not spec.essentials:
+        return
+    # Facts have no identifier of their own to match: a dossier has the demo's facts or none,
+    # since they are recorded in the same transaction as the patient.
+    already = session.scalar(
+        select(EssentialFact.id).where(EssentialFact.patient_id == patient_id).limit(1)
+    )
+    if already is not None:
+        report.facts_existing += len(spec.essentials)
+        return
+    # One call per author: the policy is asked once for all that author's facts.
+    by_author: dict[str | None, list[FactPlan]] = {}
+    for plan in spec.essentials:
+        by_author.setdefault(plan.author.value if plan.author else None, []).append(plan)
+    for plans in by_author.values():
+        recorded = essentials.record_facts(
+            session,
+            _recorder(session, patient_id, plans[0], directory_ids),
+            patient_id,
+            [essentials.NewFact(plan.category, plan.text, dict(plan.details)) for plan in plans],
+            clock=clock,
+        )
+        report.facts_created += len(recorded)
 
 
 # The demo publishes through the front door: each document is published by the actor who would
@@ -276,6 +323,18 @@ def _publisher(
         person_id=patient_id,
         acting_for=patient_id,
     )
+
+
+# Essential facts are recorded by their author too, with the scopes that creating them needs.
+_RECORDER_SCOPES = frozenset({parse_scope("user/*.c")})
+
+
+def _recorder(
+    session: Session, patient_id: uuid.UUID, plan: FactPlan, directory_ids: _LoadedDirectory
+) -> Actor:
+    author_id = directory_ids.professional_ids[plan.author.value] if plan.author else None
+    actor = _publisher(session, patient_id, author_id, None)
+    return replace(actor, scopes=_RECORDER_SCOPES)
 
 
 def _email(spec: PatientSpec) -> str:

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, replace
 
 from carnet.catalogue import DocumentType, load_catalogue
+from carnet.demo.essentials import FactPlan, draw_essentials
 from carnet.directory.models import OrganisationKind, Profession
 from carnet.directory.service import LU_PROFESSIONAL
 from carnet.documents.models import Confidentiality
@@ -76,6 +77,7 @@ class PatientSpec:
     country: str
     state: DossierState
     documents: tuple[DocumentPlan, ...] = ()
+    essentials: tuple[FactPlan, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -293,10 +295,28 @@ def build_population(seed: int, *, patients: int = 200, documents: int = 2000) -
                 _document(rng, f"{seed}:{index}:{number}", spec.birth_date, professionals)
                 for number in range(counts.get(index, 0))
             ),
+            essentials=_essentials(seed, index, spec, professionals),
         )
         for index, spec in enumerate(patient_specs)
     )
     return Population(ORGANISATIONS, tuple(professionals), built)
+
+
+def _essentials(
+    seed: int, index: int, spec: PatientSpec, professionals: list[ProfessionalSpec]
+) -> tuple[FactPlan, ...]:
+    """The patient's essential facts, drawn from a generator of their own (see demo.essentials)."""
+    if spec.state is not DossierState.ACTIVE:
+        return ()
+    return draw_essentials(
+        f"{seed}:{index}:essentials",
+        birth_date=spec.birth_date,
+        family=spec.family,
+        language=spec.language,
+        country=spec.country,
+        today=DEMO_NOW.date(),
+        professionals=professionals,
+    )
 
 
 def _professionals(rng: random.Random) -> list[ProfessionalSpec]:

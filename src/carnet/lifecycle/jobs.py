@@ -33,6 +33,7 @@ from carnet.audit.service import Agent
 from carnet.clock import Clock
 from carnet.db import unit_of_work
 from carnet.documents import service as documents
+from carnet.essentials import service as essentials
 from carnet.lifecycle.models import JobRun
 from carnet.lifecycle.service import open_due_dossiers
 from carnet.notifications import service as notices
@@ -138,9 +139,9 @@ def purge_closed_dossiers(
 ) -> dict[uuid.UUID, tuple[int, int]]:
     """Purge up to ``limit`` dossiers closed longer than the retention period.
 
-    Their documents (rows and stored content) are deleted; the dossier, its history, its
-    access rules and its audit trail stay, and the purge is recorded on that trail. Returns,
-    per dossier purged, the documents and stored objects deleted.
+    Their documents (rows and stored content) and essential data are deleted; the dossier, its
+    history, its access rules and its audit trail stay, and the purge is recorded on that trail.
+    Returns, per dossier purged, the documents and stored objects deleted.
     """
     now = clock.now()
     cutoff = _years_before(now, retention_years)
@@ -160,6 +161,7 @@ def purge_closed_dossiers(
     purged = {}
     for patient_id in due:
         deleted, objects = documents.purge_documents(session, store, patient_id)
+        facts = essentials.purge_facts(session, patient_id)
         session.execute(
             update(Dossier)
             .where(Dossier.patient_id == patient_id, Dossier.state == DossierState.CLOSED)
@@ -176,6 +178,7 @@ def purge_closed_dossiers(
                 "reason": f"closed more than {retention_years} years ago",
                 "purged_documents": deleted,
                 "purged_objects": objects,
+                "purged_essential_facts": facts,
             },
         )
         purged[patient_id] = (deleted, objects)

@@ -322,6 +322,8 @@ async def checked_form(request: Request) -> FormData:
     if browser is None or not browser.csrf_matches(
         submitted if isinstance(submitted, str) else None
     ):
+        # The uploads of a refused form are spooled temporary files: release them now.
+        await form.close()
         raise CsrfRefused()
     return form
 
@@ -512,12 +514,13 @@ def public_page(
 
 def install(app: FastAPI) -> None:
     """Serve the portal: its routes, its static files, and readable error pages on /portal."""
-    from carnet.portal import agency, patient, professional  # noqa: PLC0415
+    from carnet.portal import agency, essentials, patient, professional  # noqa: PLC0415
 
     app.include_router(router)
     app.include_router(patient.router)
     app.include_router(professional.router)
     app.include_router(agency.router)
+    app.include_router(essentials.router)
     app.mount(
         STATIC_PATH, StaticFiles(packages=[("carnet.portal", "static")]), name="portal-static"
     )

@@ -54,6 +54,8 @@ def negotiate(cookie: str | None, accept_language: str | None) -> str:
                 weight = float(params.strip()[2:])
             except ValueError:
                 continue
+        if weight <= 0:
+            continue  # RFC 9110 section 12.4.2: q=0 means "not acceptable"
         # A stable order among equal weights: the browser's own.
         preferred.append((-weight + position * 1e-6, tag.split("-")[0].lower()))
     for _weight, language in sorted(preferred):

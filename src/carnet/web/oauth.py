@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import cache
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -53,14 +54,14 @@ from carnet.directory.service import get_professional
 from carnet.patients.service import get_patient
 from carnet.platform import Platform
 from carnet.web.authentication import CurrentActor, authority_of
+from carnet.web.i18n import LANGUAGE_COOKIE, negotiate, translations
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["authentication"])
-_templates = Environment(
-    loader=PackageLoader("carnet.web", "templates"), autoescape=select_autoescape()
-)
 _MAX_FORM_BYTES = 64 * 1024
 _COOKIE = "carnet_sign_in"
+# The portals' stylesheet: the sign-in page looks like the portal it leads to.
+PORTAL_STATIC = "/portal/static"
 # RFC 6749 section 5.1 and OIDC Core section 3.1.3.3: token responses are never cached.
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _SCOPES_SUPPORTED = [
@@ -124,6 +125,35 @@ async def form_fields(request: Request) -> dict[str, str]:
 
 
 Form = Annotated[dict[str, str], Depends(form_fields)]
+
+
+@cache
+def _environment(language: str) -> Environment:
+    """The sign-in page's templates, speaking ``language`` (the portals' catalogues)."""
+    env = Environment(
+        loader=PackageLoader("carnet.web", "templates"),
+        autoescape=select_autoescape(default=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def _language(request: Request, ui_locales: str | None = None) -> str:
+    """The visitor's language: their choice on the portal, else the client's, else the browser's.
+
+    ``ui_locales`` (OpenID Connect Core section 3.1.2.1) is a space-separated list of tags the
+    client prefers; it ranks before the browser's ``Accept-Language`` but after a choice the
+    person made themselves (the language cookie).
+    """
+    preferred = ",".join(
+        part
+        for part in [*(ui_locales or "").split(), request.headers.get("accept-language")]
+        if part
+    )
+    return negotiate(request.cookies.get(LANGUAGE_COOKIE), preferred)
 
 
 def _platform(request: Request) -> Platform:
@@ -248,17 +278,20 @@ def authorize(request: Request) -> Response:
     params: dict[str, str] = {}
     for name, value in request.query_params.multi_items():
         if name in params:
-            return _page(f"The parameter {name!r} is repeated.", status_code=400)
+            return _page(request, "repeated", status_code=400, reason=name)
         params[name] = value
+    language = _language(request, params.get("ui_locales"))
     if not authority.config.demo_idp:
-        return _page(_DEMO_OFF, status_code=404)
+        return _page(request, "demo-off", status_code=404, language=language)
     browser = secrets.token_urlsafe(24)
     with unit_of_work(platform.sessions) as session:
         try:
             client = service.get_client(session, params.get("client_id", ""))
             redirect_uri = service.check_redirect_uri(client, params.get("redirect_uri"))
         except AuthError as error:
-            return _page(f"This sign-in link is not valid: {error}", status_code=400)
+            return _page(
+                request, "invalid-link", status_code=400, reason=error.message, language=language
+            )
         state = params.get("state")
         try:
             if params.get("response_type") != "code":
@@ -272,6 +305,8 @@ def authorize(request: Request) -> Response:
                 "scope": scope,
                 "state": state,
                 "nonce": params.get("nonce"),
+                # Kept so that the form shown again after a failure speaks the same language.
+                "ui_locales": params.get("ui_locales"),
                 "code_challenge": service.check_code_challenge(
                     params.get("code_challenge"), params.get("code_challenge_method")
                 ),
@@ -279,7 +314,7 @@ def authorize(request: Request) -> Response:
             ticket = _issue_ticket(session, authority, platform, claims, browser)
         except AuthError as error:
             return _redirect(redirect_uri, _error_params(error, state, authority))
-        response = _login_page(client, ticket, scope, redirect_uri)
+        response = _login_page(client, ticket, scope, redirect_uri, language=language)
     response.set_cookie(
         _COOKIE,
         browser,
@@ -299,21 +334,17 @@ def sign_in(request: Request, form: Form) -> Response:
     authority = authority_of(request)
     throttle: SignInThrottle = request.app.state.sign_in_throttle
     if not throttle.allow(request.client.host if request.client else "unknown"):
-        return _page(
-            "Too many sign-in attempts from your address; wait a minute and try again.",
-            status_code=429,
-            headers={"Retry-After": "60"},
-        )
+        return _page(request, "throttled", status_code=429, headers={"Retry-After": "60"})
     if not authority.config.demo_idp:
-        return _page(_DEMO_OFF, status_code=404)
+        return _page(request, "demo-off", status_code=404)
     with unit_of_work(platform.sessions) as session:
         ticket = _read_ticket(session, authority, platform, form.get("ticket", ""), request)
         if ticket is None:
-            return _page(_TICKET_REFUSED, status_code=400)
+            return _page(request, "ticket-refused", status_code=400)
         try:
             client = service.get_client(session, ticket["client_id"])
         except AuthError:
-            return _page(_TICKET_REFUSED, status_code=400)
+            return _page(request, "ticket-refused", status_code=400)
         try:
             principal = _authenticate(session, authority, platform, form, ticket)
         except SignInRefused:
@@ -337,7 +368,9 @@ def sign_in(request: Request, form: Form) -> Response:
             form.get("ticket", ""),
             ticket["scope"],
             ticket["redirect_uri"],
-            error=SignInRefused.GENERIC,
+            language=_language(request, ticket.get("ui_locales")),
+            refused=True,
+            method=form.get("method"),
         )
         page.status_code = 401
         return page
@@ -352,8 +385,12 @@ def _record_sign_in(
     principal: Principal | None,
     request: Request,
 ) -> None:
-    """Professionals' sign-ins, successful or not, go to the audit trail (with this transaction)."""
-    if form.get("method") not in ("professional", "card"):
+    """Professionals' and operators' sign-ins, successful or not, go to the audit trail.
+
+    Recorded with this transaction, which is committed whatever the outcome.
+    """
+    method = form.get("method")
+    if method not in ("professional", "card", "operator"):
         return
     address = request.client.host if request.client else None
     if principal is not None:
@@ -368,8 +405,9 @@ def _record_sign_in(
         outcome, reason = AuditOutcome.ALLOWED, f"acr {principal.assurance.acr}"
     else:
         # The identifier typed, not a verified one: the chain of attempts under that name.
+        kind = ActorKind.OPERATOR if method == "operator" else ActorKind.PROFESSIONAL
         agent = Agent(
-            kind=ActorKind.PROFESSIONAL.value,
+            kind=kind.value,
             subject=f"attempt:{form.get('identifier', '')[:64]}",
             network_address=address,
         )
@@ -381,7 +419,7 @@ def _record_sign_in(
         clock=platform.clock,
         outcome=outcome,
         reason=reason,
-        details={"method": form.get("method")},
+        details={"method": method},
     )
 
 
@@ -407,11 +445,17 @@ def _authenticate(
         return service.sign_in_with_card(
             session, response=response, challenge=challenge, clock=platform.clock
         )
-    if method not in ("patient", "professional"):
+    kinds = {
+        "patient": ActorKind.PATIENT,
+        "professional": ActorKind.PROFESSIONAL,
+        # The account says whether this is an operator or a security officer.
+        "operator": ActorKind.OPERATOR,
+    }
+    if method not in kinds:
         raise SignInRefused()
     return service.sign_in_with_password(
         session,
-        kind=ActorKind(method),
+        kind=kinds[method],
         identifier=identifier,
         password=form.get("password", ""),
         otp=form.get("otp") or None,
@@ -475,26 +519,29 @@ def _fingerprint(browser: str) -> str:
     return hashlib.sha256(browser.encode()).hexdigest()
 
 
-_DEMO_OFF = "The demo sign-in is disabled on this Carnet; sign in through your identity provider."
-_TICKET_REFUSED = (
-    "This sign-in form has expired or was not issued to this browser. Go back to the "
-    "application and start again."
-)
-
-
 def _login_page(
     client: OAuthClient,
     ticket: str,
     scope: str,
     redirect_uri: str,
     *,
-    error: str | None = None,
+    language: str,
+    refused: bool = False,
+    method: str | None = None,
 ) -> HTMLResponse:
-    page = _templates.get_template("login.html").render(
-        client_name=client.name,
-        scopes=scope.split(),
-        ticket=ticket,
-        error=error,
+    page = (
+        _environment(language)
+        .get_template("login.html")
+        .render(
+            language=language,
+            client_name=client.name,
+            scopes=scope.split(),
+            ticket=ticket,
+            refused=refused,
+            # After a failure, the form that failed is the one to try again.
+            method=method,
+            static=PORTAL_STATIC,
+        )
     )
     # Browsers apply form-action to the redirect that follows the form too: allow the
     # client's origin, and nothing else.
@@ -517,9 +564,34 @@ def _origin(uri: str) -> str:
     return f"{parts.scheme}:"
 
 
-def _page(message: str, *, status_code: int, headers: dict[str, str] | None = None) -> HTMLResponse:
-    page = _templates.get_template("login.html").render(fatal=message)
-    return HTMLResponse(page, status_code=status_code, headers=headers)
+def _page(
+    request: Request,
+    problem: str,
+    *,
+    status_code: int,
+    reason: str | None = None,
+    language: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The sign-in page reduced to why it cannot be used (``problem``, see login.html)."""
+    language = language or _language(request)
+    page = (
+        _environment(language)
+        .get_template("login.html")
+        .render(language=language, fatal=problem, reason=reason, static=PORTAL_STATIC)
+    )
+    return HTMLResponse(
+        page,
+        status_code=status_code,
+        headers={
+            "Content-Security-Policy": (
+                "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; "
+                "base-uri 'none'; form-action 'none'"
+            ),
+            "Cache-Control": "no-store",
+            **(headers or {}),
+        },
+    )
 
 
 def _redirect(redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:
@@ -662,6 +734,9 @@ def userinfo(request: Request, actor: CurrentActor) -> JSONResponse:
                 "fhirUser": f"Practitioner/{professional.id}",
                 "name": f"{professional.given} {professional.family}",
             }
+        elif actor.kind in (ActorKind.OPERATOR, ActorKind.SECURITY_OFFICER):
+            # An agency account has no directory entry: its name is who it is.
+            body["name"] = actor.subject.partition(":")[2] or actor.subject
         elif actor.client_id is not None:
             client = session.get(OAuthClient, actor.client_id)
             body["name"] = client.name if client else actor.client_id

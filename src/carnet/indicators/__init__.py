@@ -1,0 +1,1 @@
+"""The agency's indicators: how far Carnet reaches, what it holds, how it is used."""

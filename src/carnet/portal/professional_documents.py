@@ -1,0 +1,376 @@
+"""Documents in the professional portal: the viewer, the original and FHIR downloads, uploads.
+
+Every read goes through ``documents.service`` with the professional's actor, so each one is
+decided by the policy and written to the dossier's audit trail (the viewer page and the content
+it frames are two retrievals, and are recorded as two).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import mimetypes
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+
+from carnet.catalogue import DocumentType, UnknownDocumentType, load_catalogue
+from carnet.directory import service as directory
+from carnet.documents import service as documents
+from carnet.documents.models import Confidentiality, Document, DocumentStatus
+from carnet.errors import InvalidInput, LimitExceeded, StateRefused
+from carnet.fhir.mapping.document_reference import document_reference
+from carnet.fhir.validation import validate
+from carnet.portal.document_view import render_document
+from carnet.portal.professional_forms import parse_date
+from carnet.portal.professional_links import document_url, parse_id, patient_url, upload_url
+from carnet.portal.visits import CheckedForm, ProfessionalVisit, Visit, form_text
+
+router = APIRouter()
+
+FHIR_JSON = "application/fhir+json"
+# The framed original may show itself and its own images, never run a script or be framed by
+# another site (see the portal brief: the viewer's <iframe> and <img>).
+CONTENT_CSP = (
+    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
+)
+_EXTENSIONS = {
+    "application/pdf": ".pdf",
+    "text/plain": ".txt",
+    "text/xml": ".xml",
+    "application/xml": ".xml",
+    "application/json": ".json",
+    "application/fhir+json": ".json",
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+}
+# What a browser may send for a file it does not recognise: the name then says more.
+_UNTYPED = {"", "application/octet-stream"}
+# Carnet's CDA documents are text/xml (as the feeds and the demo send them): one type, one view.
+_SAME_TYPE = {"application/xml": "text/xml"}
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    """A document as the portal lists it: its metadata, type in words, author by name."""
+
+    document: Document
+    type_label: str
+    author: str
+    url: str
+
+    @property
+    def date(self) -> dt.datetime:
+        """The date care was given, else the date it was written."""
+        return self.document.service_start or self.document.created_at
+
+
+def document_types(language: str) -> list[tuple[str, str]]:
+    """The catalogue's document types as ``(key, label)``, labelled and sorted in ``language``."""
+    labelled = [(kind.key, kind.labels.in_language(language)) for kind in load_catalogue().types]
+    return sorted(labelled, key=lambda item: item[1].casefold())
+
+
+def document_rows(session: Session, visit: Visit, found: list[Document]) -> list[DocumentRow]:
+    """Documents the service returned, with their type labels and authors' names."""
+    names: dict[uuid.UUID, str] = {}
+    return [
+        DocumentRow(
+            document=document,
+            type_label=_type_label(document, visit.language),
+            author=_author(session, visit, document, names),
+            url=document_url(document.patient_id, document.id),
+        )
+        for document in found
+    ]
+
+
+@router.get("/patients/{patient_id}/documents/{document_id}")
+def viewer(patient_id: str, document_id: str, visit: ProfessionalVisit) -> Response:
+    """One document: its metadata, a rendition of its content, and its downloads."""
+    dossier, wanted = parse_id(patient_id), parse_id(document_id)
+    with visit.transaction() as session:
+        document, content = documents.read_content(
+            session, visit.platform.store, visit.actor, dossier, wanted, clock=visit.platform.clock
+        )
+        row = document_rows(session, visit, [document])[0]
+    rendition = render_document(document.mime_type, content, language=visit.language)
+    base = document_url(dossier, wanted)
+    return visit.render(
+        "professional/viewer.html",
+        row=row,
+        rendition=rendition,
+        content_url=f"{base}/content",
+        download_url=f"{base}/content?download=1",
+        fhir_url=f"{base}/fhir",
+        disclose_url=f"{base}/disclose",
+        back=patient_url(dossier),
+        may_disclose=document.hidden_from_patient
+        and document.status is DocumentStatus.CURRENT
+        and document.author_professional_id == visit.actor.professional_id,
+    )
+
+
+@router.get("/patients/{patient_id}/documents/{document_id}/content")
+def content(
+    patient_id: str, document_id: str, visit: ProfessionalVisit, download: str | None = None
+) -> Response:
+    """The original bytes: shown inline (the viewer's frame), or as a file with ``?download=1``."""
+    dossier, wanted = parse_id(patient_id), parse_id(document_id)
+    with visit.transaction() as session:
+        document, data = documents.read_content(
+            session, visit.platform.store, visit.actor, dossier, wanted, clock=visit.platform.clock
+        )
+    disposition = "attachment" if download == "1" else "inline"
+    response = Response(
+        data,
+        media_type=document.mime_type,
+        headers={
+            "Content-Disposition": f'{disposition}; filename="{file_name(document)}"',
+            "Content-Security-Policy": CONTENT_CSP,
+            "X-Frame-Options": "SAMEORIGIN",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+    return visit.keep(response)
+
+
+@router.get("/patients/{patient_id}/documents/{document_id}/fhir")
+def fhir_download(patient_id: str, document_id: str, visit: ProfessionalVisit) -> Response:
+    """The document as a FHIR R4 Bundle (collection): its DocumentReference, content inline.
+
+    Built by the FHIR API's own mapping and checked against the R4 structure, so the file is
+    what a FHIR client reading Carnet would get, with the bytes in ``attachment.data``.
+    """
+    dossier, wanted = parse_id(patient_id), parse_id(document_id)
+    with visit.transaction() as session:
+        document, data = documents.read_content(
+            session, visit.platform.store, visit.actor, dossier, wanted, clock=visit.platform.clock
+        )
+    bundle = fhir_bundle(document, data, base_url=_fhir_base(visit), now=visit.platform.clock.now())
+    response = Response(
+        json.dumps(bundle, ensure_ascii=False, indent=2).encode(),
+        media_type=FHIR_JSON,
+        headers={
+            "Content-Disposition": f'attachment; filename="{file_name(document, ".fhir.json")}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+    return visit.keep(response)
+
+
+def fhir_bundle(
+    document: Document, data: bytes, *, base_url: str, now: dt.datetime
+) -> dict[str, Any]:
+    """A Bundle of type ``collection`` holding the document's DocumentReference, bytes inline.
+
+    Raises ``InvalidResource`` should the result not be valid FHIR R4 (a defect, not an input).
+    """
+    resource = document_reference(document, base_url=base_url)
+    attachment = resource["content"][0]["attachment"]
+    attachment["data"] = base64.b64encode(data).decode("ascii")
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": now.isoformat().replace("+00:00", "Z"),
+        "entry": [
+            {"fullUrl": f"{base_url}/DocumentReference/{resource['id']}", "resource": resource}
+        ],
+    }
+    validate(bundle, expected="Bundle")
+    return bundle
+
+
+@router.post("/patients/{patient_id}/documents/{document_id}/disclose")
+def disclose(
+    patient_id: str, document_id: str, visit: ProfessionalVisit, form: CheckedForm
+) -> Response:
+    """Release a document its author held back from the patient (after telling them)."""
+    dossier, wanted = parse_id(patient_id), parse_id(document_id)
+    with visit.transaction() as session:
+        documents.disclose_to_patient(
+            session,
+            actor=visit.actor,
+            patient_id=dossier,
+            document_id=wanted,
+            clock=visit.platform.clock,
+        )
+    return visit.redirect(
+        document_url(dossier, wanted),
+        flash=visit.gettext("The patient can now see this document."),
+        kind="success",
+    )
+
+
+# --- uploads -----------------------------------------------------------------------------------
+
+
+@router.get("/patients/{patient_id}/upload")
+def upload_form(patient_id: str, visit: ProfessionalVisit) -> Response:
+    """The form adding a document to the dossier."""
+    return _upload_page(visit, parse_id(patient_id), {})
+
+
+@router.post("/patients/{patient_id}/upload")
+def upload(patient_id: str, visit: ProfessionalVisit, form: CheckedForm) -> Response:
+    """Add the document, authored by the professional; back to the form with what was typed.
+
+    The documents service checks the rest (type, title, content against its MIME type, size,
+    the dossier's state) and writes nothing when it refuses.
+    """
+    dossier = parse_id(patient_id)
+    typed = {
+        name: form_text(form, name) for name in ("type", "title", "service_date", "confidentiality")
+    }
+    typed["hidden"] = "yes" if form.get("hidden_from_patient") == "yes" else ""
+    file = form.get("file")
+    data = b""
+    if isinstance(file, UploadFile):
+        with file.file:
+            data = file.file.read()
+    try:
+        metadata = _metadata(visit, typed, file if isinstance(file, UploadFile) else None, data)
+        with visit.transaction() as session:
+            document = documents.add_document(
+                session,
+                visit.platform.store,
+                actor=visit.actor,
+                patient_id=dossier,
+                metadata=metadata,
+                content=data,
+                clock=visit.platform.clock,
+            )
+    except InvalidInput as error:
+        return _upload_page(visit, dossier, typed, error=error.message, status_code=422)
+    except LimitExceeded as error:
+        return _upload_page(visit, dossier, typed, error=error.message, status_code=413)
+    except StateRefused as error:
+        return _upload_page(visit, dossier, typed, error=error.message, status_code=409)
+    return visit.redirect(
+        document_url(dossier, document.id),
+        flash=visit.gettext("The document was added to the dossier."),
+        kind="success",
+    )
+
+
+def _metadata(
+    visit: Visit, typed: dict[str, str], file: UploadFile | None, data: bytes
+) -> documents.DocumentMetadata:
+    """The metadata of an upload; ``InvalidInput`` (in the visitor's language) for a bad field."""
+    if file is None or not data:
+        raise InvalidInput(visit.gettext("Choose the file to add."), field="file")
+    try:
+        kind: DocumentType = load_catalogue().by_key(typed["type"])
+    except UnknownDocumentType as error:
+        raise InvalidInput(visit.gettext("Choose the type of document."), field="type") from error
+    try:
+        confidentiality = Confidentiality(typed["confidentiality"] or Confidentiality.NORMAL)
+    except ValueError as error:
+        raise InvalidInput(
+            visit.gettext("Choose who may see the document."), field="confidentiality"
+        ) from error
+    zone = visit.formats.zone
+    try:
+        day = parse_date(typed["service_date"])
+    except ValueError as error:
+        raise InvalidInput(
+            visit.gettext("The date of service is not a date (for example 2026-05-31)."),
+            field="service_date",
+        ) from error
+    now = visit.platform.clock.now()
+    if day is not None and day > now.astimezone(zone).date():
+        raise InvalidInput(
+            visit.gettext("The date of service is in the future."), field="service_date"
+        )
+    return documents.DocumentMetadata(
+        type_system=kind.system,
+        type_code=kind.code,
+        title=typed["title"],
+        mime_type=_mime_type(file),
+        created_at=now,
+        service_start=(
+            dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC) if day else None
+        ),
+        confidentiality=confidentiality,
+        hidden_from_patient=typed["hidden"] == "yes",
+    )
+
+
+def _mime_type(file: UploadFile) -> str:
+    """The file's type as the browser named it (without parameters), else as its name says."""
+    declared = (file.content_type or "").split(";", 1)[0].strip().lower()
+    if declared in _UNTYPED:
+        declared = mimetypes.guess_type(file.filename or "")[0] or "application/octet-stream"
+    return _SAME_TYPE.get(declared, declared)
+
+
+def _upload_page(
+    visit: Visit,
+    patient_id: uuid.UUID,
+    typed: dict[str, str],
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return visit.render(
+        "professional/upload.html",
+        status_code=status_code,
+        action=upload_url(patient_id),
+        back=patient_url(patient_id),
+        types=document_types(visit.language),
+        confidentialities=[level.value for level in Confidentiality],
+        typed=typed,
+        error=error,
+    )
+
+
+# --- names -------------------------------------------------------------------------------------
+
+
+def file_name(document: Document, extension: str | None = None) -> str:
+    """A file name for a download: its date and title in plain ASCII, and a fitting extension."""
+    folded = unicodedata.normalize("NFKD", document.title).encode("ascii", "ignore").decode()
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", folded).strip("-").lower()[:60] or "document"
+    if extension is None:
+        extension = (
+            _EXTENSIONS.get(document.mime_type)
+            or mimetypes.guess_extension(document.mime_type)
+            or ".bin"
+        )
+    return f"{document.created_at.date().isoformat()}-{stem}{extension}"
+
+
+def _type_label(document: Document, language: str) -> str:
+    try:
+        kind = load_catalogue().by_code(document.type_system, document.type_code)
+    except UnknownDocumentType:
+        return document.type_code
+    return kind.labels.in_language(language)
+
+
+def _author(session: Session, visit: Visit, document: Document, names: dict[uuid.UUID, str]) -> str:
+    """Who wrote the document, by name (the directory is public to professionals)."""
+    if document.authored_by_patient:
+        return visit.gettext("The patient")
+    author_id = document.author_professional_id or document.author_organisation_id
+    if author_id is None:
+        return ""
+    if author_id not in names:
+        if document.author_professional_id is not None:
+            person = directory.get_professional(session, document.author_professional_id)
+            names[author_id] = f"{person.given} {person.family}"
+        else:
+            names[author_id] = directory.get_organisation(session, author_id).name
+    return names[author_id]
+
+
+def _fhir_base(visit: Visit) -> str:
+    return visit.platform.settings.public_url.rstrip("/") + "/fhir"
