@@ -2,7 +2,12 @@
 
 Objects are addressed by ``<patient_id>/<sha256 of the plaintext>`` and sealed with
 envelope encryption (AES-256-GCM per object, data keys wrapped by a master key).
+
+``S3DocumentStore`` and ``S3Location`` are loaded on first use: importing boto3 takes a few hundred
+milliseconds, which deployments on a filesystem store need not pay.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from carnet.storage.crypto import (
     MasterKeyWrapper,
@@ -32,6 +37,20 @@ from carnet.storage.ports import (
     parse_content_key,
 )
 
+if TYPE_CHECKING:
+    from carnet.storage.s3 import S3DocumentStore, S3Location
+
+_LAZY = frozenset({"S3DocumentStore", "S3Location"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from carnet.storage import s3  # noqa: PLC0415 — deferred on purpose, see above
+
+        return getattr(s3, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "ContentCorrupted",
     "ContentNotFound",
@@ -42,6 +61,8 @@ __all__ = [
     "InvalidContentKey",
     "KeyWrapper",
     "MasterKeyWrapper",
+    "S3DocumentStore",
+    "S3Location",
     "StorageError",
     "StoreUnavailable",
     "StoredContent",
