@@ -137,16 +137,28 @@ def config(
 @db_app.command("upgrade")
 def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            "--partitions",
+            metavar="N",
+            help="PostgreSQL 13+ only, when the database is created: hash-partition every "
+            "patient table by patient id into N partitions. Later upgrades keep the count.",
+        ),
+    ] = None,
 ) -> None:
     """Create the database or migrate it to the latest schema."""
     with _platform() as platform:
         before = schema.current_revision(platform.engine)
-        schema.upgrade(platform.engine, revision)
+        schema.upgrade(platform.engine, revision, partitions=partitions)
         after = schema.current_revision(platform.engine)
         if before == after:
             typer.echo(f"Database already at {after}.")
         else:
             typer.echo(f"Database migrated from {before or 'nothing'} to {after}.")
+        count = schema.partition_count(platform.engine)
+        if count is not None:
+            typer.echo(f"Patient tables hash-partitioned by patient id into {count} partitions.")
 
 
 @db_app.command("current")

@@ -21,6 +21,7 @@ from carnet.directory import models as _directory_models
 from carnet.documents import models as _document_models
 from carnet.essentials import models as _essential_models
 from carnet.lifecycle import models as _lifecycle_models
+from carnet.migrations import partitioning
 from carnet.notifications import models as _notification_models
 from carnet.patients import models as _patient_models
 
@@ -52,9 +53,24 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database behind ``engine`` to ``revision``."""
-    command.upgrade(alembic_config(engine), revision)
+def upgrade(engine: Engine, revision: str = "head", *, partitions: int | None = None) -> None:
+    """Migrate the database behind ``engine`` to ``revision``.
+
+    ``partitions`` (PostgreSQL 13+ only) hash-partitions every patient table by patient id into
+    that many partitions when the database is created (``carnet.migrations.partitioning``). A
+    partitioned database keeps its count on later upgrades without it being repeated. Raises
+    ``PartitioningUnavailable`` (SQLite, old PostgreSQL, count out of range) or
+    ``PartitioningMismatch`` (tables already created unpartitioned or with another count).
+    """
+    config = alembic_config(engine)
+    config.attributes["partitions"] = partitions
+    command.upgrade(config, revision)
+
+
+def partition_count(engine: Engine) -> int | None:
+    """How many hash partitions each patient table has; None when unpartitioned."""
+    with engine.connect() as connection:
+        return partitioning.read_layout(connection).count
 
 
 def head_revision(engine: Engine) -> str | None:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import carnet.db
+from carnet.migrations.partitioning import partition_by
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -38,6 +39,7 @@ def upgrade() -> None:
             ["patient_id"], ["patients.id"], name=op.f("fk_access_preferences_patient_id_patients")
         ),
         sa.PrimaryKeyConstraint("patient_id", "id", name=op.f("pk_access_preferences")),
+        **partition_by("patient_id"),
     )
     with op.batch_alter_table("access_preferences", schema=None) as batch_op:
         batch_op.create_index(
@@ -58,6 +60,7 @@ def upgrade() -> None:
             ["patient_id"], ["patients.id"], name=op.f("fk_care_contact_codes_patient_id_patients")
         ),
         sa.PrimaryKeyConstraint("patient_id", "id", name=op.f("pk_care_contact_codes")),
+        **partition_by("patient_id"),
     )
     op.create_table(
         "representations",
@@ -90,6 +93,7 @@ def upgrade() -> None:
             name=op.f("fk_representations_representative_id_patients"),
         ),
         sa.PrimaryKeyConstraint("patient_id", "id", name=op.f("pk_representations")),
+        **partition_by("patient_id"),
     )
     with op.batch_alter_table("representations", schema=None) as batch_op:
         batch_op.create_index(
@@ -116,6 +120,7 @@ def upgrade() -> None:
             name=op.f("fk_blocks_professional_id_professionals"),
         ),
         sa.PrimaryKeyConstraint("patient_id", "id", name=op.f("pk_blocks")),
+        **partition_by("patient_id"),
     )
     with op.batch_alter_table("blocks", schema=None) as batch_op:
         batch_op.create_index(
@@ -154,6 +159,7 @@ def upgrade() -> None:
             name=op.f("fk_care_contacts_professional_id_professionals"),
         ),
         sa.PrimaryKeyConstraint("patient_id", "id", name=op.f("pk_care_contacts")),
+        **partition_by("patient_id"),
     )
     with op.batch_alter_table("care_contacts", schema=None) as batch_op:
         batch_op.create_index(
@@ -180,6 +186,7 @@ def upgrade() -> None:
             name=op.f("fk_document_masks_professional_id_professionals"),
         ),
         sa.PrimaryKeyConstraint("patient_id", "id", name=op.f("pk_document_masks")),
+        **partition_by("patient_id"),
     )
     with op.batch_alter_table("document_masks", schema=None) as batch_op:
         batch_op.create_index(
@@ -205,6 +212,7 @@ def upgrade() -> None:
             name=op.f("fk_emergency_accesses_professional_id_professionals"),
         ),
         sa.PrimaryKeyConstraint("patient_id", "id", name=op.f("pk_emergency_accesses")),
+        **partition_by("patient_id"),
     )
     with op.batch_alter_table("emergency_accesses", schema=None) as batch_op:
         batch_op.create_index(
@@ -254,6 +262,7 @@ def upgrade() -> None:
             name=op.f("fk_grants_professional_id_professionals"),
         ),
         sa.PrimaryKeyConstraint("patient_id", "id", name=op.f("pk_grants")),
+        **partition_by("patient_id"),
     )
     with op.batch_alter_table("grants", schema=None) as batch_op:
         batch_op.create_index(
@@ -285,6 +294,7 @@ def upgrade() -> None:
             name=op.f("fk_treating_doctors_professional_id_professionals"),
         ),
         sa.PrimaryKeyConstraint("patient_id", "id", name=op.f("pk_treating_doctors")),
+        **partition_by("patient_id"),
     )
     # ### end Alembic commands ###
 

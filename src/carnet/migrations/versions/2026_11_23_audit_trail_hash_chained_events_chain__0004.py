@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import carnet.db
+from carnet.migrations.partitioning import partition_by, partition_names
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -30,6 +31,7 @@ def upgrade() -> None:
         sa.Column("last_hash", sa.String(length=64), nullable=False),
         sa.Column("updated_at", carnet.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("chain_id", name=op.f("pk_audit_chain_heads")),
+        **partition_by("chain_id"),
     )
     op.create_table(
         "audit_events",
@@ -96,6 +98,7 @@ def upgrade() -> None:
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("chain_id", "seq", name=op.f("pk_audit_events")),
+        **partition_by("chain_id"),
     )
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index(
@@ -161,13 +164,31 @@ _SQLITE_DOWN = (
 )
 
 
+# On a partitioned trail the row trigger is cloned to every partition (PostgreSQL 13+), but a
+# statement trigger and privileges are not: a TRUNCATE naming a partition must be refused too.
+_PARTITION_UP = (
+    """
+    CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON {partition}
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()
+    """,
+    "REVOKE UPDATE, DELETE, TRUNCATE ON {partition} FROM PUBLIC",
+)
+_PARTITION_DOWN = ("DROP TRIGGER IF EXISTS audit_events_no_truncate ON {partition}",)
+
+
 def _forbid_changes_to_audit_events() -> None:
     statements = _POSTGRESQL_UP if op.get_bind().dialect.name == "postgresql" else _SQLITE_UP
     for statement in statements:
         op.execute(statement)
+    for partition in partition_names("audit_events"):
+        for statement in _PARTITION_UP:
+            op.execute(statement.format(partition=partition))
 
 
 def _allow_changes_to_audit_events() -> None:
+    for partition in partition_names("audit_events"):
+        for statement in _PARTITION_DOWN:
+            op.execute(statement.format(partition=partition))
     statements = _POSTGRESQL_DOWN if op.get_bind().dialect.name == "postgresql" else _SQLITE_DOWN
     for statement in statements:
         op.execute(statement)

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import carnet.db
+from carnet.migrations.partitioning import partition_by
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -103,6 +104,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("patient_id", name=op.f("pk_patient_accounts")),
+        **partition_by("patient_id"),
     )
     op.create_table(
         "authorization_codes",

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import carnet.db
+from carnet.migrations.partitioning import partition_by
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -91,6 +92,7 @@ def upgrade() -> None:
         sa.Column("created_at", carnet.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", carnet.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_patients")),
+        **partition_by("id"),
     )
     with op.batch_alter_table("patients", schema=None) as batch_op:
         batch_op.create_index(
@@ -127,6 +129,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("patient_id", name=op.f("pk_dossiers")),
+        **partition_by("patient_id"),
     )
     with op.batch_alter_table("dossiers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_dossiers_state"), ["state"], unique=False)
@@ -225,6 +228,7 @@ def upgrade() -> None:
             ["patient_id"], ["patients.id"], name=op.f("fk_submission_sets_patient_id_patients")
         ),
         sa.PrimaryKeyConstraint("patient_id", "id", name=op.f("pk_submission_sets")),
+        **partition_by("patient_id"),
     )
     with op.batch_alter_table("submission_sets", schema=None) as batch_op:
         batch_op.create_index(
@@ -319,6 +323,7 @@ def upgrade() -> None:
             ["patient_id"], ["patients.id"], name=op.f("fk_documents_patient_id_patients")
         ),
         sa.PrimaryKeyConstraint("patient_id", "id", name=op.f("pk_documents")),
+        **partition_by("patient_id"),
     )
     with op.batch_alter_table("documents", schema=None) as batch_op:
         batch_op.create_index(

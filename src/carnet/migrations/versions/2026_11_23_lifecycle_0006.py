@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import carnet.db
+from carnet.migrations.partitioning import partition_by
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -45,6 +46,7 @@ def upgrade() -> None:
             ["patient_id"], ["patients.id"], name=op.f("fk_activation_codes_patient_id_patients")
         ),
         sa.PrimaryKeyConstraint("patient_id", "id", name=op.f("pk_activation_codes")),
+        **partition_by("patient_id"),
     )
     op.create_table(
         "dossier_transitions",
@@ -86,6 +88,7 @@ def upgrade() -> None:
             ["patient_id"], ["patients.id"], name=op.f("fk_dossier_transitions_patient_id_patients")
         ),
         sa.PrimaryKeyConstraint("patient_id", "id", name=op.f("pk_dossier_transitions")),
+        **partition_by("patient_id"),
     )
     with op.batch_alter_table("dossier_transitions", schema=None) as batch_op:
         batch_op.create_index(

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import carnet.db
+from carnet.migrations.partitioning import partition_by
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -47,6 +48,7 @@ def upgrade() -> None:
             name=op.f("fk_notification_preferences_patient_id_patients"),
         ),
         sa.PrimaryKeyConstraint("patient_id", name=op.f("pk_notification_preferences")),
+        **partition_by("patient_id"),
     )
     op.create_table(
         "notifications",
@@ -115,6 +117,7 @@ def upgrade() -> None:
             name=op.f("fk_notifications_recipient_professional_id_professionals"),
         ),
         sa.PrimaryKeyConstraint("patient_id", "id", name=op.f("pk_notifications")),
+        **partition_by("patient_id"),
     )
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         # The outbox's queue, global on purpose (see the model).

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import carnet.db
+from carnet.migrations.partitioning import partition_by
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -61,6 +62,7 @@ def upgrade() -> None:
             name=op.f("fk_essential_facts_recorded_by_professional_id_professionals"),
         ),
         sa.PrimaryKeyConstraint("patient_id", "id", name=op.f("pk_essential_facts")),
+        **partition_by("patient_id"),
     )
     with op.batch_alter_table("essential_facts", schema=None) as batch_op:
         batch_op.create_index(

@@ -1,0 +1,1 @@
+"""Carnet's Alembic migrations: ``env.py``, the revisions in ``versions/``, and partitioning."""
