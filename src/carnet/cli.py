@@ -229,6 +229,8 @@ def serve(
     """Serve Carnet over HTTP (Ctrl-C stops it cleanly)."""
     import uvicorn  # noqa: PLC0415
 
+    from carnet.web.serving import HTTP_PROTOCOL  # noqa: PLC0415
+
     settings = Settings()
     with _platform() as platform:
         _require_schema(platform)
@@ -241,6 +243,7 @@ def serve(
         proxy_headers=False,
         server_header=False,
         log_level="info",
+        http=HTTP_PROTOCOL,
     )
 
 

@@ -45,7 +45,9 @@ class Platform:
 def build_platform(settings: Settings, *, clock: Clock | None = None) -> Platform:
     """Open the database and the document store named by ``settings``."""
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.effective_database_url)
+    url = settings.effective_database_url
+    pool = {} if url.startswith("sqlite") else {"pool_size": settings.database_pool_size}
+    engine = make_engine(url, **pool)
     key_id, key = master_key(settings)
     wrapper = MasterKeyWrapper(key, key_id)
     store = open_store(settings.effective_store_url, wrapper, max_bytes=settings.max_document_bytes)

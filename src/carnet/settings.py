@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; empty means SQLite at <var_dir>/carnet.db. "
         "postgresql:// URLs use the psycopg 3 driver.",
     )
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=500,
+        description="PostgreSQL connections each worker keeps open (its requests run in up to 40 "
+        "threads; a connection opened and closed per request costs the database milliseconds).",
+    )
     store_url: str = Field(
         default="", description="Document store; empty means file://<var_dir>/store."
     )

@@ -1,0 +1,446 @@
+"""Carnet at national scale, over HTTP: ``python -m bench.national --scale 0.01``.
+
+1. Generates a synthetic population straight into a throwaway PostgreSQL database through
+   Carnet's bulk paths (registry enrolment, ``documents.bulk``): 1,000,000 patients and
+   10,000,000 documents at ``--scale 1`` (the default), ``--scale 0.01`` for 10,000 and 100,000.
+2. Starts ``carnet serve --workers N`` as in production and drives it over HTTP with real
+   tokens, every request authorised and audited: publish (ITI-65), find (ITI-67), read a
+   DocumentReference, retrieve (ITI-68), patient search (PDQm) and a mixed load, each from C
+   keep-alive connections for D seconds (closed loop, in this process, apart from the server).
+3. Reports throughput, p50/p95/p99, errors, CPU and peak memory per worker, the database size
+   per million documents and the workers' start time; writes
+   ``bench/results/http-<scale>-<date>.json`` and ``.md``.
+
+``python -m bench.national --compare a.json b.json`` prints the difference of two results.
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import json
+import os
+import platform as host
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+
+from bench.national import content, population, report, server, workloads
+from bench.national.client import closed_loop, one
+from carnet import schema
+from carnet.access.actors import Assurance
+from carnet.audit import service as audit_trail
+from carnet.auth import service as auth_service
+from carnet.auth.tokens import TokenAuthority
+from carnet.db import unit_of_work
+from carnet.platform import Platform, build_platform
+from carnet.settings import Settings
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+POSTGRES_URL = os.environ.get(
+    "CARNET_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+FULL_PATIENTS, FULL_DOCUMENTS = 1_000_000, 10_000_000
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments; run (or compare); write the results."""
+    args = _parser().parse_args(argv)
+    if args.compare:
+        before, after = (json.loads(Path(name).read_text()) for name in args.compare)
+        print(report.compare(before, after))
+        return 0
+    result = run(args)
+    results = Path(args.results)
+    results.mkdir(parents=True, exist_ok=True)
+    stem = f"http-{args.scale:g}-{result['run']['date']}" + (f"-{args.tag}" if args.tag else "")
+    (results / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = report.markdown(result)
+    (results / f"{stem}.md").write_text(table)
+    print(table)
+    print(f"written to {results / stem}.json and .md")
+    failed = sum(row["errors"] + row["warmup_errors"] for row in result["workloads"].values())
+    return 1 if failed else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.national",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--scale", type=float, default=1.0, help="1 = 1M patients, 10M documents")
+    parser.add_argument("--workers", type=int, default=2, help="carnet serve --workers")
+    parser.add_argument("--concurrency", type=int, default=16, help="connections")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds per workload")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
+    parser.add_argument(
+        "--workloads", default=",".join(workloads.NAMES), help="comma-separated subset"
+    )
+    parser.add_argument("--readers", type=int, default=20, help="doctors the load signs in as")
+    parser.add_argument(
+        "--reachable",
+        type=int,
+        default=10_000,
+        help="patients granting a reader access, with their content stored",
+    )
+    parser.add_argument("--batch", type=int, default=10_000, help="documents per bulk call")
+    parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument(
+        "--fsync-seconds", type=int, default=1, help="pg_test_fsync seconds per test (0: skip)"
+    )
+    parser.add_argument(
+        "--database-url",
+        help="an empty database to load into (default: a throwaway one, dropped at the end)",
+    )
+    parser.add_argument("--keep-database", action="store_true", help="do not drop it")
+    parser.add_argument("--results", default=str(RESULTS), help="where the JSON and .md go")
+    parser.add_argument("--tag", default="", help="appended to the result files' names")
+    parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"))
+    return parser
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Generate, serve, load, measure; the result."""
+    names = [name.strip() for name in args.workloads.split(",") if name.strip()]
+    unknown = set(names) - set(workloads.NAMES)
+    if unknown:
+        raise SystemExit(f"unknown workloads: {', '.join(sorted(unknown))}")
+    patients = max(1, round(FULL_PATIENTS * args.scale))
+    scale = population.Scale(
+        patients=patients,
+        documents=max(1, round(FULL_DOCUMENTS * args.scale)),
+        readers=max(1, min(args.readers, patients)),
+        reachable=max(1, min(args.reachable, patients)),
+        batch=args.batch,
+        seed=args.seed,
+    )
+    result: dict[str, Any] = {
+        "run": {
+            "scale": args.scale,
+            "date": dt.datetime.now(dt.UTC).date().isoformat(),
+            "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "commit": _commit(),
+            "workers": args.workers,
+            "concurrency": args.concurrency,
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "load_before": _load(),
+            "client": "asyncio HTTP/1.1 (bench/national/client.py), in the harness process",
+        },
+        "machine": _machine(),
+    }
+    with tempfile.TemporaryDirectory(prefix="carnet-bench-") as scratch:
+        work = Path(scratch)
+        result["fsync"] = server.fdatasync_rate(args.fsync_seconds, work)
+        with _database(args) as (url, libpq):
+            result["machine"] |= _postgres(libpq)
+            result |= _serve_and_measure(args, scale, names, url=url, libpq=libpq, work=work)
+    result["run"]["load_after"] = _load()
+    return result
+
+
+def _serve_and_measure(
+    args: argparse.Namespace,
+    scale: population.Scale,
+    names: list[str],
+    *,
+    url: str,
+    libpq: str,
+    work: Path,
+) -> dict[str, Any]:
+    port = args.port or _free_port()
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    settings = Settings(
+        var_dir=work / "var",
+        database_url=url,
+        store_url=(work / "store").as_uri(),
+        master_key=SecretStr(key),
+        public_url=f"http://127.0.0.1:{port}",
+        jobs_interval_seconds=0,
+    )
+    platform = build_platform(settings)
+    try:
+        schema.upgrade(platform.engine)
+        templates = content.templates()
+        started = time.perf_counter()
+        made = population.build(platform, scale, templates)
+        made.figures["vacuum_analyze_seconds"] = _vacuum(libpq)
+        made.figures["total_seconds"] = round(time.perf_counter() - started, 1)
+        print(f"population ready: {json.dumps(made.figures)}", flush=True)
+        lifetime = int(len(names) * (args.duration + args.warmup) + 3600)
+        tokens = _tokens(platform, settings, made, lifetime)
+        loaded_sizes = server.sizes(libpq)
+        env = {key: value for key, value in os.environ.items() if not key.startswith("CARNET_")}
+        env |= {
+            "CARNET_VAR_DIR": str(settings.var_dir),
+            "CARNET_DATABASE_URL": url,
+            "CARNET_STORE_URL": settings.effective_store_url,
+            "CARNET_MASTER_KEY": key,
+            "CARNET_PUBLIC_URL": settings.public_url,
+            "CARNET_JOBS_INTERVAL_SECONDS": "0",
+        }
+        running = server.start(env, workers=args.workers, port=port, log=work / "server.log")
+        measured: dict[str, Any] = {}
+        try:
+            makers = workloads.makers(made, tokens, templates)
+            _check(port, makers, templates)
+            database = make_url(url).database or ""
+            for number, name in enumerate(names):
+                measured[name] = _measure(
+                    args, running, makers[name], libpq, database, seed=args.seed + number
+                )
+                row = measured[name]
+                print(
+                    f"{name}: {row['per_second']}/s p50 {row['p50_ms']} p99 {row['p99_ms']} ms, "
+                    f"{row['errors']} errors",
+                    flush=True,
+                )
+        finally:
+            exit_code = running.stop()
+        running.figures["exit_code"] = exit_code
+        after = server.sizes(libpq)
+        store_bytes, store_files = server.directory_size(work / "store")
+        per_million = (
+            (loaded_sizes["documents"] + loaded_sizes["submission_sets"])
+            / max(1, loaded_sizes["documents_rows"])
+            * 1_000_000
+        )
+        return {
+            "population": made.figures,
+            "server": running.figures,
+            "workloads": measured,
+            "sizes": after
+            | {
+                "loaded": loaded_sizes,
+                "per_million_documents": round(per_million),
+                "store_bytes": store_bytes,
+                "store_objects": store_files,
+            },
+            "audit": _verify(platform, made),
+        }
+    finally:
+        platform.close()
+
+
+def _tokens(
+    platform: Platform, settings: Settings, made: population.Population, lifetime: int
+) -> workloads.Tokens:
+    """Real access tokens, signed with the server's key (the demo identity provider's path)."""
+    authority = TokenAuthority.from_settings(settings, platform.key_wrapper)
+    with unit_of_work(platform.sessions) as session:
+
+        def mint(as_: str, scope: str | None) -> str:
+            return auth_service.mint_token(
+                session,
+                authority,
+                as_=as_,
+                assurance=Assurance.HIGH,
+                scope=scope,
+                lifetime=dt.timedelta(seconds=lifetime),
+                clock=platform.clock,
+            ).token
+
+        readers = [mint(f"professional:{identifier}", None) for identifier in made.readers]
+        feeder = mint(f"system:{made.feeder}", "system/DocumentReference.c")
+    return workloads.Tokens(readers=readers, feeder=feeder)
+
+
+def _check(port: int, makers: dict[str, workloads.Maker], templates: content.Templates) -> None:
+    """One request of each kind, answered as the workload expects, before anything is timed."""
+    import random  # noqa: PLC0415
+
+    rng = random.Random(1)  # noqa: S311
+    for kind in ("find", "read", "retrieve", "search", "publish"):
+        answer = asyncio.run(one(port, makers[kind](rng)))
+        problem = workloads.check(kind, answer.status, answer.body, templates)
+        if problem is not None:
+            raise RuntimeError(f"check before the run failed: {problem}")
+
+
+def _measure(
+    args: argparse.Namespace,
+    running: server.Server,
+    maker: workloads.Maker,
+    libpq: str,
+    database: str,
+    *,
+    seed: int,
+) -> dict[str, Any]:
+    marks: dict[str, Any] = {}
+
+    def begin() -> None:
+        marks["workers"] = {pid: server.cpu_seconds(pid) for pid in running.workers}
+        pids, marks["sessions"] = server.backends(libpq, database)
+        marks["backends"] = {pid: server.cpu_seconds(pid) for pid in pids}
+        marks["postgresql"] = server.postgresql_cpu_seconds()
+
+    def end() -> None:
+        marks["workers_end"] = {pid: server.cpu_seconds(pid) for pid in running.workers}
+        pids, marks["sessions_end"] = server.backends(libpq, database)
+        marks["backends_end"] = {pid: server.cpu_seconds(pid) for pid in pids}
+        marks["postgresql_end"] = server.postgresql_cpu_seconds()
+
+    outcome = asyncio.run(
+        closed_loop(
+            running.port,
+            maker,
+            concurrency=args.concurrency,
+            duration=args.duration,
+            warmup=args.warmup,
+            seed=seed,
+            on_begin=begin,
+            on_end=end,
+        )
+    )
+    figures = outcome.summary()
+    figures["workers"] = [
+        {
+            "pid": pid,
+            "cpu_percent": round(
+                100 * (marks["workers_end"][pid] - marks["workers"][pid]) / args.duration, 1
+            ),
+            "peak_mib": server.memory_mib(pid)["peak"],
+            "current_mib": server.memory_mib(pid)["current"],
+        }
+        for pid in running.workers
+    ]
+    backends = sum(
+        spent - marks["backends"].get(pid, 0.0) for pid, spent in marks["backends_end"].items()
+    )
+    figures["postgresql_cpu_percent"] = round(100 * backends / args.duration, 1)
+    spent = marks["postgresql_end"] - marks["postgresql"]
+    figures["postgresql_all_cpu_percent"] = round(100 * spent / args.duration, 1)
+    # Connections the workers opened during the window (the two probes left out; approximate:
+    # PostgreSQL counts a session when its statistics are flushed).
+    figures["postgresql_connections_opened"] = max(0, marks["sessions_end"] - marks["sessions"] - 2)
+    return figures
+
+
+def _verify(platform: Platform, made: population.Population) -> dict[str, Any]:
+    """Walk the audit chains of a sample of the dossiers the load touched, and the operator's."""
+    chains = [target.patient_id for target in made.targets[:200]]
+    chains.append(audit_trail.chain_of(population.OPERATOR.agent, None))
+    with platform.sessions() as session:
+        found = audit_trail.verify(session, chain_ids=chains)
+    return {"chains": found.chains, "events": found.events, "intact": found.intact}
+
+
+def _vacuum(libpq: str) -> float:
+    """VACUUM (ANALYZE) after the load, as autovacuum would in time; the seconds it took."""
+    started = time.perf_counter()
+    with psycopg.connect(libpq, autocommit=True) as connection:
+        connection.execute("VACUUM (ANALYZE)")
+    return round(time.perf_counter() - started, 1)
+
+
+@contextlib.contextmanager
+def _database(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
+    """The SQLAlchemy and libpq URLs of the database to load: given, or made and dropped."""
+    if args.database_url:
+        given = make_url(args.database_url).set(drivername="postgresql+psycopg")
+        yield (
+            given.render_as_string(hide_password=False),
+            given.set(drivername="postgresql").render_as_string(hide_password=False),
+        )
+        return
+    base = make_url(POSTGRES_URL)
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"carnet_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield (
+            base.set(drivername="postgresql+psycopg", database=name).render_as_string(
+                hide_password=False
+            ),
+            base.set(drivername="postgresql", database=name).render_as_string(hide_password=False),
+        )
+    finally:
+        if args.keep_database:
+            print(f"kept the database {name}", flush=True)
+        else:
+            with psycopg.connect(admin, autocommit=True) as connection:
+                connection.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _commit() -> str:
+    def git(*arguments: str) -> str:
+        done = subprocess.run(  # noqa: S603 — read-only git queries
+            ["git", *arguments],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+uncommitted" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def _load() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def _machine() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = int(line.split()[1])
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": round(memory / 2**20, 1),
+        "kernel": f"{host.system()} {host.release()}",
+        "python": host.python_version(),
+    }
+
+
+def _postgres(libpq: str) -> dict[str, Any]:
+    with psycopg.connect(libpq, autocommit=True) as connection:
+        values = {
+            name: connection.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0]  # type: ignore[index]
+            for name in ("server_version", "shared_buffers", "synchronous_commit")
+        }
+    return {
+        "postgresql": values["server_version"],
+        "shared_buffers": values["shared_buffers"],
+        "synchronous_commit": values["synchronous_commit"],
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

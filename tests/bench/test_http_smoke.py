@@ -1,0 +1,73 @@
+"""The national HTTP benchmark end to end at a tiny scale: every workload runs without an error.
+
+No timing is asserted: this machine's speed is measured by the benchmark itself, not tested. The
+run is the documented command (``python -m bench.national``) in a child process, on a throwaway
+PostgreSQL database, with two workers and two seconds per workload.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import throwaway_postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKLOADS = {"publish", "find", "read", "retrieve", "search", "mixed"}
+
+
+def test_every_workload_runs_without_errors_and_is_reported(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    with throwaway_postgres() as url:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.national",
+                "--scale=0.001",
+                "--workers=2",
+                "--concurrency=4",
+                "--duration=2",
+                "--warmup=0.5",
+                "--reachable=100",
+                "--readers=5",
+                "--fsync-seconds=0",
+                f"--database-url={url}",
+                f"--results={results}",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [written] = results.glob("http-0.001-*.json")
+    result = json.loads(written.read_text())
+    assert set(result["workloads"]) == WORKLOADS
+    for name, row in result["workloads"].items():
+        assert row["requests"] > 0, name
+        assert row["errors"] == 0, (name, row["error_kinds"])
+        assert row["warmup_errors"] == 0, name
+        assert [worker["peak_mib"] > 0 for worker in row["workers"]] == [True, True], name
+    assert result["population"]["documents"]["loaded"] == 10_000
+    assert result["population"]["patients"] == 1_000
+    assert result["server"]["exit_code"] == 0
+    assert result["audit"]["intact"]
+    assert result["sizes"]["per_million_documents"] > 0
+    table = written.with_suffix(".md").read_text()
+    assert "| find |" in table
+    assert "| mixed |" in table
+
+    compared = subprocess.run(
+        [sys.executable, "-m", "bench.national", "--compare", str(written), str(written)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "| find |" in compared.stdout
+    assert "+0.0 %" in compared.stdout

@@ -1,0 +1,63 @@
+"""`carnet serve` answers without Nagle's delay, even on a socket uvicorn bound itself."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+
+from carnet.web.serving import NoDelayH11Protocol
+
+
+async def _app(scope: object, receive: object, send: object) -> None:  # pragma: no cover
+    raise AssertionError("no request is sent")
+
+
+def _accepted_nodelay(protocol_class: type[asyncio.Protocol]) -> int:
+    """TCP_NODELAY on the server side of a connection accepted on a protocol-0 socket."""
+
+    async def scenario() -> int:
+        # As uvicorn binds it for several workers: no IPPROTO_TCP, so asyncio leaves Nagle on.
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        config = Config(app=_app)
+        config.load()
+        state = ServerState()
+        made: list[asyncio.Protocol] = []
+
+        def factory() -> asyncio.Protocol:
+            protocol = protocol_class(config=config, server_state=state, app_state={})  # type: ignore[call-arg]
+            made.append(protocol)
+            return protocol
+
+        server = await asyncio.get_running_loop().create_server(factory, sock=listener)
+        try:
+            _reader, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+            for _ in range(500):
+                if made:
+                    break
+                await asyncio.sleep(0.01)
+            transport = made[0].transport  # type: ignore[attr-defined]
+            accepted: socket.socket = transport.get_extra_info("socket")
+            value = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            writer.close()
+            await writer.wait_closed()
+            return value
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    return asyncio.run(scenario())
+
+
+def test_accepted_connections_have_nagle_off() -> None:
+    assert _accepted_nodelay(NoDelayH11Protocol) != 0
+
+
+def test_uvicorns_own_protocol_would_leave_it_on() -> None:
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    # The reason for NoDelayH11Protocol: if this starts failing, uvicorn fixed it upstream.
+    assert _accepted_nodelay(H11Protocol) == 0
