@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 from uvicorn.config import Config
 from uvicorn.server import ServerState
@@ -49,7 +50,10 @@ def _accepted_nodelay(protocol_class: type[asyncio.Protocol]) -> int:
             server.close()
             await server.wait_closed()
 
-    return asyncio.run(scenario())
+    # In a thread of its own: another test's driver (Playwright's sync API) may have left an
+    # event loop running in this one.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(lambda: asyncio.run(scenario())).result()
 
 
 def test_accepted_connections_have_nagle_off() -> None:
