@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 
 from fastapi import APIRouter
@@ -109,6 +110,16 @@ def _failed(visit: Visit, error: InvalidInput | AccessRuleNotFound) -> Response:
     return visit.redirect(ACCESS_PAGE, flash=error.message, kind="error")
 
 
+def _act(visit: Visit, change: Callable[[Session], object], done: str) -> Response:
+    """Make one change to the patient's rules in its own transaction, then back to the page."""
+    try:
+        with visit.transaction() as session:
+            change(session)
+    except _ACTION_FAILURES as error:
+        return _failed(visit, error)
+    return _done(visit, done)
+
+
 def _professional_of(form_value: str) -> uuid.UUID:
     return parse_id(form_value)
 
@@ -147,80 +158,67 @@ def grant(visit: PatientVisit, form: CheckedForm) -> Response:
 @router.post("/access/grants/{grant_id}/revoke")
 def revoke(visit: PatientVisit, grant_id: str, form: CheckedForm) -> Response:
     """End a grant now."""
-    try:
-        with visit.transaction() as session:
-            access_service.revoke_grant(
-                session,
-                visit.actor,
-                visit.patient_id,
-                parse_id(grant_id),
-                clock=visit.platform.clock,
-            )
-    except _ACTION_FAILURES as error:
-        return _failed(visit, error)
-    return _done(visit, visit.gettext("Access revoked."))
+    return _act(
+        visit,
+        lambda session: access_service.revoke_grant(
+            session, visit.actor, visit.patient_id, parse_id(grant_id), clock=visit.platform.clock
+        ),
+        visit.gettext("Access revoked."),
+    )
 
 
 @router.post("/access/blocks")
 def block(visit: PatientVisit, form: CheckedForm) -> Response:
     """Bar a professional from the dossier, emergencies included."""
     professional_id = _professional_of(form_text(form, "professional"))
-    try:
-        with visit.transaction() as session:
-            access_service.block_professional(
-                session, visit.actor, visit.patient_id, professional_id, clock=visit.platform.clock
-            )
-    except _ACTION_FAILURES as error:
-        return _failed(visit, error)
-    return _done(visit, visit.gettext("The professional is blocked from your dossier."))
+    return _act(
+        visit,
+        lambda session: access_service.block_professional(
+            session, visit.actor, visit.patient_id, professional_id, clock=visit.platform.clock
+        ),
+        visit.gettext("The professional is blocked from your dossier."),
+    )
 
 
 @router.post("/access/blocks/{block_id}/lift")
 def lift_block(visit: PatientVisit, block_id: str, form: CheckedForm) -> Response:
     """Lift a block: the professional's other rules apply again."""
-    try:
-        with visit.transaction() as session:
-            access_service.lift_block_by_id(
-                session,
-                visit.actor,
-                visit.patient_id,
-                parse_id(block_id),
-                clock=visit.platform.clock,
-            )
-    except _ACTION_FAILURES as error:
-        return _failed(visit, error)
-    return _done(visit, visit.gettext("The block is lifted."))
+    return _act(
+        visit,
+        lambda session: access_service.lift_block_by_id(
+            session, visit.actor, visit.patient_id, parse_id(block_id), clock=visit.platform.clock
+        ),
+        visit.gettext("The block is lifted."),
+    )
 
 
 @router.post("/access/treating-doctor")
 def designate(visit: PatientVisit, form: CheckedForm) -> Response:
     """Make a doctor one's treating doctor (ends the previous designation)."""
     professional_id = _professional_of(form_text(form, "professional"))
-    try:
-        with visit.transaction() as session:
-            access_service.designate_treating_doctor(
-                session, visit.actor, visit.patient_id, professional_id, clock=visit.platform.clock
-            )
-    except _ACTION_FAILURES as error:
-        return _failed(visit, error)
-    return _done(visit, visit.gettext("Your treating doctor is designated."))
+    return _act(
+        visit,
+        lambda session: access_service.designate_treating_doctor(
+            session, visit.actor, visit.patient_id, professional_id, clock=visit.platform.clock
+        ),
+        visit.gettext("Your treating doctor is designated."),
+    )
 
 
 @router.post("/access/treating-doctor/{designation_id}/end")
 def end_designation(visit: PatientVisit, designation_id: str, form: CheckedForm) -> Response:
     """End the treating-doctor designation."""
-    try:
-        with visit.transaction() as session:
-            access_service.end_treating_doctor(
-                session,
-                visit.actor,
-                visit.patient_id,
-                parse_id(designation_id),
-                clock=visit.platform.clock,
-            )
-    except _ACTION_FAILURES as error:
-        return _failed(visit, error)
-    return _done(visit, visit.gettext("The designation of your treating doctor has ended."))
+    return _act(
+        visit,
+        lambda session: access_service.end_treating_doctor(
+            session,
+            visit.actor,
+            visit.patient_id,
+            parse_id(designation_id),
+            clock=visit.platform.clock,
+        ),
+        visit.gettext("The designation of your treating doctor has ended."),
+    )
 
 
 @router.post("/access/emergency")
