@@ -22,8 +22,8 @@ from carnet.essentials.service import Essentials
 from carnet.notifications import service as notices
 from carnet.notifications.models import NewDocuments
 from carnet.portal import patient_access, patient_documents, patient_dossier, patient_history
-from carnet.portal.patient_context import parse_id, whose_dossier
-from carnet.portal.visits import CheckedForm, PatientVisit, Visit, form_text
+from carnet.portal.patient_context import whose_dossier
+from carnet.portal.visits import CheckedForm, PatientVisit, Visit, form_text, parse_id
 
 router = APIRouter(prefix="/portal/patient", include_in_schema=False)
 

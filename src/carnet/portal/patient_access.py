@@ -23,13 +23,11 @@ from carnet.directory.models import Profession, Professional
 from carnet.errors import InvalidInput, NotFound
 from carnet.portal.patient_context import (
     organisations_by_id,
-    parse_date,
-    parse_id,
     professionals_by_id,
     start_of_day,
     whose_dossier,
 )
-from carnet.portal.visits import CheckedForm, PatientVisit, Visit, form_text
+from carnet.portal.visits import CheckedForm, PatientVisit, Visit, form_text, parse_date, parse_id
 
 router = APIRouter()
 

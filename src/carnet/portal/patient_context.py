@@ -18,7 +18,6 @@ from carnet.audit.models import AuditAction
 from carnet.catalogue import UnknownDocumentType, load_catalogue
 from carnet.directory import service as directory
 from carnet.directory.models import Organisation, Professional
-from carnet.errors import NotFound
 from carnet.patients.models import Patient
 from carnet.portal.visits import Visit
 
@@ -135,27 +134,9 @@ def pages(path: str, number: int, size: int, total: int, params: dict[str, str])
 # --- forms -------------------------------------------------------------------------------------
 
 
-def parse_date(text: str) -> dt.date | None:
-    """A date typed as YYYY-MM-DD (what date inputs send); None when empty.
-
-    Raises ``ValueError`` for anything else, for the page to say so.
-    """
-    if not text:
-        return None
-    return dt.date.fromisoformat(text)
-
-
 def start_of_day(day: dt.date, zone: ZoneInfo) -> dt.datetime:
     """Midnight of ``day`` in the portal's time zone, as a UTC instant."""
     return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
-
-
-def parse_id(text: str) -> uuid.UUID:
-    """An id from a URL or a form; ``NotFound`` when it is not one (a mistyped link)."""
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise NotFound("There is nothing at this address.") from None
 
 
 # --- the catalogue and the directory, in the visitor's words ----------------------------------

@@ -31,14 +31,12 @@ from carnet.portal.patient_context import (
     organisations_by_id,
     page_number,
     pages,
-    parse_date,
-    parse_id,
     professionals_by_id,
     start_of_day,
     type_label,
     whose_dossier,
 )
-from carnet.portal.visits import CheckedForm, PatientVisit, Visit, form_text
+from carnet.portal.visits import CheckedForm, PatientVisit, Visit, form_text, parse_date, parse_id
 
 router = APIRouter()
 

@@ -24,8 +24,8 @@ from carnet.errors import NotFound, StateRefused
 from carnet.exports import build_export_zip
 from carnet.lifecycle import service as lifecycle
 from carnet.lifecycle.errors import ActivationRefused
-from carnet.portal.patient_context import READABLE_STATES, parse_id, whose_dossier
-from carnet.portal.visits import CheckedForm, PatientVisit, Visit, form_text
+from carnet.portal.patient_context import READABLE_STATES, whose_dossier
+from carnet.portal.visits import CheckedForm, PatientVisit, Visit, form_text, parse_id
 
 router = APIRouter()
 

@@ -36,15 +36,20 @@ from carnet.patients.service import PatientCriteria
 from carnet.portal import professional_documents, professional_emergency
 from carnet.portal.professional_documents import document_rows, document_types
 from carnet.portal.professional_emergency import emergency_expiry
-from carnet.portal.professional_forms import parse_date
 from carnet.portal.professional_links import (
     HOME,
     emergency_url,
-    parse_id,
     patient_url,
     upload_url,
 )
-from carnet.portal.visits import CheckedForm, ProfessionalVisit, Visit, form_text
+from carnet.portal.visits import (
+    CheckedForm,
+    ProfessionalVisit,
+    Visit,
+    form_text,
+    parse_date,
+    parse_id,
+)
 from carnet.web.refusals import record_refusal
 
 router = APIRouter(prefix=HOME, include_in_schema=False)

@@ -30,9 +30,15 @@ from carnet.errors import InvalidInput, LimitExceeded, StateRefused
 from carnet.fhir.mapping.document_reference import document_reference
 from carnet.fhir.validation import validate
 from carnet.portal.document_view import render_document
-from carnet.portal.professional_forms import parse_date
-from carnet.portal.professional_links import document_url, parse_id, patient_url, upload_url
-from carnet.portal.visits import CheckedForm, ProfessionalVisit, Visit, form_text
+from carnet.portal.professional_links import document_url, patient_url, upload_url
+from carnet.portal.visits import (
+    CheckedForm,
+    ProfessionalVisit,
+    Visit,
+    form_text,
+    parse_date,
+    parse_id,
+)
 
 router = APIRouter()
 

@@ -19,8 +19,8 @@ from carnet.access import service as access_service
 from carnet.access.errors import AccessDenied
 from carnet.directory.models import Profession
 from carnet.errors import InvalidInput
-from carnet.portal.professional_links import emergency_url, parse_id, patient_url
-from carnet.portal.visits import CheckedForm, ProfessionalVisit, Visit, form_text
+from carnet.portal.professional_links import emergency_url, patient_url
+from carnet.portal.visits import CheckedForm, ProfessionalVisit, Visit, form_text, parse_id
 from carnet.web.refusals import record_refusal
 
 router = APIRouter()

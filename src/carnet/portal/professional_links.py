@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import uuid
 
-from carnet.errors import NotFound
-
 HOME = "/portal/professional"
 
 
@@ -31,11 +29,3 @@ def emergency_url(patient_id: uuid.UUID) -> str:
 def upload_url(patient_id: uuid.UUID) -> str:
     """The form adding a document to the dossier."""
     return f"{patient_url(patient_id)}/upload"
-
-
-def parse_id(text: str) -> uuid.UUID:
-    """The UUID in a path; ``NotFound`` (the same answer as a missing dossier) if malformed."""
-    try:
-        return uuid.UUID(text)
-    except ValueError as error:
-        raise NotFound("No such dossier or document.") from error

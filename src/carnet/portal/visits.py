@@ -13,9 +13,11 @@ and depend on ``PatientVisit``, ``ProfessionalVisit`` or ``OperatorVisit``.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -335,6 +337,34 @@ def form_text(form: FormData, name: str) -> str:
     """A text field of a form, stripped; empty when absent."""
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
+
+
+def parse_id(text: str) -> uuid.UUID:
+    """An id from a URL or a form; ``NotFound`` when it is not one (a mistyped link), answered
+    like a dossier or document the visitor may not see."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise NotFound("No such dossier or document.") from None
+
+
+# Browsers without a date picker send what was typed: ISO, or the day first as in Europe.
+_DAY_FIRST = re.compile(r"^(\d{1,2})[./-](\d{1,2})[./-](\d{4})$")
+
+
+def parse_date(text: str) -> dt.date | None:
+    """The date in ``text`` (2026-05-31, 31/05/2026 or 31.05.2026); None when empty.
+
+    Raises ``ValueError`` for anything else, or a day that does not exist, for the page to say so.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    day_first = _DAY_FIRST.match(text)
+    if day_first:
+        day, month, year = (int(part) for part in day_first.groups())
+        return dt.date(year, month, day)
+    return dt.date.fromisoformat(text)
 
 
 # --- pages common to everyone ------------------------------------------------------------------
