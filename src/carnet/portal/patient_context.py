@@ -105,15 +105,6 @@ class Pages:
         return max(1, -(-self.total // self.size))
 
 
-def page_number(text: str | None) -> int:
-    """The page asked for in a query string; the first for anything unreadable."""
-    try:
-        number = int(text or "1")
-    except ValueError:
-        return 1
-    return min(max(number, 1), 100_000)
-
-
 def pages(path: str, number: int, size: int, total: int, params: dict[str, str]) -> Pages:
     """The pagination of a list of ``total`` items at page ``number``."""
     kept = {name: value for name, value in params.items() if value}

@@ -29,14 +29,21 @@ from carnet.portal.document_view import render_document
 from carnet.portal.patient_context import (
     Whose,
     organisations_by_id,
-    page_number,
     pages,
     professionals_by_id,
     start_of_day,
     type_label,
     whose_dossier,
 )
-from carnet.portal.visits import CheckedForm, PatientVisit, Visit, form_text, parse_date, parse_id
+from carnet.portal.visits import (
+    CheckedForm,
+    PatientVisit,
+    Visit,
+    form_text,
+    page_number,
+    parse_date,
+    parse_id,
+)
 
 router = APIRouter()
 

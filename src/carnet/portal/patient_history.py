@@ -24,11 +24,14 @@ from carnet.audit.models import AuditAction, AuditEvent
 from carnet.directory.models import Professional
 from carnet.portal.patient_context import (
     organisations_by_id,
-    page_number,
     professionals_by_id,
     whose_dossier,
 )
-from carnet.portal.visits import PatientVisit, Visit
+from carnet.portal.visits import (
+    PatientVisit,
+    Visit,
+    page_number,
+)
 
 router = APIRouter()
 

@@ -47,6 +47,7 @@ from carnet.portal.visits import (
     ProfessionalVisit,
     Visit,
     form_text,
+    page_number,
     parse_date,
     parse_id,
 )
@@ -173,7 +174,7 @@ def patient_page(
     recorded and the page says so, offering break-the-glass alone.
     """
     dossier = parse_id(patient_id)
-    number = _page_number(page)
+    number = page_number(page)
     type_codes = _type_codes(type_key)
     clock = visit.platform.clock
     try:
@@ -242,13 +243,6 @@ def _type_codes(key: str) -> tuple[str, ...]:
         return (load_catalogue().by_key(key).code,)
     except UnknownDocumentType:
         return ()
-
-
-def _page_number(text: str) -> int:
-    try:
-        return max(1, int(text))
-    except ValueError:
-        return 1
 
 
 def _page_url(patient_id: uuid.UUID, type_key: str, number: int) -> str:

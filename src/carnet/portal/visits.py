@@ -348,6 +348,16 @@ def parse_id(text: str) -> uuid.UUID:
         raise NotFound("No such dossier or document.") from None
 
 
+def page_number(text: str | None) -> int:
+    """The page asked for in a query string; the first for anything unreadable, and never a
+    page so far that its OFFSET would scan the table."""
+    try:
+        number = int(text or "1")
+    except ValueError:
+        return 1
+    return min(max(number, 1), 100_000)
+
+
 # Browsers without a date picker send what was typed: ISO, or the day first as in Europe.
 _DAY_FIRST = re.compile(r"^(\d{1,2})[./-](\d{1,2})[./-](\d{4})$")
 
