@@ -100,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
         help="patients granting a reader access, with their content stored",
     )
     parser.add_argument("--batch", type=int, default=10_000, help="documents per bulk call")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=None,
+        help="hash-partition the patient tables into N (carnet db upgrade --partitions)",
+    )
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument(
         "--fsync-seconds", type=int, default=1, help="pg_test_fsync seconds per test (0: skip)"
@@ -138,6 +144,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "commit": _commit(),
             "workers": args.workers,
+            "partitions": args.partitions,
             "concurrency": args.concurrency,
             "duration": args.duration,
             "warmup": args.warmup,
@@ -177,7 +184,7 @@ def _serve_and_measure(
     )
     platform = build_platform(settings)
     try:
-        schema.upgrade(platform.engine)
+        schema.upgrade(platform.engine, partitions=args.partitions)
         templates = content.templates()
         started = time.perf_counter()
         made = population.build(platform, scale, templates)

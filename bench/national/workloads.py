@@ -3,6 +3,8 @@
 - ``publish``: a laboratory's feeding system (ITI-65), one 50 KB PDF per bundle, the patient
   named by national identifier, as a feed does;
 - ``find``: a general practitioner lists one of their patients' documents (ITI-67, first page);
+- ``everything``: the same doctor lists every document of one of the patients with the most
+  documents (ITI-67 with ``_count=1000``: up to 1,000 in one answer);
 - ``read``: the same doctor reads one DocumentReference;
 - ``retrieve``: the same doctor retrieves one 50 KB PDF (ITI-68);
 - ``search``: the same doctor identifies one patient by national identifier (PDQm, ITI-78);
@@ -29,7 +31,9 @@ from bench.national.population import Population, Target
 from carnet.fhir.ids import document_resource_id
 from carnet.patients.identifiers import LU_MATRICULE
 
-NAMES = ("publish", "find", "read", "retrieve", "search", "mixed")
+NAMES = ("publish", "find", "everything", "read", "retrieve", "search", "mixed")
+# ITI-67's largest page, and the issue's "all documents of one patient (up to 1,000)".
+EVERYTHING = 1000
 FHIR_JSON = "application/fhir+json"
 _SUBMISSION_SET = "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes"
 _SOURCE_ID = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-sourceId"
@@ -61,6 +65,15 @@ def makers(population: Population, tokens: Tokens, templates: Templates) -> dict
         target = with_documents[rng.randrange(len(with_documents))]
         path = f"/fhir/DocumentReference?patient=Patient/{target.patient_id}"
         return make_request("find", "GET", path, token=token(target), accept=FHIR_JSON)
+
+    # The hundredth of reachable patients with the most documents the doctor may see.
+    heaviest = sorted(with_documents, key=lambda target: len(target.visible), reverse=True)
+    heaviest = heaviest[: max(1, len(heaviest) // 100)]
+
+    def everything(rng: random.Random) -> Request:
+        target = heaviest[rng.randrange(len(heaviest))]
+        path = f"/fhir/DocumentReference?patient=Patient/{target.patient_id}&_count={EVERYTHING}"
+        return make_request("everything", "GET", path, token=token(target), accept=FHIR_JSON)
 
     def read(rng: random.Random) -> Request:
         target = with_documents[rng.randrange(len(with_documents))]
@@ -104,6 +117,7 @@ def makers(population: Population, tokens: Tokens, templates: Templates) -> dict
     return {
         "publish": publish,
         "find": find,
+        "everything": everything,
         "read": read,
         "retrieve": retrieve,
         "search": search,
@@ -191,6 +205,7 @@ def check(kind: str, status: int, body: bytes, templates: Templates) -> str | No
     resource = json.loads(body)
     expected = {
         "find": ("Bundle", "searchset"),
+        "everything": ("Bundle", "searchset"),
         "search": ("Bundle", "searchset"),
         "publish": ("Bundle", "transaction-response"),
         "read": ("DocumentReference", None),
@@ -198,6 +213,6 @@ def check(kind: str, status: int, body: bytes, templates: Templates) -> str | No
     kind_of = resource.get("type") if expected[1] is not None else None
     if resource.get("resourceType") != expected[0] or kind_of != expected[1]:
         return f"{kind}: unexpected {resource.get('resourceType')} {kind_of}"
-    if kind in ("find", "search") and not resource.get("entry"):
+    if kind in ("find", "everything", "search") and not resource.get("entry"):
         return f"{kind}: an empty searchset (the policy refused, or nothing matched)"
     return None

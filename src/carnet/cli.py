@@ -229,7 +229,7 @@ def serve(
     """Serve Carnet over HTTP (Ctrl-C stops it cleanly)."""
     import uvicorn  # noqa: PLC0415
 
-    from carnet.web.serving import HTTP_PROTOCOL  # noqa: PLC0415
+    from carnet.web.serving import EVENT_LOOP, HTTP_PROTOCOL  # noqa: PLC0415
 
     settings = Settings()
     with _platform() as platform:
@@ -244,6 +244,7 @@ def serve(
         server_header=False,
         log_level="info",
         http=HTTP_PROTOCOL,
+        loop=EVENT_LOOP,
     )
 
 

@@ -6,6 +6,7 @@ Nothing here runs at import time: engines are built by the ways in from the sett
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -74,8 +76,41 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        dialect = engine.dialect
+
+        def ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+            _ping_if_idle(dialect, dbapi_connection, record)
+
+        event.listen(engine, "checkin", _note_checkin)
+        event.listen(engine, "checkout", ping_if_idle)
+    return engine
+
+
+# A pooled connection unused for longer than this is pinged before it is lent (see below).
+IDLE_PING_SECONDS = 10.0
+
+
+def _note_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Dialect, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    # pool_pre_ping would cost a round trip on every checkout, and a request checks out at
+    # least once: a tenth of a read's time. A connection back in the pool moments ago is alive
+    # (a dead server is noticed by the statement itself, and the pool then discards every
+    # connection); one that sat idle may have been dropped by a restart or a firewall, so it is
+    # pinged — the rule HikariCP applies. DisconnectionError makes the pool take a fresh one.
+    checked_in_at = record.info.get("checked_in_at")
+    if checked_in_at is None or time.monotonic() - checked_in_at < IDLE_PING_SECONDS:
+        return
+    try:
+        alive = dialect.do_ping(dbapi_connection)
+    except Exception as error:  # whatever the driver raises, the link is gone
+        raise DisconnectionError(str(error)) from error
+    if not alive:
+        raise DisconnectionError("the connection did not answer its ping")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

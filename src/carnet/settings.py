@@ -107,6 +107,14 @@ class Settings(BaseSettings):
     access_token_seconds: int = Field(
         default=300, ge=30, le=3600, description="Lifetime of access tokens, in seconds."
     )
+    revocation_refresh_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="How old each worker's copy of the revoked access tokens may grow before it "
+        "is read again: a token revoked through one worker is refused by all within this time "
+        "(0: the table is asked on every request).",
+    )
     refresh_token_days: int = Field(
         default=30, ge=1, le=365, description="Lifetime of refresh tokens, in days."
     )

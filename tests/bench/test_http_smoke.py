@@ -15,7 +15,7 @@ from pathlib import Path
 from conftest import throwaway_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKLOADS = {"publish", "find", "read", "retrieve", "search", "mixed"}
+WORKLOADS = {"publish", "find", "everything", "read", "retrieve", "search", "mixed"}
 
 
 def test_every_workload_runs_without_errors_and_is_reported(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from carnet.web.serving import NoDelayH11Protocol
+from carnet.web.serving import NoDelayHttpToolsProtocol
 
 
 async def _app(scope: object, receive: object, send: object) -> None:  # pragma: no cover
@@ -57,11 +57,11 @@ def _accepted_nodelay(protocol_class: type[asyncio.Protocol]) -> int:
 
 
 def test_accepted_connections_have_nagle_off() -> None:
-    assert _accepted_nodelay(NoDelayH11Protocol) != 0
+    assert _accepted_nodelay(NoDelayHttpToolsProtocol) != 0
 
 
 def test_uvicorns_own_protocol_would_leave_it_on() -> None:
-    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    # The reason for NoDelayH11Protocol: if this starts failing, uvicorn fixed it upstream.
-    assert _accepted_nodelay(H11Protocol) == 0
+    # The reason for NoDelayHttpToolsProtocol: if this starts failing, uvicorn fixed it upstream.
+    assert _accepted_nodelay(HttpToolsProtocol) == 0

@@ -81,6 +81,9 @@ class DossierAccess:
     emergency_opposed: bool = False
     emergency_widened: bool = False
     masked_document_ids: frozenset[uuid.UUID] = frozenset()
+    # Whether the audit trail already holds an allowed event of this professional on the
+    # dossier: the patient is told of a first consultation, and only of that one.
+    consulted_before: bool = False
 
     @property
     def acts_as_patient(self) -> bool:

@@ -1,6 +1,6 @@
 """Access services: load what the patient's rules say, and let the patient change them.
 
-``dossier_access`` gathers, in a few indexed queries by ``patient_id``, everything the policy
+``dossier_access`` gathers, in one indexed statement by ``patient_id``, everything the policy
 needs about one actor on one dossier. The other functions are the patient's (and their
 representative's) controls — grant, revoke, block, designate, prefer, mask — and the
 professional's — record a care contact, break the glass. Each asks the policy first.
@@ -16,8 +16,22 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Label,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from carnet.access.actors import Actor, ActorKind, Assurance
@@ -52,7 +66,7 @@ from carnet.access.policy import (
 )
 from carnet.access.scopes import Interaction, allows
 from carnet.audit import service as audit_trail
-from carnet.audit.models import AuditAction
+from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.audit.service import Refusal
 from carnet.clock import Clock
 from carnet.directory import service as directory
@@ -60,7 +74,7 @@ from carnet.directory.models import Profession
 from carnet.notifications import service as notices
 from carnet.patients import service as patients
 from carnet.patients.errors import PatientNotFound
-from carnet.patients.models import Patient
+from carnet.patients.models import Dossier, Patient
 
 # Care-contact windows per profession (days), as in Austria's ELGA; the patient may change them.
 CARE_CONTACT_DAYS = {Profession.PHARMACIST.value: 3}
@@ -85,20 +99,185 @@ class Preferences:
 def dossier_access(
     session: Session, actor: Actor, patient_id: uuid.UUID, *, now: dt.datetime
 ) -> DossierAccess:
-    """What the rules say about ``actor`` on this dossier now; ``PatientNotFound`` if none."""
-    dossier = patients.get_dossier(session, patient_id)
-    preferences = current_preferences(session, patient_id)
+    """What the rules say about ``actor`` on this dossier now; ``PatientNotFound`` if none.
+
+    One statement by patient id: the dossier's state, the patient's choices in force and, for a
+    professional, every basis of access as an ``EXISTS`` column. A second reads the documents
+    the patient masked from this professional, only when there are some; a representative's
+    mandate is a second as well. The policy sits on the path of every request: a round trip
+    per rule would cost more than the rules.
+    """
+    professional = actor.professional_id is not None and actor.kind is not ActorKind.PATIENT
+    parameters: dict[str, object] = {"patient_id": patient_id}
+    if professional:
+        parameters |= {
+            "professional_id": actor.professional_id,
+            "organisation_id": actor.organisation_id,
+            "now": now,
+        }
+    row = session.execute(_access_statement(professional), parameters).one_or_none()
+    if row is None:
+        raise PatientNotFound()
+    preferences = _preferences_of(row)
     base = DossierAccess(
         patient_id=patient_id,
-        dossier_state=dossier.state.value,
+        dossier_state=row.state.value,
         emergency_opposed=preferences.emergency_opposed,
         emergency_widened=preferences.emergency_widened,
     )
     if actor.kind is ActorKind.PATIENT and actor.person_id is not None:
         return _patient_access(session, base, actor.person_id, now)
-    if actor.professional_id is None:
+    if not professional:
         return base
-    return _professional_access(session, base, actor, preferences, now)
+    return replace(
+        base,
+        blocked=bool(row.blocked),
+        treating_doctor=bool(row.treating),
+        grant_level=(
+            GrantLevel.EXTENDED
+            if row.extended_grant
+            else GrantLevel.NORMAL
+            if row.any_grant
+            else None
+        ),
+        care_contact_open=preferences.care_contacts_enabled and bool(row.care_contact),
+        emergency_open=bool(row.emergency),
+        masked_document_ids=(
+            _masked_from(session, patient_id, actor.professional_id) if row.masks else frozenset()
+        ),
+        consulted_before=bool(row.consulted_before),
+    )
+
+
+@cache
+def _access_statement(professional: bool) -> Select[Any, *tuple[Any, ...]]:
+    """``dossier_access``'s statement, built once per process with bound parameters.
+
+    Building a select of a dozen subqueries, and its cache key, costs more Python than running
+    it; a statement kept whole is looked up in SQLAlchemy's compiled cache by identity.
+    """
+    patient_id: BindParameter[uuid.UUID] = bindparam("patient_id")
+    columns = [Dossier.state, *_preference_columns(patient_id)]
+    if professional:
+        columns += _basis_columns(
+            patient_id, bindparam("professional_id"), bindparam("organisation_id"), bindparam("now")
+        )
+    return select(*columns).where(Dossier.patient_id == patient_id)
+
+
+_PREFERENCES = (
+    "emergency_opposed",
+    "emergency_widened",
+    "care_contacts_enabled",
+    "care_contact_days",
+)
+
+
+def _preference_columns(patient_id: BindParameter[Any]) -> list[Label[object]]:
+    """The patient's latest choices, one scalar subquery per field (NULL until they choose)."""
+    return [
+        select(getattr(AccessPreferences, name))
+        .where(AccessPreferences.patient_id == patient_id)
+        .order_by(AccessPreferences.set_at.desc(), AccessPreferences.id)
+        .limit(1)
+        .scalar_subquery()
+        .label(name)
+        for name in _PREFERENCES
+    ]
+
+
+def _preferences_of(row: Row[Any, *tuple[Any, ...]]) -> Preferences:
+    defaults = Preferences()
+    return Preferences(
+        emergency_opposed=_or(row.emergency_opposed, defaults.emergency_opposed),
+        emergency_widened=_or(row.emergency_widened, defaults.emergency_widened),
+        care_contacts_enabled=_or(row.care_contacts_enabled, defaults.care_contacts_enabled),
+        care_contact_days=row.care_contact_days,
+    )
+
+
+def _or(value: object, default: bool) -> bool:
+    return default if value is None else bool(value)
+
+
+def _basis_columns(
+    patient_id: BindParameter[Any],
+    professional_id: BindParameter[Any],
+    organisation_id: BindParameter[Any],
+    now: BindParameter[Any],
+) -> list[Label[bool]]:
+    """Each basis of a professional's access (and each bar to it) as an ``EXISTS`` column.
+
+    A grant names the professional or their organisation; a NULL organisation matches none.
+    """
+    live_grant = and_(
+        Grant.patient_id == patient_id,
+        (Grant.professional_id == professional_id) | (Grant.organisation_id == organisation_id),
+        Grant.revoked_at.is_(None),
+        Grant.starts_at <= now,
+        (Grant.ends_at.is_(None)) | (Grant.ends_at > now),
+    )
+    return [
+        exists()
+        .where(
+            Block.patient_id == patient_id,
+            Block.professional_id == professional_id,
+            Block.lifted_at.is_(None),
+        )
+        .label("blocked"),
+        exists()
+        .where(
+            TreatingDoctor.patient_id == patient_id,
+            TreatingDoctor.professional_id == professional_id,
+            TreatingDoctor.ended_at.is_(None),
+        )
+        .label("treating"),
+        exists().where(live_grant, Grant.level == GrantLevel.EXTENDED).label("extended_grant"),
+        exists().where(live_grant).label("any_grant"),
+        exists()
+        .where(
+            CareContact.patient_id == patient_id,
+            CareContact.professional_id == professional_id,
+            CareContact.ended_at.is_(None),
+            CareContact.window_ends_at > now,
+        )
+        .label("care_contact"),
+        exists()
+        .where(
+            EmergencyAccess.patient_id == patient_id,
+            EmergencyAccess.professional_id == professional_id,
+            EmergencyAccess.expires_at > now,
+        )
+        .label("emergency"),
+        exists()
+        .where(
+            DocumentMask.patient_id == patient_id,
+            DocumentMask.professional_id == professional_id,
+            DocumentMask.lifted_at.is_(None),
+        )
+        .label("masks"),
+        exists()
+        .where(
+            AuditEvent.chain_id == patient_id,
+            AuditEvent.agent_professional_id == professional_id,
+            AuditEvent.outcome == AuditOutcome.ALLOWED,
+        )
+        .label("consulted_before"),
+    ]
+
+
+def _masked_from(
+    session: Session, patient_id: uuid.UUID, professional_id: uuid.UUID | None
+) -> frozenset[uuid.UUID]:
+    return frozenset(
+        session.scalars(
+            select(DocumentMask.document_id).where(
+                DocumentMask.patient_id == patient_id,
+                DocumentMask.professional_id == professional_id,
+                DocumentMask.lifted_at.is_(None),
+            )
+        )
+    )
 
 
 def _patient_access(
@@ -113,85 +292,33 @@ def _patient_access(
     )
 
 
-def _professional_access(
+def tell_first_consultation(
     session: Session,
-    base: DossierAccess,
     actor: Actor,
-    preferences: Preferences,
-    now: dt.datetime,
-) -> DossierAccess:
-    patient_id, professional_id = base.patient_id, actor.professional_id
-    blocked = _exists(
+    access: DossierAccess | None,
+    patient_id: uuid.UUID,
+    *,
+    recorded_seq: int,
+    clock: Clock,
+) -> None:
+    """Tell the patient when a professional consults their dossier for the first time.
+
+    ``recorded_seq`` is the consultation's own audit event. The policy's snapshot answers for
+    nearly every request; only when it saw no earlier consultation is the trail asked again,
+    after the chain head was locked, so that two first looks at once make one notice.
+    """
+    if actor.professional_id is None or (access is not None and access.consulted_before):
+        return
+    if audit_trail.has_accessed_before(
+        session, patient_id, actor.professional_id, before_seq=recorded_seq
+    ):
+        return
+    professional = directory.get_professional(session, actor.professional_id)
+    notices.notify_first_access(
         session,
-        select(Block.id).where(
-            Block.patient_id == patient_id,
-            Block.professional_id == professional_id,
-            Block.lifted_at.is_(None),
-        ),
-    )
-    treating = _exists(
-        session,
-        select(TreatingDoctor.id).where(
-            TreatingDoctor.patient_id == patient_id,
-            TreatingDoctor.professional_id == professional_id,
-            TreatingDoctor.ended_at.is_(None),
-        ),
-    )
-    grantee = Grant.professional_id == professional_id
-    if actor.organisation_id is not None:
-        grantee = grantee | (Grant.organisation_id == actor.organisation_id)
-    levels = set(
-        session.scalars(
-            select(Grant.level).where(
-                Grant.patient_id == patient_id,
-                grantee,
-                Grant.revoked_at.is_(None),
-                Grant.starts_at <= now,
-                (Grant.ends_at.is_(None)) | (Grant.ends_at > now),
-            )
-        )
-    )
-    care_contact = preferences.care_contacts_enabled and _exists(
-        session,
-        select(CareContact.id).where(
-            CareContact.patient_id == patient_id,
-            CareContact.professional_id == professional_id,
-            CareContact.ended_at.is_(None),
-            CareContact.window_ends_at > now,
-        ),
-    )
-    emergency = _exists(
-        session,
-        select(EmergencyAccess.id).where(
-            EmergencyAccess.patient_id == patient_id,
-            EmergencyAccess.professional_id == professional_id,
-            EmergencyAccess.expires_at > now,
-        ),
-    )
-    masked = frozenset(
-        session.scalars(
-            select(DocumentMask.document_id).where(
-                DocumentMask.patient_id == patient_id,
-                DocumentMask.professional_id == professional_id,
-                DocumentMask.lifted_at.is_(None),
-            )
-        )
-    )
-    level = (
-        GrantLevel.EXTENDED
-        if GrantLevel.EXTENDED in levels
-        else GrantLevel.NORMAL
-        if levels
-        else None
-    )
-    return replace(
-        base,
-        blocked=blocked,
-        treating_doctor=treating,
-        grant_level=level,
-        care_contact_open=care_contact,
-        emergency_open=emergency,
-        masked_document_ids=masked,
+        patient_id=patient_id,
+        professional_name=f"{professional.given} {professional.family}",
+        clock=clock,
     )
 
 

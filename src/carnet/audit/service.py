@@ -19,9 +19,9 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -82,14 +82,17 @@ def record(
     Raises ``AuditUnavailable`` if the trail cannot be written; the caller must then fail.
     """
     chain_id = chain_of(agent, patient_id)
+    now = clock.now()
     try:
-        head = _lock_head(session, chain_id, clock.now())
+        # What the caller wrote goes first, as the unit of work would have ordered it.
+        session.flush()
+        seq, prev_hash = _advance_head(session, chain_id, now)
         event = _chained(
             AuditEvent(
                 chain_id=chain_id,
-                seq=head.last_seq + 1,
+                seq=seq,
                 patient_id=patient_id,
-                recorded_at=clock.now(),
+                recorded_at=now,
                 action=action,
                 outcome=outcome,
                 reason=reason,
@@ -97,11 +100,15 @@ def record(
                 details=json.dumps(details or {}, sort_keys=True, default=str),
             ),
             agent,
-            head.last_hash,
+            prev_hash,
         )
-        head.last_seq, head.last_hash, head.updated_at = event.seq, event.hash, clock.now()
-        session.add(event)
-        session.flush()
+        row = {f"event_{key}": getattr(event, key) for key in _EVENT_COLUMNS}
+        seal = {"sealed_chain": chain_id, "sealed_hash": event.hash, "sealed_at": now}
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(_APPEND_AND_SEAL, row | seal)
+        else:
+            session.execute(_APPEND, row)
+            session.execute(_SEAL, seal)
     except SQLAlchemyError as error:
         raise AuditUnavailable() from error
     return event
@@ -364,20 +371,47 @@ def _as_date(value: object) -> dt.date:
     return dt.date.fromisoformat(str(value))
 
 
-def _lock_head(session: Session, chain_id: uuid.UUID, now: dt.datetime) -> AuditChainHead:
-    # The head row is the chain's lock: concurrent appends to one dossier queue here, others
-    # do not. SQLite has one writer at a time anyway.
-    query = select(AuditChainHead).where(AuditChainHead.chain_id == chain_id).with_for_update()
-    head = session.scalar(query.execution_options(populate_existing=True))
-    if head is not None:
-        return head
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
-        insert(AuditChainHead)
-        .values(chain_id=chain_id, last_seq=0, last_hash=GENESIS, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["chain_id"])
+_EVENTS = cast(Table, AuditEvent.__table__)
+_HEADS = cast(Table, AuditChainHead.__table__)
+_EVENT_COLUMNS = tuple(column.key for column in _EVENTS.columns)
+# The head row is the chain's lock: concurrent appends to one dossier queue on it, others do not
+# (SQLite has one writer at a time anyway). Taking the next number locks it and returns the
+# previous hash in one statement; the event and the head's new hash go in a second.
+# Core statements on the tables, built once: this runs on every request.
+_ADVANCE = (
+    update(_HEADS)
+    .where(_HEADS.c.chain_id == bindparam("chain"))
+    .values(last_seq=_HEADS.c.last_seq + 1)
+    .returning(_HEADS.c.last_seq, _HEADS.c.last_hash)
+)
+# Parameters named apart from the head's columns: in the WITH below, an UPDATE would take a
+# parameter named like one of its columns (chain_id) as a value to set.
+_APPEND = insert(_EVENTS).values(
+    {column: bindparam(f"event_{column.key}", type_=column.type) for column in _EVENTS.columns}
+)
+_SEAL = (
+    update(_HEADS)
+    .where(_HEADS.c.chain_id == bindparam("sealed_chain"))
+    .values(
+        last_hash=bindparam("sealed_hash", type_=_HEADS.c.last_hash.type),
+        updated_at=bindparam("sealed_at", type_=_HEADS.c.updated_at.type),
     )
-    head = session.scalar(query.execution_options(populate_existing=True))
-    assert head is not None  # inserted just above, or by a concurrent writer
-    return head
+)
+# On PostgreSQL the two writes are one statement (a data-modifying WITH): one round trip less.
+_APPEND_AND_SEAL = _APPEND.add_cte(_SEAL.cte("sealed"))
+
+
+def _advance_head(session: Session, chain_id: uuid.UUID, now: dt.datetime) -> tuple[int, str]:
+    """Lock the chain's head and take its next number: ``(seq, previous hash)``."""
+    advanced = session.execute(_ADVANCE, {"chain": chain_id}).one_or_none()
+    if advanced is None:
+        dialect = session.get_bind().dialect.name
+        insert_head = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(
+            insert_head(AuditChainHead)
+            .values(chain_id=chain_id, last_seq=0, last_hash=GENESIS, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["chain_id"])
+        )
+        # Inserted just above, or by a concurrent writer whose row we now wait for.
+        advanced = session.execute(_ADVANCE, {"chain": chain_id}).one()
+    return int(advanced.last_seq), str(advanced.last_hash)

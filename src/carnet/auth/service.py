@@ -57,6 +57,7 @@ from carnet.auth.models import (
     RefreshToken,
     RevokedToken,
 )
+from carnet.auth.revocations import ASSERTION_PREFIX
 from carnet.auth.tokens import (
     ACCESS_TOKEN_TYPE,
     CLOCK_SKEW_SECONDS,
@@ -1073,7 +1074,7 @@ def _consume_assertion(
 ) -> None:
     # RFC 7523 section 3: an assertion is used once. Used ones are kept beside revoked tokens
     # until they expire, under a digest so that a client cannot collide with a token id.
-    key = "assertion:" + _digest(f"{client_id}\n{jti}")
+    key = ASSERTION_PREFIX + _digest(f"{client_id}\n{jti}")
     if session.get(RevokedToken, key) is not None:
         raise InvalidClient("The client assertion was already used.")
     try:

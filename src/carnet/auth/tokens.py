@@ -27,7 +27,7 @@ from carnet.access.scopes import parse_scopes
 from carnet.auth.errors import InvalidToken
 from carnet.auth.external import ExternalIssuers, Fetch, RemoteJwks, fetch_url
 from carnet.auth.keys import ALGORITHM, KeyRing
-from carnet.auth.models import RevokedToken
+from carnet.auth.revocations import RevocationList
 from carnet.clock import Clock
 from carnet.settings import Settings
 from carnet.storage.ports import KeyWrapper
@@ -56,6 +56,7 @@ class AuthConfig:
     access_token_lifetime: dt.timedelta
     refresh_token_lifetime: dt.timedelta
     demo_idp: bool
+    revocation_refresh_seconds: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuthConfig:
@@ -66,6 +67,7 @@ class AuthConfig:
             access_token_lifetime=dt.timedelta(seconds=settings.access_token_seconds),
             refresh_token_lifetime=dt.timedelta(days=settings.refresh_token_days),
             demo_idp=settings.demo_idp,
+            revocation_refresh_seconds=settings.revocation_refresh_seconds,
         )
 
     @property
@@ -96,6 +98,7 @@ class TokenAuthority:
     ) -> None:
         self.config = config
         self.keys = KeyRing(key_wrapper)
+        self.revocations = RevocationList(config.revocation_refresh_seconds)
         self.external = external or ExternalIssuers(())
         self._fetch = fetch
         self._client_jwks: dict[str, RemoteJwks] = {}
@@ -334,7 +337,8 @@ def authenticate(session: Session, authority: TokenAuthority, token: str, *, clo
         )
     else:
         raise InvalidToken(f"issuer {issuer!r} is not trusted")
-    if actor.token_id is not None and is_revoked(session, actor.token_id):
+    revoked = authority.revocations.is_revoked
+    if actor.token_id is not None and revoked(session, actor.token_id, now=clock.now()):
         raise InvalidToken("revoked")
     return actor
 
@@ -347,11 +351,6 @@ def _claims_of(signed: jws.CompactSignature) -> dict[str, Any]:
     if not isinstance(claims, dict):
         raise InvalidToken("payload is not a JSON object")
     return claims
-
-
-def is_revoked(session: Session, jti: str) -> bool:
-    """Whether the token with this ``jti`` was revoked (one primary-key read)."""
-    return session.get(RevokedToken, jti) is not None
 
 
 def actor_from_claims(claims: dict[str, Any]) -> Actor:

@@ -711,20 +711,9 @@ def _log(
         entity_ids=documents,
         details=details,
     )
-    consulting = action in (AuditAction.SEARCH, AuditAction.READ, AuditAction.RETRIEVE)
-    if (
-        consulting
-        and actor.professional_id is not None
-        and not audit_trail.has_accessed_before(
-            session, patient_id, actor.professional_id, before_seq=event.seq
-        )
-    ):
-        professional = directory.get_professional(session, actor.professional_id)
-        notices.notify_first_access(
-            session,
-            patient_id=patient_id,
-            professional_name=f"{professional.given} {professional.family}",
-            clock=clock,
+    if action in (AuditAction.SEARCH, AuditAction.READ, AuditAction.RETRIEVE):
+        access_service.tell_first_consultation(
+            session, actor, access, patient_id, recorded_seq=event.seq, clock=clock
         )
 
 

@@ -52,7 +52,6 @@ from carnet.directory import service as directory
 from carnet.documents import service as documents
 from carnet.essentials.errors import FactConflict, FactNotFound, InvalidFact
 from carnet.essentials.models import Category, EssentialFact
-from carnet.notifications import service as notices
 
 MAX_TEXT = 500
 MAX_PART = 200
@@ -663,16 +662,9 @@ def _record_read(
         entity_ids=fact_ids,
         details=details,
     )
-    if actor.professional_id is not None and not audit_trail.has_accessed_before(
-        session, patient_id, actor.professional_id, before_seq=event.seq
-    ):
-        professional = directory.get_professional(session, actor.professional_id)
-        notices.notify_first_access(
-            session,
-            patient_id=patient_id,
-            professional_name=f"{professional.given} {professional.family}",
-            clock=clock,
-        )
+    access_service.tell_first_consultation(
+        session, actor, access, patient_id, recorded_seq=event.seq, clock=clock
+    )
 
 
 def _essential_documents(

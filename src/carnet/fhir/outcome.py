@@ -12,6 +12,7 @@ import logging
 import uuid
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -29,6 +30,19 @@ from carnet.web.refusals import record_refusal
 
 log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
+
+
+class FhirResponse(JSONResponse):
+    """A FHIR JSON answer, serialised by orjson (in C): a searchset of 1,000 entries is 1.5 MB,
+    and the standard library's encoder spends tens of milliseconds of the worker on it."""
+
+    media_type = FHIR_JSON
+
+    def render(self, content: Any) -> bytes:
+        """The content as compact UTF-8 JSON."""
+        return orjson.dumps(content)
+
+
 # (status, issue code) by kind of domain error, most specific first.
 _KINDS: tuple[tuple[type[CarnetError], int, str], ...] = (
     (NotFound, 404, "not-found"),
@@ -58,10 +72,9 @@ def outcome_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """An OperationOutcome answer."""
-    return JSONResponse(
+    return FhirResponse(
         operation_outcome(message, code=code, expression=expression),
         status_code=status,
-        media_type=FHIR_JSON,
         headers=headers,
     )
 

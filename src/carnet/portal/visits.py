@@ -496,6 +496,7 @@ def sign_out(request: Request, form: CheckedForm) -> Response:
                     auth_service.revoke_token(
                         session, authority, client=client, token=token, clock=platform.clock
                     )
+        authority.revocations.mark_stale()
     response = RedirectResponse("/portal?signed-out=1", status_code=303)
     set_session_cookie(response, request, platform, None)
     return response

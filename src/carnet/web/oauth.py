@@ -628,7 +628,11 @@ def _protocol(
         except AuthError as error:
             # Committed, not rolled back: a spent code, a revoked family or a used assertion
             # must stay so even though this request is refused (see carnet.auth.service).
-            return error
+            refused = error
+    # A replayed code or a reused refresh token has just revoked tokens: this worker refuses
+    # them from the next request on.
+    authority.revocations.mark_stale()
+    return refused
 
 
 def oauth_error(error: AuthError) -> JSONResponse:
@@ -697,6 +701,7 @@ def revoke(request: Request, form: Form) -> Response:
         )
 
     outcome = _protocol(request, revoke_it)
+    authority_of(request).revocations.mark_stale()
     if isinstance(outcome, AuthError):
         return oauth_error(outcome)
     return Response(status_code=200, headers=_NO_STORE)

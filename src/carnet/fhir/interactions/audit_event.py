@@ -20,7 +20,7 @@ from carnet.fhir.capability import ResourceSupport, SearchParam
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.ids import parse_reference
 from carnet.fhir.mapping.audit_event import audit_event, fhir_action
-from carnet.fhir.outcome import FHIR_JSON
+from carnet.fhir.outcome import FhirResponse
 from carnet.fhir.search import date_range
 from carnet.web.authentication import CurrentActor
 from carnet.web.refusals import record_refusal
@@ -106,7 +106,7 @@ def search_audit_events(
         "link": links,
         "entry": entries,
     }
-    return JSONResponse(bundle, media_type=FHIR_JSON)
+    return FhirResponse(bundle)
 
 
 def _reference(value: str | None, resource_type: str, field: str) -> Any:

@@ -57,7 +57,7 @@ from carnet.fhir.mapping.consent import (
     treating_doctor_consent,
 )
 from carnet.fhir.mapping.searchset import SearchPairs, SearchRequest, searchset
-from carnet.fhir.outcome import FHIR_JSON
+from carnet.fhir.outcome import FhirResponse
 from carnet.fhir.search import InvalidSearch
 from carnet.fhir.validation import InvalidResource
 from carnet.web.authentication import CurrentActor
@@ -110,7 +110,7 @@ def search_consents(
     except AccessDenied as denied:
         record_refusal(platform, denied)
         resources = []
-    return JSONResponse(searchset(base, "Consent", resources, search=search), media_type=FHIR_JSON)
+    return FhirResponse(searchset(base, "Consent", resources, search=search))
 
 
 @router.get("/Consent/{resource_id}", summary="One access rule", tags=["Consent"])
@@ -124,7 +124,7 @@ def read_consent(
         resources = _dossier_consents(session, actor, patient_id, platform.clock)
     for resource in resources:
         if resource["id"] == resource_id:
-            return JSONResponse(resource, media_type=FHIR_JSON)
+            return FhirResponse(resource)
     raise AccessRuleNotFound("rule in force")
 
 
@@ -137,10 +137,9 @@ def create_consent(
     _require_scope(actor, Interaction.CREATE, rule.patient_id, _AUDIT_OF_CREATION[rule.kind])
     with transaction(platform) as session:
         resource = _record(session, actor, rule, platform.clock)
-    return JSONResponse(
+    return FhirResponse(
         resource,
         status_code=201,
-        media_type=FHIR_JSON,
         headers={"Location": f"{base}/Consent/{resource['id']}"},
     )
 

@@ -29,7 +29,7 @@ from carnet.fhir.capability import ResourceSupport, SearchParam
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.mapping.directory import organization, practitioner, practitioner_role
 from carnet.fhir.mapping.searchset import PAGING, SearchPairs, SearchRequest, searchset
-from carnet.fhir.outcome import FHIR_JSON
+from carnet.fhir.outcome import FhirResponse
 from carnet.fhir.search import InvalidSearch
 from carnet.web.authentication import require_scope
 
@@ -139,7 +139,7 @@ def _reader(listing: Listing) -> Callable[..., JSONResponse]:
             raise NotFound("No such directory entry.") from None
         with transaction(platform) as session:
             resource = listing.render(listing.load(session, entry_id))
-        return JSONResponse(resource, media_type=FHIR_JSON)
+        return FhirResponse(resource)
 
     read.__doc__ = f"One {listing.resource_type} of the directory."
     return read
@@ -163,7 +163,7 @@ def _searcher(listing: Listing) -> Callable[..., JSONResponse]:
             count=count,
             more=len(rows) > count,
         )
-        return JSONResponse(bundle, media_type=FHIR_JSON)
+        return FhirResponse(bundle)
 
     search.__doc__ = f"{listing.resource_type} by " + ", ".join(listing.params) + "."
     return search

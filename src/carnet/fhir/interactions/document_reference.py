@@ -17,7 +17,7 @@ from carnet.fhir.capability import ResourceSupport
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.ids import parse_document_resource_id
 from carnet.fhir.mapping.document_reference import document_reference, version_id
-from carnet.fhir.outcome import FHIR_JSON
+from carnet.fhir.outcome import FhirResponse
 from carnet.web.authentication import CurrentActor
 
 router = APIRouter()
@@ -62,4 +62,4 @@ def _answer(document: Document, base: str) -> JSONResponse:
         "ETag": f'W/"{version_id(document)}"',
         "Last-Modified": document.updated_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
     }
-    return JSONResponse(resource, media_type=FHIR_JSON, headers=headers)
+    return FhirResponse(resource, headers=headers)

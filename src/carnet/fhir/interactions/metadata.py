@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from carnet.fhir.capability import capability_statement
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform
-from carnet.fhir.outcome import FHIR_JSON
+from carnet.fhir.outcome import FhirResponse
 
 router = APIRouter()
 
@@ -20,4 +20,4 @@ def metadata(platform: CurrentPlatform, base: BaseUrl) -> JSONResponse:
     statement = capability_statement(
         DECLARATIONS, base_url=base, issuer=platform.settings.public_url.rstrip("/")
     )
-    return JSONResponse(statement, media_type=FHIR_JSON)
+    return FhirResponse(statement)

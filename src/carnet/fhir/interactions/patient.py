@@ -27,7 +27,7 @@ from carnet.fhir.capability import ResourceSupport, SearchParam
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.mapping.patient import PDQM_PATIENT, patient_resource
 from carnet.fhir.mapping.searchset import SearchPairs, SearchRequest, searchset
-from carnet.fhir.outcome import FHIR_JSON
+from carnet.fhir.outcome import FhirResponse
 from carnet.fhir.search import InvalidSearch
 from carnet.patients.models import Sex
 from carnet.patients.service import PatientCriteria
@@ -67,7 +67,7 @@ def read_patient(
         patient = access.read_demographics(session, actor, patient_id, clock=platform.clock)
         resource = patient_resource(patient, full=True)
     modified = email.utils.format_datetime(patient.updated_at.astimezone(dt.UTC), usegmt=True)
-    return JSONResponse(resource, media_type=FHIR_JSON, headers={"Last-Modified": modified})
+    return FhirResponse(resource, headers={"Last-Modified": modified})
 
 
 @router.get("/Patient", summary="ITI-78 search Patients", tags=["PDQm"])
@@ -102,7 +102,7 @@ def _search(
         # A search the actor may not make looks like one that found nobody; it is recorded.
         record_refusal(platform, denied)
         resources = []
-    return JSONResponse(searchset(base, "Patient", resources, search=search), media_type=FHIR_JSON)
+    return FhirResponse(searchset(base, "Patient", resources, search=search))
 
 
 def _criteria(search: SearchRequest) -> PatientCriteria:

@@ -32,7 +32,7 @@ from carnet.fhir.capability import ResourceSupport, SystemSupport
 from carnet.fhir.dependencies import CurrentPlatform, transaction
 from carnet.fhir.ids import document_resource_id, parse_document_resource_id, parse_reference
 from carnet.fhir.mapping.document_reference import version_id
-from carnet.fhir.outcome import FHIR_JSON, outcome_response
+from carnet.fhir.outcome import FhirResponse, outcome_response
 from carnet.fhir.validation import InvalidResource, validate
 from carnet.patients import service as patients
 from carnet.web.authentication import CurrentActor
@@ -77,7 +77,7 @@ async def provide_document_bundle(
     validate(data, expected="Bundle")
     bundle = _read_bundle(data)
     response = await run_in_threadpool(_publish, platform, actor, bundle)
-    return JSONResponse(response, media_type=FHIR_JSON, status_code=200)
+    return FhirResponse(response, status_code=200)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from carnet.documents.errors import InvalidDocument
 from carnet.fhir.capability import ResourceSupport, SearchParam
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.ids import document_resource_id, parse_reference
-from carnet.fhir.outcome import FHIR_JSON
+from carnet.fhir.outcome import FhirResponse
 from carnet.web.authentication import CurrentActor
 from carnet.web.refusals import record_refusal
 
@@ -62,7 +62,7 @@ def find_lists(
             for r in resources
         ],
     }
-    return JSONResponse(bundle, media_type=FHIR_JSON)
+    return FhirResponse(bundle)
 
 
 def _submission_set(submission: Any, docs: list[Any], base: str) -> dict[str, Any]:

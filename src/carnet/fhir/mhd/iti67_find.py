@@ -27,7 +27,7 @@ from carnet.fhir.capability import ResourceSupport, SearchParam
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.ids import parse_document_resource_id, parse_reference
 from carnet.fhir.mapping.document_reference import document_reference
-from carnet.fhir.outcome import FHIR_JSON, operation_outcome
+from carnet.fhir.outcome import FhirResponse, operation_outcome
 from carnet.fhir.search import date_range
 from carnet.patients import service as patients
 from carnet.platform import Platform
@@ -35,7 +35,8 @@ from carnet.web.authentication import CurrentActor
 from carnet.web.refusals import record_refusal
 
 router = APIRouter()
-MAX_COUNT = 100
+# A page holds up to 1,000 documents: a whole dossier in one answer for nearly every patient.
+MAX_COUNT = 1000
 _PARAMS: dict[str, str] = {
     "patient": "reference",
     "patient.identifier": "token",
@@ -139,7 +140,7 @@ def _search(
         "link": links,
         "entry": entries,
     }
-    return JSONResponse(bundle, media_type=FHIR_JSON)
+    return FhirResponse(bundle)
 
 
 def _patient(session: Any, params: Mapping[str, list[str]]) -> uuid.UUID:

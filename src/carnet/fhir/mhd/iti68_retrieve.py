@@ -10,14 +10,13 @@ from __future__ import annotations
 import base64
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 
 from carnet.access.errors import AccessDenied
 from carnet.documents import service as documents
 from carnet.fhir.capability import ResourceSupport
 from carnet.fhir.dependencies import CurrentPlatform, transaction
 from carnet.fhir.ids import parse_document_resource_id
-from carnet.fhir.outcome import FHIR_JSON
+from carnet.fhir.outcome import FHIR_JSON, FhirResponse
 from carnet.web.authentication import CurrentActor
 
 router = APIRouter()
@@ -49,5 +48,5 @@ def retrieve_document(
             "contentType": document.mime_type,
             "data": base64.b64encode(content).decode("ascii"),
         }
-        return JSONResponse(binary, media_type=FHIR_JSON, headers=headers)
+        return FhirResponse(binary, headers=headers)
     return Response(content, media_type=document.mime_type, headers=headers)
