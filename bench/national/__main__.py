@@ -40,7 +40,7 @@ from psycopg import sql
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
-from bench.national import content, population, report, server, workloads
+from bench.national import content, population, report, server, unguarded, workloads
 from bench.national.client import closed_loop, one
 from carnet import schema
 from carnet.access.actors import Assurance
@@ -106,6 +106,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="hash-partition the patient tables into N (carnet db upgrade --partitions)",
     )
+    parser.add_argument(
+        "--without",
+        default="",
+        help="switch off policy, audit or both in the server (bench.national.unguarded), to "
+        "measure what they cost",
+    )
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument(
         "--fsync-seconds", type=int, default=1, help="pg_test_fsync seconds per test (0: skip)"
@@ -120,6 +126,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"))
     return parser
+
+
+def _without(args: argparse.Namespace) -> list[str]:
+    names = [name.strip() for name in args.without.split(",") if name.strip()]
+    unknown = set(names) - set(unguarded.SWITCHES)
+    if unknown:
+        raise SystemExit(f"--without takes {', '.join(unguarded.SWITCHES)}, not {unknown}")
+    return names
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -145,6 +159,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "commit": _commit(),
             "workers": args.workers,
             "partitions": args.partitions,
+            "without": _without(args),
             "concurrency": args.concurrency,
             "duration": args.duration,
             "warmup": args.warmup,
@@ -194,6 +209,7 @@ def _serve_and_measure(
         lifetime = int(len(names) * (args.duration + args.warmup) + 3600)
         tokens = _tokens(platform, settings, made, lifetime)
         loaded_sizes = server.sizes(libpq)
+        events_before = _audit_events(libpq)
         env = {key: value for key, value in os.environ.items() if not key.startswith("CARNET_")}
         env |= {
             "CARNET_VAR_DIR": str(settings.var_dir),
@@ -203,7 +219,13 @@ def _serve_and_measure(
             "CARNET_PUBLIC_URL": settings.public_url,
             "CARNET_JOBS_INTERVAL_SECONDS": "0",
         }
-        running = server.start(env, workers=args.workers, port=port, log=work / "server.log")
+        running = server.start(
+            env,
+            workers=args.workers,
+            port=port,
+            log=work / "server.log",
+            without=_without(args),
+        )
         measured: dict[str, Any] = {}
         try:
             makers = workloads.makers(made, tokens, templates)
@@ -223,6 +245,7 @@ def _serve_and_measure(
             exit_code = running.stop()
         running.figures["exit_code"] = exit_code
         after = server.sizes(libpq)
+        written = _audit_events(libpq) - events_before
         store_bytes, store_files = server.directory_size(work / "store")
         per_million = (
             (loaded_sizes["documents"] + loaded_sizes["submission_sets"])
@@ -240,7 +263,7 @@ def _serve_and_measure(
                 "store_bytes": store_bytes,
                 "store_objects": store_files,
             },
-            "audit": _verify(platform, made),
+            "audit": _verify(platform, made) | {"written_during_load": written},
         }
     finally:
         platform.close()
@@ -347,6 +370,13 @@ def _verify(platform: Platform, made: population.Population) -> dict[str, Any]:
     with platform.sessions() as session:
         found = audit_trail.verify(session, chain_ids=chains)
     return {"chains": found.chains, "events": found.events, "intact": found.intact}
+
+
+def _audit_events(libpq: str) -> int:
+    """How many audit events the database holds."""
+    with psycopg.connect(libpq) as connection:
+        row = connection.execute("SELECT count(*) FROM audit_events").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _vacuum(libpq: str) -> float:

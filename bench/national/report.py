@@ -43,6 +43,11 @@ def markdown(result: dict[str, Any]) -> str:
             f"hash-partitioned into {run['partitions']}."
             if run.get("partitions")
             else "not partitioned."
+        )
+        + (
+            f" **Switched off for comparison: {', '.join(run['without'])}.**"
+            if run.get("without")
+            else ""
         ),
         f"- Bulk load ({documents['method']}, batches of {documents['batch']:,}): "
         f"{_number(documents['load_per_second'])} documents/s of metadata "

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,13 +51,18 @@ class Server:
         return self.process.returncode
 
 
-def start(env: dict[str, str], *, workers: int, port: int, log: Path) -> Server:
-    """Start ``carnet serve`` and wait for every worker; time to /health and to each worker."""
+def start(
+    env: dict[str, str], *, workers: int, port: int, log: Path, without: Sequence[str] = ()
+) -> Server:
+    """Start ``carnet serve`` and wait for every worker; time to /health and to each worker.
+
+    ``without`` names parts switched off for a comparison (``bench.national.unguarded``).
+    """
+    serve = ["bench.national.unguarded", "--without", ",".join(without)] if without else []
     command = [
         sys.executable,
         "-m",
-        "carnet",
-        "serve",
+        *(serve or ["carnet", "serve"]),
         "--port",
         str(port),
         "--workers",

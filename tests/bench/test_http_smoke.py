@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from conftest import throwaway_postgres
 
@@ -18,8 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS = {"publish", "find", "everything", "read", "retrieve", "search", "mixed"}
 
 
-def test_every_workload_runs_without_errors_and_is_reported(tmp_path: Path) -> None:
-    results = tmp_path / "results"
+def _bench(results: Path, *options: str) -> Path:
     with throwaway_postgres() as url:
         done = subprocess.run(
             [
@@ -36,6 +36,7 @@ def test_every_workload_runs_without_errors_and_is_reported(tmp_path: Path) -> N
                 "--fsync-seconds=0",
                 f"--database-url={url}",
                 f"--results={results}",
+                *options,
             ],
             cwd=ROOT,
             capture_output=True,
@@ -45,6 +46,19 @@ def test_every_workload_runs_without_errors_and_is_reported(tmp_path: Path) -> N
         )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     [written] = results.glob("http-0.001-*.json")
+    return written
+
+
+def _consultations(result: dict[str, Any]) -> int:
+    return sum(
+        result["workloads"][name]["requests"]
+        for name in ("find", "everything", "read", "retrieve")
+        if name in result["workloads"]
+    )
+
+
+def test_every_workload_runs_without_errors_and_is_reported(tmp_path: Path) -> None:
+    written = _bench(tmp_path / "results")
     result = json.loads(written.read_text())
     assert set(result["workloads"]) == WORKLOADS
     for name, row in result["workloads"].items():
@@ -56,6 +70,8 @@ def test_every_workload_runs_without_errors_and_is_reported(tmp_path: Path) -> N
     assert result["population"]["patients"] == 1_000
     assert result["server"]["exit_code"] == 0
     assert result["audit"]["intact"]
+    # Every consultation of the load, warm-up included, is in the audit trail.
+    assert result["audit"]["written_during_load"] >= _consultations(result)
     assert result["sizes"]["per_million_documents"] > 0
     table = written.with_suffix(".md").read_text()
     assert "| find |" in table
@@ -71,3 +87,16 @@ def test_every_workload_runs_without_errors_and_is_reported(tmp_path: Path) -> N
     )
     assert "| find |" in compared.stdout
     assert "+0.0 %" in compared.stdout
+
+
+def test_the_audit_switched_off_on_partitioned_tables_records_no_consultation(
+    tmp_path: Path,
+) -> None:
+    written = _bench(tmp_path / "results", "--workloads=read", "--without=audit", "--partitions=4")
+    result = json.loads(written.read_text())
+    assert result["run"]["partitions"] == 4
+    assert result["run"]["without"] == ["audit"]
+    assert result["workloads"]["read"]["errors"] == 0
+    assert _consultations(result) > 0
+    assert result["audit"]["written_during_load"] == 0
+    assert "Switched off for comparison: audit" in written.with_suffix(".md").read_text()
