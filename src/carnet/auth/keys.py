@@ -26,6 +26,9 @@ from carnet.storage.ports import KeyWrapper
 ALGORITHM = "ES256"
 # How long a worker trusts what it loaded about a key (its retirement date may change).
 _CACHE_SECONDS = 60
+# How long a worker may act on what it read of the keys (a retirement, a withdrawal) before it
+# reads them again; verified tokens are remembered no longer (carnet.auth.verified).
+KEY_CACHE = dt.timedelta(seconds=_CACHE_SECONDS)
 
 
 def _aad(kid: str) -> bytes:

@@ -26,8 +26,9 @@ from carnet.access.scopes import InvalidScope as MalformedScope
 from carnet.access.scopes import parse_scopes
 from carnet.auth.errors import InvalidToken
 from carnet.auth.external import ExternalIssuers, Fetch, RemoteJwks, fetch_url
-from carnet.auth.keys import ALGORITHM, KeyRing
+from carnet.auth.keys import ALGORITHM, KEY_CACHE, KeyRing
 from carnet.auth.revocations import RevocationList
+from carnet.auth.verified import VerifiedTokens
 from carnet.clock import Clock
 from carnet.settings import Settings
 from carnet.storage.ports import KeyWrapper
@@ -99,6 +100,7 @@ class TokenAuthority:
         self.config = config
         self.keys = KeyRing(key_wrapper)
         self.revocations = RevocationList(config.revocation_refresh_seconds)
+        self.verified = VerifiedTokens()
         self.external = external or ExternalIssuers(())
         self._fetch = fetch
         self._client_jwks: dict[str, RemoteJwks] = {}
@@ -313,6 +315,16 @@ def authenticate(session: Session, authority: TokenAuthority, token: str, *, clo
     Raises ``InvalidToken`` if the token is malformed, forged, expired, not yet valid, for
     another audience, from an unknown issuer, or revoked.
     """
+    now = clock.now()
+    actor = authority.verified.actor(token, now=now) or _verify(session, authority, token, clock)
+    revoked = authority.revocations.is_revoked
+    if actor.token_id is not None and revoked(session, actor.token_id, now=now):
+        raise InvalidToken("revoked")
+    return actor
+
+
+def _verify(session: Session, authority: TokenAuthority, token: str, clock: Clock) -> Actor:
+    """Check a token not verified before; Carnet's own are then remembered until they expire."""
     # The issuer is read before verification only to choose whose keys verify the token.
     header, unverified = peek(token)
     issuer = unverified.get("iss")
@@ -326,6 +338,9 @@ def authenticate(session: Session, authority: TokenAuthority, token: str, *, clo
             clock=clock,
         )
         actor = actor_from_claims(claims)
+        # Remembered no longer than the keys are: a retired or withdrawn key then refuses it.
+        expires_at = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)
+        authority.verified.keep(token, actor, expires_at=min(expires_at, clock.now() + KEY_CACHE))
     elif isinstance(issuer, str) and authority.external.knows(issuer):
         actor = authority.external.authenticate(
             session,
@@ -337,9 +352,6 @@ def authenticate(session: Session, authority: TokenAuthority, token: str, *, clo
         )
     else:
         raise InvalidToken(f"issuer {issuer!r} is not trusted")
-    revoked = authority.revocations.is_revoked
-    if actor.token_id is not None and revoked(session, actor.token_id, now=clock.now()):
-        raise InvalidToken("revoked")
     return actor
 
 
