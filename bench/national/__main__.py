@@ -40,7 +40,7 @@ from psycopg import sql
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
-from bench.national import content, population, report, server, unguarded, workloads
+from bench.national import client, content, population, report, server, unguarded, workloads
 from bench.national.client import closed_loop, one
 from carnet import schema
 from carnet.access.actors import Assurance
@@ -85,7 +85,13 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--scale", type=float, default=1.0, help="1 = 1M patients, 10M documents")
-    parser.add_argument("--workers", type=int, default=2, help="carnet serve --workers")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2 * (os.cpu_count() or 1),
+        help="carnet serve --workers (default: two per core — each waits on PostgreSQL half "
+        "the time)",
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="connections")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per workload")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
@@ -111,6 +117,12 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         help="switch off policy, audit or both in the server (bench.national.unguarded), to "
         "measure what they cost",
+    )
+    parser.add_argument(
+        "--first-consultations",
+        action="store_true",
+        help="skip the pass in which each doctor consults each of their patients once before "
+        "the measure: every consultation then is a first one, and tells the patient",
     )
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument(
@@ -160,6 +172,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "workers": args.workers,
             "partitions": args.partitions,
             "without": _without(args),
+            "first_consultations": args.first_consultations,
             "concurrency": args.concurrency,
             "duration": args.duration,
             "warmup": args.warmup,
@@ -227,9 +240,22 @@ def _serve_and_measure(
             without=_without(args),
         )
         measured: dict[str, Any] = {}
+        acquaintance: dict[str, Any] | None = None
         try:
             makers = workloads.makers(made, tokens, templates)
             _check(port, makers, templates)
+            if not args.first_consultations:
+                started_acquainting = time.perf_counter()
+                consultations = workloads.acquaintances(made, tokens)
+                failed = asyncio.run(
+                    client.each_once(port, consultations, concurrency=args.concurrency)
+                )
+                if failed:
+                    raise RuntimeError(f"{failed} consultations before the measure failed")
+                acquaintance = {
+                    "consultations": len(consultations),
+                    "seconds": round(time.perf_counter() - started_acquainting, 1),
+                }
             database = make_url(url).database or ""
             for number, name in enumerate(names):
                 measured[name] = _measure(
@@ -256,6 +282,7 @@ def _serve_and_measure(
             "population": made.figures,
             "server": running.figures,
             "workloads": measured,
+            "acquaintance": acquaintance,
             "sizes": after
             | {
                 "loaded": loaded_sizes,

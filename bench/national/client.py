@@ -16,7 +16,7 @@ import random
 import resource
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,6 +220,26 @@ async def closed_loop(
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+async def each_once(port: int, requests: Sequence[Request], *, concurrency: int) -> int:
+    """Send every request once over ``concurrency`` keep-alive connections; how many failed."""
+    pending = iter(requests)
+    failed = 0
+
+    async def user() -> None:
+        nonlocal failed
+        connection = Connection("127.0.0.1", port)
+        try:
+            # One iterator shared by every connection: each takes the next request left.
+            for request in pending:
+                answer = await asyncio.wait_for(connection.send(request), timeout=60)
+                failed += answer.status != request.expect
+        finally:
+            await connection.close()
+
+    await asyncio.gather(*(user() for _ in range(concurrency)))
+    return failed
 
 
 async def one(port: int, request: Request) -> Answer:

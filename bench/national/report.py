@@ -45,6 +45,14 @@ def markdown(result: dict[str, Any]) -> str:
             else "not partitioned."
         )
         + (
+            " Every consultation measured is the doctor's first of that dossier (it tells the "
+            "patient)."
+            if run.get("first_consultations") or not result.get("acquaintance")
+            else f" Each doctor consulted each of their patients once before the measure "
+            f"({result['acquaintance']['consultations']:,} finds in "
+            f"{result['acquaintance']['seconds']} s): the workloads measure usual consultations."
+        )
+        + (
             f" **Switched off for comparison: {', '.join(run['without'])}.**"
             if run.get("without")
             else ""

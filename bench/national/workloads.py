@@ -125,6 +125,25 @@ def makers(population: Population, tokens: Tokens, templates: Templates) -> dict
     }
 
 
+def acquaintances(population: Population, tokens: Tokens) -> list[Request]:
+    """One find by each reachable patient's doctor: what a doctor who knows the patient did.
+
+    A professional's first consultation of a dossier also tells the patient (a notice): sent
+    before the measure, these make the workloads measure the doctor's usual consultation, not
+    a first one.
+    """
+    return [
+        make_request(
+            "acquaintance",
+            "GET",
+            f"/fhir/DocumentReference?patient=Patient/{target.patient_id}",
+            token=tokens.readers[target.reader],
+            accept=FHIR_JSON,
+        )
+        for target in population.targets
+    ]
+
+
 def provide_bundle(templates: Templates, serial: int, matricule: str) -> bytes:
     """An ITI-65 transaction: a SubmissionSet, a DocumentReference and its 50 KB PDF Binary."""
     pdf = templates.stamped_pdf(serial)
