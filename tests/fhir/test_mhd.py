@@ -1,4 +1,5 @@
-"""ITI-67 Find Document References and ITI-68 Retrieve Document, through real tokens.
+"""ITI-67 Find Document References and ITI-68 Retrieve Document, through real tokens, and
+what each costs in statements.
 
 https://profiles.ihe.net/ITI/MHD/ITI-67.html, https://profiles.ihe.net/ITI/MHD/ITI-68.html.
 Every request carries a token signed by Carnet's own authority and goes through the policy.
@@ -9,10 +10,12 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from carnet.access import service as access
@@ -248,3 +251,53 @@ class TestRetrieve:
         )
         assert response.status_code == 401
         assert b"Hemoglobin" not in response.content
+
+
+# --- Round trips ---------------------------------------------------------------------------
+# How many statements a professional's consultation costs: a count, the same on every machine.
+# On PostgreSQL a read, a find and a retrieve each take the policy (one statement), the document
+# or the page, and the audit record (two: the chain head advanced, then the event appended and
+# the head sealed in one WITH). The token's revocation is answered from memory and a pooled
+# connection is not pinged before use. A change that adds a round trip to every consultation
+# fails here, and must say so on purpose. (SQLite runs the event and the seal as two.)
+ROUND_TRIPS = {"postgresql": 4, "sqlite": 5}
+
+
+@contextmanager
+def _statements(d: Dossier) -> Iterator[list[str]]:
+    engine = d.session.get_bind().engine
+    seen: list[str] = []
+
+    def count(*args: Any) -> None:
+        statement = str(args[2])
+        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO")):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+class TestRoundTrips:
+    def _consult(self, d: Dossier, path: str, **params: str) -> list[str]:
+        headers = d.token(d.gp)
+        # The first consultation also tells the patient: that one costs more, once.
+        assert d.served.client.get(path, params=params, headers=headers).status_code == 200
+        with _statements(d) as seen:
+            assert d.served.client.get(path, params=params, headers=headers).status_code == 200
+        assert len(seen) == ROUND_TRIPS[d.session.get_bind().dialect.name], "\n".join(seen)
+        return seen
+
+    def test_a_read_costs_the_policy_the_document_and_the_audit(self, dossier: Dossier) -> None:
+        resource_id = document_resource_id(dossier.patient_id, dossier.normal.id)
+        seen = self._consult(dossier, f"/fhir/DocumentReference/{resource_id}")
+        assert seen[0].startswith("SELECT dossiers.state")
+
+    def test_a_find_costs_the_policy_the_page_and_the_audit(self, dossier: Dossier) -> None:
+        self._consult(dossier, "/fhir/DocumentReference", patient=f"Patient/{dossier.patient_id}")
+
+    def test_a_retrieve_costs_the_policy_the_document_and_the_audit(self, dossier: Dossier) -> None:
+        resource_id = document_resource_id(dossier.patient_id, dossier.normal.id)
+        self._consult(dossier, f"/fhir/Binary/{resource_id}")
