@@ -94,7 +94,9 @@ def test_every_workload_runs_without_errors_and_is_reported(tmp_path: Path) -> N
 def test_the_audit_switched_off_on_partitioned_tables_records_no_consultation(
     tmp_path: Path,
 ) -> None:
-    written = _bench(tmp_path / "results", "--workloads=read", "--without=audit", "--partitions=4")
+    written = _bench(
+        tmp_path / "results", "0.001", "--workloads=read", "--without=audit", "--partitions=4"
+    )
     result = json.loads(written.read_text())
     assert result["run"]["partitions"] == 4
     assert result["run"]["without"] == ["audit"]
