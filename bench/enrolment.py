@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.core import RESULTS, _database
+from bench.databases import RESULTS, database
 from carnet import schema
 from carnet.db import make_engine
 from carnet.lifecycle.enrolment import OPTIONAL, REQUIRED
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=2000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as work, _database(args.database, Path(work)) as url:
+    with tempfile.TemporaryDirectory() as work, database(args.database, Path(work)) as url:
         registry = Path(work) / "registry.csv"
         generated = _generate(registry, args.rows)
         engine = make_engine(url)

@@ -40,6 +40,7 @@ from psycopg import sql
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from bench.databases import RESULTS, throwaway_postgres
 from bench.national import client, content, population, report, server, unguarded, workloads
 from bench.national.client import closed_loop, one
 from carnet import schema
@@ -51,10 +52,6 @@ from carnet.db import unit_of_work
 from carnet.platform import Platform, build_platform
 from carnet.settings import Settings
 
-RESULTS = Path(__file__).resolve().parent.parent / "results"
-POSTGRES_URL = os.environ.get(
-    "CARNET_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 FULL_PATIENTS, FULL_DOCUMENTS = 1_000_000, 10_000_000
 
 
@@ -119,6 +116,14 @@ def _parser() -> argparse.ArgumentParser:
         "measure what they cost",
     )
     parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Carnet setting for the server (CARNET_NAME=VALUE), e.g. "
+        "audit_group_commit=false; repeatable",
+    )
+    parser.add_argument(
         "--first-consultations",
         action="store_true",
         help="skip the pass in which each doctor consults each of their patients once before "
@@ -148,6 +153,16 @@ def _without(args: argparse.Namespace) -> list[str]:
     return names
 
 
+def _settings(args: argparse.Namespace) -> dict[str, str]:
+    settings: dict[str, str] = {}
+    for item in args.setting:
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip():
+            raise SystemExit(f"--setting takes NAME=VALUE, not {item!r}")
+        settings[name.strip().lower()] = value
+    return settings
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Generate, serve, load, measure; the result."""
     names = [name.strip() for name in args.workloads.split(",") if name.strip()]
@@ -172,6 +187,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "workers": args.workers,
             "partitions": args.partitions,
             "without": _without(args),
+            "settings": _settings(args),
             "first_consultations": args.first_consultations,
             "concurrency": args.concurrency,
             "duration": args.duration,
@@ -232,6 +248,7 @@ def _serve_and_measure(
             "CARNET_PUBLIC_URL": settings.public_url,
             "CARNET_JOBS_INTERVAL_SECONDS": "0",
         }
+        env |= {f"CARNET_{name.upper()}": value for name, value in _settings(args).items()}
         running = server.start(
             env,
             workers=args.workers,
@@ -417,33 +434,16 @@ def _vacuum(libpq: str) -> float:
 @contextlib.contextmanager
 def _database(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     """The SQLAlchemy and libpq URLs of the database to load: given, or made and dropped."""
-    if args.database_url:
-        given = make_url(args.database_url).set(drivername="postgresql+psycopg")
+    with (
+        contextlib.nullcontext(args.database_url)
+        if args.database_url
+        else throwaway_postgres(keep=args.keep_database)
+    ) as url:
+        given = make_url(url)
         yield (
-            given.render_as_string(hide_password=False),
+            given.set(drivername="postgresql+psycopg").render_as_string(hide_password=False),
             given.set(drivername="postgresql").render_as_string(hide_password=False),
         )
-        return
-    base = make_url(POSTGRES_URL)
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"carnet_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield (
-            base.set(drivername="postgresql+psycopg", database=name).render_as_string(
-                hide_password=False
-            ),
-            base.set(drivername="postgresql", database=name).render_as_string(hide_password=False),
-        )
-    finally:
-        if args.keep_database:
-            print(f"kept the database {name}", flush=True)
-        else:
-            with psycopg.connect(admin, autocommit=True) as connection:
-                connection.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
 
 
 def _free_port() -> int:

@@ -56,6 +56,13 @@ def markdown(result: dict[str, Any]) -> str:
             f" **Switched off for comparison: {', '.join(run['without'])}.**"
             if run.get("without")
             else ""
+        )
+        + (
+            " Server settings: "
+            + ", ".join(f"`{name}={value}`" for name, value in run["settings"].items())
+            + "."
+            if run.get("settings")
+            else ""
         ),
         f"- Bulk load ({documents['method']}, batches of {documents['batch']:,}): "
         f"{_number(documents['load_per_second'])} documents/s of metadata "

@@ -48,7 +48,9 @@ def switch_off(names: list[str]) -> None:
         access_service.dossier_access = _granted
     if "audit" in names:
         audit_service.record = _unrecorded
-        access_service.tell_first_consultation = _untold
+        audit_service.record_consultation = _untold
+        # Nothing recorded, nothing to look up: no first-consultation notice either.
+        audit_service.has_accessed_before = _seen
 
 
 def _granted(
@@ -68,6 +70,10 @@ def _unrecorded(session: Any, **_fields: Any) -> AuditEvent:
 
 def _untold(*_args: Any, **_fields: Any) -> None:
     return None
+
+
+def _seen(*_args: Any, **_fields: Any) -> bool:
+    return True
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from carnet.audit.group_commit import GroupCommit
 from carnet.clock import Clock, SystemClock
 from carnet.db import make_engine, session_factory
 from carnet.settings import Settings
@@ -36,9 +37,13 @@ class Platform:
     # cards). Optional only so that platforms built by hand for tests that never touch
     # authentication stay short; build_platform always sets it.
     key_wrapper: KeyWrapper | None = field(default=None, repr=False)
+    # The worker's audit writer (PostgreSQL): see ``carnet.audit.group_commit``.
+    audit_group_commit: GroupCommit | None = field(default=None, repr=False)
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Write the audit events handed over, then release the database connections."""
+        if self.audit_group_commit is not None:
+            self.audit_group_commit.close()
         self.engine.dispose()
 
 
@@ -51,13 +56,19 @@ def build_platform(settings: Settings, *, clock: Clock | None = None) -> Platfor
     key_id, key = master_key(settings)
     wrapper = MasterKeyWrapper(key, key_id)
     store = open_store(settings.effective_store_url, wrapper, max_bytes=settings.max_document_bytes)
+    sessions = session_factory(engine)
+    group_commit = None
+    if settings.audit_group_commit and engine.dialect.name == "postgresql":
+        group_commit = GroupCommit(engine)
+        group_commit.serve(sessions)
     return Platform(
         settings=settings,
         engine=engine,
-        sessions=session_factory(engine),
+        sessions=sessions,
         store=store,
         clock=clock or SystemClock(),
         key_wrapper=wrapper,
+        audit_group_commit=group_commit,
     )
 
 

@@ -74,6 +74,14 @@ class Settings(BaseSettings):
         description="PostgreSQL connections each worker keeps open (its requests run in up to 40 "
         "threads; a connection opened and closed per request costs the database milliseconds).",
     )
+    audit_group_commit: bool = Field(
+        default=False,
+        description="On PostgreSQL, write the consultation audit events of many requests in one "
+        "transaction, by a writer thread per worker (each request still waits until its event "
+        "is committed). Off by default: with PostgreSQL on the same 2-core machine it was 20 % "
+        "slower than recording in the request's transaction (bench/RESULTS.md); measure before "
+        "turning it on. SQLite always records in the request's transaction.",
+    )
     store_url: str = Field(
         default="", description="Document store; empty means file://<var_dir>/store."
     )

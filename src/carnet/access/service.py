@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
@@ -292,25 +292,48 @@ def _patient_access(
     )
 
 
-def tell_first_consultation(
+def record_consultation(
     session: Session,
     actor: Actor,
     access: DossierAccess | None,
     patient_id: uuid.UUID,
     *,
-    recorded_seq: int,
+    action: AuditAction,
     clock: Clock,
+    entity_ids: Iterable[uuid.UUID] = (),
+    details: dict[str, object] | None = None,
 ) -> None:
-    """Tell the patient when a professional consults their dossier for the first time.
+    """Record an allowed look at the dossier, naming the basis on which it was allowed.
 
-    ``recorded_seq`` is the consultation's own audit event. The policy's snapshot answers for
-    nearly every request; only when it saw no earlier consultation is the trail asked again,
-    after the chain head was locked, so that two first looks at once make one notice.
+    A professional's first consultation of a dossier is also told to the patient: when the
+    policy's snapshot saw no earlier one, the event is appended in the transaction (locking the
+    chain's head) and the trail asked again, so that two first looks at once make one notice.
+    Every other consultation goes through the audit trail's group commit where there is one.
     """
+    if access is not None and access.bases:
+        details = {**(details or {}), "basis": access.bases[0].value}
     if actor.professional_id is None or (access is not None and access.consulted_before):
+        audit_trail.record_consultation(
+            session,
+            agent=actor.agent,
+            action=action,
+            clock=clock,
+            patient_id=patient_id,
+            entity_ids=entity_ids,
+            details=details,
+        )
         return
+    event = audit_trail.record(
+        session,
+        agent=actor.agent,
+        action=action,
+        clock=clock,
+        patient_id=patient_id,
+        entity_ids=entity_ids,
+        details=details,
+    )
     if audit_trail.has_accessed_before(
-        session, patient_id, actor.professional_id, before_seq=recorded_seq
+        session, patient_id, actor.professional_id, before_seq=event.seq
     ):
         return
     professional = directory.get_professional(session, actor.professional_id)

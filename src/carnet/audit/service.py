@@ -33,6 +33,10 @@ from carnet.clock import Clock
 
 GENESIS = "0" * 64
 _ACTOR_CHAINS = uuid.UUID("5f0b6c1e-2a47-4c0e-8f7e-0d3c2b1a9e88")
+# Keys of ``Session.info``: the sessions' group commit writer, when they have one
+# (``group_commit.GroupCommit.serve``), and the consultation events waiting for the commit.
+GROUP_COMMIT = "carnet.audit.group_commit"
+PENDING = "carnet.audit.pending"
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ def record(
         # What the caller wrote goes first, as the unit of work would have ordered it.
         session.flush()
         seq, prev_hash = _advance_head(session, chain_id, now)
-        event = _chained(
+        event = chained(
             AuditEvent(
                 chain_id=chain_id,
                 seq=seq,
@@ -114,6 +118,77 @@ def record(
     return event
 
 
+@dataclass(frozen=True)
+class PendingEvent:
+    """An allowed consultation's event, waiting for its transaction to commit."""
+
+    agent: Agent
+    action: AuditAction
+    patient_id: uuid.UUID
+    recorded_at: dt.datetime
+    entity_ids: str
+    details: str
+
+    @property
+    def chain_id(self) -> uuid.UUID:
+        """The dossier's chain."""
+        return self.patient_id
+
+    def as_event(self, seq: int) -> AuditEvent:
+        """The event, numbered ``seq`` in its chain (not yet linked or hashed)."""
+        return AuditEvent(
+            chain_id=self.patient_id,
+            seq=seq,
+            patient_id=self.patient_id,
+            recorded_at=self.recorded_at,
+            action=self.action,
+            outcome=AuditOutcome.ALLOWED,
+            reason=None,
+            entity_ids=self.entity_ids,
+            details=self.details,
+        )
+
+
+def record_consultation(
+    session: Session,
+    *,
+    agent: Agent,
+    action: AuditAction,
+    clock: Clock,
+    patient_id: uuid.UUID,
+    entity_ids: Iterable[uuid.UUID] = (),
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record an allowed consultation of a dossier whose caller needs nothing back.
+
+    Where the sessions have a group commit writer (PostgreSQL, see ``group_commit``), the event
+    waits in the session and is written with other requests' events once the transaction
+    commits; the commit returns only after it is written, and raises ``AuditUnavailable`` if it
+    cannot be. Elsewhere it is appended in the transaction, as ``record`` does. A rolled-back
+    transaction records nothing either way.
+    """
+    if GROUP_COMMIT not in session.info:
+        record(
+            session,
+            agent=agent,
+            action=action,
+            clock=clock,
+            patient_id=patient_id,
+            entity_ids=entity_ids,
+            details=details,
+        )
+        return
+    pending = PendingEvent(
+        agent=agent,
+        action=action,
+        patient_id=patient_id,
+        recorded_at=clock.now(),
+        entity_ids=json.dumps(sorted(str(entity) for entity in entity_ids)),
+        details=json.dumps(details or {}, sort_keys=True, default=str),
+    )
+    session.info.setdefault(PENDING, []).append(pending)
+
+
 def start_chains(
     session: Session,
     *,
@@ -133,7 +208,7 @@ def start_chains(
     now = clock.now()
     content = json.dumps(details or {}, sort_keys=True, default=str)
     events = [
-        _chained(
+        chained(
             AuditEvent(
                 chain_id=patient_id,
                 seq=1,
@@ -171,7 +246,7 @@ def start_chains(
     return len(events)
 
 
-def _chained(event: AuditEvent, agent: Agent, prev_hash: str) -> AuditEvent:
+def chained(event: AuditEvent, agent: Agent, prev_hash: str) -> AuditEvent:
     """``event`` naming ``agent``, linked after ``prev_hash`` and sealed with its own hash."""
     event.agent_kind = agent.kind
     event.agent_subject = agent.subject

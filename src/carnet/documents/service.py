@@ -696,13 +696,22 @@ def _log(
     details: dict[str, object] | None = None,
     access: DossierAccess | None = None,
 ) -> None:
-    """Record an allowed event, naming the basis on which a professional saw the dossier.
-
-    A professional's first consultation of a dossier is also told to the patient.
-    """
+    """Record an allowed event; a consultation names the basis on which it was allowed."""
+    if action in (AuditAction.SEARCH, AuditAction.READ, AuditAction.RETRIEVE):
+        access_service.record_consultation(
+            session,
+            actor,
+            access,
+            patient_id,
+            action=action,
+            clock=clock,
+            entity_ids=documents,
+            details=details,
+        )
+        return
     if access is not None and access.bases:
         details = {**(details or {}), "basis": access.bases[0].value}
-    event = audit_trail.record(
+    audit_trail.record(
         session,
         agent=actor.agent,
         action=action,
@@ -711,10 +720,6 @@ def _log(
         entity_ids=documents,
         details=details,
     )
-    if action in (AuditAction.SEARCH, AuditAction.READ, AuditAction.RETRIEVE):
-        access_service.tell_first_consultation(
-            session, actor, access, patient_id, recorded_seq=event.seq, clock=clock
-        )
 
 
 def _announce(

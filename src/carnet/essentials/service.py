@@ -649,21 +649,15 @@ def _record_read(
     clock: Clock,
 ) -> None:
     """Record the read; a professional's first look at the dossier is told to the patient."""
-    patient_id = access.patient_id
-    details: dict[str, object] = {"resource": "essentials"}
-    if access.bases:
-        details["basis"] = access.bases[0].value
-    event = audit_trail.record(
+    access_service.record_consultation(
         session,
-        agent=actor.agent,
+        actor,
+        access,
+        access.patient_id,
         action=AuditAction.READ,
         clock=clock,
-        patient_id=patient_id,
         entity_ids=fact_ids,
-        details=details,
-    )
-    access_service.tell_first_consultation(
-        session, actor, access, patient_id, recorded_seq=event.seq, clock=clock
+        details={"resource": "essentials"},
     )
 
 
