@@ -123,6 +123,14 @@ class TestFindPatient:
     def test_malformed_identifier_is_an_error_not_a_miss(self, session: Session) -> None:
         with pytest.raises(InvalidIdentifier):
             service.find_patient(session, identifiers.LU_MATRICULE, "123")
+        with pytest.raises(InvalidIdentifier):
+            service.find_patient_id(session, identifiers.LU_MATRICULE, "123")
+
+    def test_only_the_id(self, session: Session, clock: FrozenClock) -> None:
+        matricule = make_matricule()
+        patient = make_patient(session, clock, matricule=matricule)
+        assert service.find_patient_id(session, identifiers.LU_MATRICULE, matricule) == patient.id
+        assert service.find_patient_id(session, identifiers.LU_MATRICULE, make_matricule()) is None
 
     def test_get_unknown_patient(self, session: Session) -> None:
         import uuid

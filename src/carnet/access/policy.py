@@ -15,6 +15,7 @@ profession (France), break-the-glass with a reason, bounded in time, which the p
 from __future__ import annotations
 
 import enum
+import functools
 import uuid
 from dataclasses import dataclass
 
@@ -90,7 +91,8 @@ class DossierAccess:
         """The patient themself or their representative."""
         return self.is_patient or self.is_representative
 
-    @property
+    # Computed once per request (the snapshot is frozen), not once per document of a find.
+    @functools.cached_property
     def bases(self) -> tuple[Basis, ...]:
         """Every live reason a professional may see this dossier, strongest first."""
         found = []
@@ -106,7 +108,7 @@ class DossierAccess:
             found.append(Basis.EMERGENCY_WIDENED if self.emergency_widened else Basis.EMERGENCY)
         return tuple(found)
 
-    @property
+    @functools.cached_property
     def sees_restricted(self) -> bool:
         """Whether some basis reaches restricted (R) documents."""
         return bool(

@@ -115,19 +115,28 @@ class Catalogue:
 
     def by_key(self, key: str) -> DocumentType:
         """Return the document type with slug ``key``; raise :class:`UnknownDocumentType`."""
-        for document_type in self.types:
-            if document_type.key == key:
-                return document_type
-        raise UnknownDocumentType(f"no document type with key {key!r} in the catalogue")
+        found = self._by_key.get(key)
+        if found is None:
+            raise UnknownDocumentType(f"no document type with key {key!r} in the catalogue")
+        return found
 
     def by_code(self, system: str, code: str) -> DocumentType:
         """Return the type coded ``system``/``code``; raise :class:`UnknownDocumentType`."""
-        for document_type in self.types:
-            if document_type.system == system and document_type.code == code:
-                return document_type
-        raise UnknownDocumentType(
-            f"no document type with code {code!r} in system {system!r} in the catalogue"
-        )
+        found = self._by_code.get((system, code))
+        if found is None:
+            raise UnknownDocumentType(
+                f"no document type with code {code!r} in system {system!r} in the catalogue"
+            )
+        return found
+
+    # Indexes built on first use: a find looks up every document's type, twice.
+    @functools.cached_property
+    def _by_key(self) -> dict[str, DocumentType]:
+        return {t.key: t for t in reversed(self.types)}
+
+    @functools.cached_property
+    def _by_code(self) -> dict[tuple[str, str], DocumentType]:
+        return {(t.system, t.code): t for t in reversed(self.types)}
 
     def document_class(self, code: str) -> DocumentClass:
         """Return the document class ``code``; raise :class:`UnknownDocumentType`."""

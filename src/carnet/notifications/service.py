@@ -42,6 +42,7 @@ from carnet.notifications.models import (
     RecipientKind,
 )
 from carnet.patients import service as patients
+from carnet.patients.errors import PatientNotFound
 from carnet.patients.models import Patient
 
 log = logging.getLogger(__name__)
@@ -472,10 +473,19 @@ def _record(
     recipient_professional_id: uuid.UUID | None,
     notification_id: uuid.UUID,
 ) -> Notification:
-    patient = patients.get_patient(session, patient_id)
+    # One row, not the patient with their dossier and identifiers: this runs on every publish.
+    found = session.execute(
+        select(Patient.language, Patient.email, NotificationPreferences.email)
+        .outerjoin(NotificationPreferences, NotificationPreferences.patient_id == Patient.id)
+        .where(Patient.id == patient_id)
+    ).one_or_none()
+    if found is None:
+        raise PatientNotFound()
+    patient_language, address, wanted = found
     if recipient_professional_id is None:
-        recipient, language = RecipientKind.PATIENT, messages.language_for(patient.language)
-        wants_email = bool(patient.email) and preferences(session, patient_id).email
+        recipient, language = RecipientKind.PATIENT, messages.language_for(patient_language)
+        # No choice recorded yet is the default: e-mail wanted (``Preferences``).
+        wants_email = bool(address) and wanted is not False
     else:
         directory.get_professional(session, recipient_professional_id)
         recipient, language = RecipientKind.PROFESSIONAL, messages.PROFESSIONAL_LANGUAGE

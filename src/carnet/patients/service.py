@@ -258,9 +258,17 @@ def find_patient(session: Session, system: str, value: str) -> Patient | None:
     The identifier is validated first: a malformed one raises ``InvalidIdentifier`` rather than
     quietly finding nobody.
     """
-    identifier = identifiers.validate(system, value)
-    patient_id = _patient_id_by_identifier(session, identifier.system, identifier.value)
+    patient_id = find_patient_id(session, system, value)
     return None if patient_id is None else session.get(Patient, patient_id)
+
+
+def find_patient_id(session: Session, system: str, value: str) -> uuid.UUID | None:
+    """The id of the patient holding this national identifier, or None (one indexed lookup).
+
+    Raises ``InvalidIdentifier`` for a malformed identifier, as ``find_patient`` does.
+    """
+    identifier = identifiers.validate(system, value)
+    return _patient_id_by_identifier(session, identifier.system, identifier.value)
 
 
 def find_by_reference(session: Session, reference: str) -> Patient:

@@ -184,10 +184,10 @@ def _resolve_patient(session: Session, subject: str) -> uuid.UUID:
             raise InvalidResource(
                 "The patient identifier must be system|value.", field="DocumentReference.subject"
             )
-        patient = patients.find_patient(session, system, value)
-        if patient is None:
+        found = patients.find_patient_id(session, system, value)
+        if found is None:
             raise AccessDenied("no patient with this identifier")
-        return patient.id
+        return found
     patient_id = parse_reference(
         subject.rsplit("/Patient/", 1)[-1] if "/Patient/" in subject else subject, "Patient"
     )
