@@ -138,3 +138,23 @@ class TestProfessionals:
         dentists = service.search_professionals(session, name="hoff", profession=Profession.DENTIST)
         assert [p.family for p in dentists] == ["Hoffmeister"]
         assert len(service.search_professionals(session)) == 3
+
+
+class TestAuthorName:
+    def test_the_professional_before_the_organisation(
+        self, session: Session, clock: FrozenClock
+    ) -> None:
+        lab = make_organisation(session, clock, name="Laboratoire Ketterthill")
+        biologist = make_professional(session, clock, organisation_id=lab.id, family="Weber")
+        named = service.author_name(session, professional_id=biologist.id, organisation_id=lab.id)
+        assert named == "Marc Weber"
+        assert (
+            service.author_name(session, professional_id=None, organisation_id=lab.id)
+            == "Laboratoire Ketterthill"
+        )
+
+    def test_nobody_named(self, session: Session) -> None:
+        assert service.author_name(session, professional_id=None, organisation_id=None) is None
+        assert (
+            service.author_name(session, professional_id=uuid.uuid4(), organisation_id=None) is None
+        )

@@ -26,6 +26,8 @@ from carnet.documents.errors import (
     InvalidDocument,
 )
 from carnet.documents.models import Confidentiality, Document, DocumentStatus, SubmissionSet
+from carnet.notifications import service as notices
+from carnet.notifications.models import NotificationKind
 from carnet.patients.errors import PatientNotFound
 from carnet.patients.models import DossierState, Patient
 from carnet.storage import ContentCorrupted, FilesystemDocumentStore
@@ -96,6 +98,22 @@ class TestAddDocument:
         assert read == content
         (on_disk,) = _store_files(store)
         assert content not in on_disk.read_bytes()
+
+    def test_the_patient_is_told_who_published(
+        self,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        patient: Patient,
+        author: Actor,
+        biologist: Professional,
+        me: Actor,
+    ) -> None:
+        make_document(session, store, clock, actor=author, patient_id=patient.id)
+        make_document(session, store, clock, actor=me, patient_id=patient.id)
+        (notice,) = notices.inbox(session, patient_id=patient.id)
+        assert notice.kind is NotificationKind.NEW_DOCUMENT
+        assert f"{biologist.given} {biologist.family}" in notice.body
 
     def test_all_metadata_round_trips(
         self,

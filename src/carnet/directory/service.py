@@ -127,6 +127,33 @@ def get_organisation(session: Session, organisation_id: uuid.UUID) -> Organisati
     return organisation
 
 
+def author_name(
+    session: Session,
+    *,
+    professional_id: uuid.UUID | None,
+    organisation_id: uuid.UUID | None,
+) -> str | None:
+    """How a document's author is named to the patient: the professional, else the organisation.
+
+    One indexed lookup of the name alone (it runs for every document published); None when
+    neither is given or found.
+    """
+    if professional_id is not None:
+        row = session.execute(
+            select(Professional.given, Professional.family).where(
+                Professional.id == professional_id
+            )
+        ).one_or_none()
+        if row is not None:
+            return f"{row.given} {row.family}"
+    if organisation_id is not None:
+        name: str | None = session.scalar(
+            select(Organisation.name).where(Organisation.id == organisation_id)
+        )
+        return name
+    return None
+
+
 def find_professional(session: Session, system: str, value: str) -> Professional | None:
     """The professional holding this identifier, or None."""
     return session.scalar(

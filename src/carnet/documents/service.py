@@ -729,12 +729,14 @@ def _announce(
     if actor.kind is ActorKind.PATIENT:
         return
     for document in added:
-        author = "Carnet"
-        if document.author_professional_id is not None:
-            person = directory.get_professional(session, document.author_professional_id)
-            author = f"{person.given} {person.family}"
-        elif document.author_organisation_id is not None:
-            author = directory.get_organisation(session, document.author_organisation_id).name
+        author = (
+            directory.author_name(
+                session,
+                professional_id=document.author_professional_id,
+                organisation_id=document.author_organisation_id,
+            )
+            or "Carnet"
+        )
         notices.notify_new_document(
             session,
             patient_id=patient_id,
