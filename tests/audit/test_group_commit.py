@@ -161,6 +161,25 @@ class TestServedSessions:
         assert events[0].agent_professional_id == AGENT.professional_id
         assert _intact(postgres, patient_id)
 
+    def test_a_possible_first_consultation_is_appended_in_the_transaction(
+        self, postgres: Engine, sessions: sessionmaker[Session], clock: FrozenClock
+    ) -> None:
+        patient_id = uuid.uuid4()
+        with unit_of_work(sessions) as session:
+            event = audit.record_consultation(
+                session,
+                agent=AGENT,
+                action=AuditAction.READ,
+                clock=clock,
+                patient_id=patient_id,
+                deferrable=False,
+            )
+            # Numbered under the head's lock, in this transaction: the caller can ask the trail.
+            assert event is not None
+            assert event.seq == 1
+            assert audit.PENDING not in session.info
+        assert [e.seq for e in _events(postgres, patient_id)] == [1]
+
     def test_a_rolled_back_transaction_records_nothing(
         self, postgres: Engine, sessions: sessionmaker[Session], clock: FrozenClock
     ) -> None:

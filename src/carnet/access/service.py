@@ -312,18 +312,9 @@ def record_consultation(
     """
     if access is not None and access.bases:
         details = {**(details or {}), "basis": access.bases[0].value}
-    if actor.professional_id is None or (access is not None and access.consulted_before):
-        audit_trail.record_consultation(
-            session,
-            agent=actor.agent,
-            action=action,
-            clock=clock,
-            patient_id=patient_id,
-            entity_ids=entity_ids,
-            details=details,
-        )
-        return
-    event = audit_trail.record(
+    professional_id = actor.professional_id
+    nothing_to_tell = professional_id is None or (access is not None and access.consulted_before)
+    event = audit_trail.record_consultation(
         session,
         agent=actor.agent,
         action=action,
@@ -331,12 +322,13 @@ def record_consultation(
         patient_id=patient_id,
         entity_ids=entity_ids,
         details=details,
+        deferrable=nothing_to_tell,
     )
-    if audit_trail.has_accessed_before(
-        session, patient_id, actor.professional_id, before_seq=event.seq
-    ):
+    if nothing_to_tell or professional_id is None or event is None:
         return
-    professional = directory.get_professional(session, actor.professional_id)
+    if audit_trail.has_accessed_before(session, patient_id, professional_id, before_seq=event.seq):
+        return
+    professional = directory.get_professional(session, professional_id)
     notices.notify_first_access(
         session,
         patient_id=patient_id,

@@ -158,17 +158,18 @@ def record_consultation(
     patient_id: uuid.UUID,
     entity_ids: Iterable[uuid.UUID] = (),
     details: dict[str, Any] | None = None,
-) -> None:
-    """Record an allowed consultation of a dossier whose caller needs nothing back.
+    deferrable: bool = True,
+) -> AuditEvent | None:
+    """Record an allowed consultation of a dossier; the event, or None if it was deferred.
 
-    Where the sessions have a group commit writer (PostgreSQL, see ``group_commit``), the event
-    waits in the session and is written with other requests' events once the transaction
-    commits; the commit returns only after it is written, and raises ``AuditUnavailable`` if it
-    cannot be. Elsewhere it is appended in the transaction, as ``record`` does. A rolled-back
-    transaction records nothing either way.
+    Where the sessions have a group commit writer (PostgreSQL, see ``group_commit``) and the
+    caller needs nothing back (``deferrable``), the event waits in the session and is written
+    with other requests' events once the transaction commits; the commit returns only after it
+    is written, and raises ``AuditUnavailable`` if it cannot be. Otherwise it is appended in the
+    transaction, as ``record`` does. A rolled-back transaction records nothing either way.
     """
-    if GROUP_COMMIT not in session.info:
-        record(
+    if not deferrable or GROUP_COMMIT not in session.info:
+        return record(
             session,
             agent=agent,
             action=action,
@@ -177,7 +178,6 @@ def record_consultation(
             entity_ids=entity_ids,
             details=details,
         )
-        return
     pending = PendingEvent(
         agent=agent,
         action=action,
@@ -187,6 +187,7 @@ def record_consultation(
         details=json.dumps(details or {}, sort_keys=True, default=str),
     )
     session.info.setdefault(PENDING, []).append(pending)
+    return None
 
 
 def start_chains(
