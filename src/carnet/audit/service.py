@@ -120,7 +120,11 @@ def record(
 
 @dataclass(frozen=True)
 class PendingEvent:
-    """An allowed consultation's event, waiting for its transaction to commit."""
+    """An allowed event of a dossier's chain before it is numbered and linked.
+
+    A consultation waiting for its transaction to commit (group commit), or the first event of
+    a new dossier's chain (``start_chains``).
+    """
 
     agent: Agent
     action: AuditAction
@@ -210,19 +214,7 @@ def start_chains(
     content = json.dumps(details or {}, sort_keys=True, default=str)
     events = [
         chained(
-            AuditEvent(
-                chain_id=patient_id,
-                seq=1,
-                patient_id=patient_id,
-                recorded_at=now,
-                action=action,
-                outcome=AuditOutcome.ALLOWED,
-                reason=None,
-                entity_ids="[]",
-                details=content,
-            ),
-            agent,
-            GENESIS,
+            PendingEvent(agent, action, patient_id, now, "[]", content).as_event(1), agent, GENESIS
         )
         for patient_id in patient_ids
     ]
