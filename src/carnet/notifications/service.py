@@ -20,7 +20,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import NamedTuple
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from carnet.clock import Clock
@@ -474,18 +474,13 @@ def _record(
     notification_id: uuid.UUID,
 ) -> Notification:
     # One row, not the patient with their dossier and identifiers: this runs on every publish.
-    found = session.execute(
-        select(Patient.language, Patient.email, NotificationPreferences.email)
-        .outerjoin(NotificationPreferences, NotificationPreferences.patient_id == Patient.id)
-        .where(Patient.id == patient_id)
-    ).one_or_none()
+    found = session.execute(_contacts().where(Patient.id == patient_id)).one_or_none()
     if found is None:
         raise PatientNotFound()
-    patient_language, address, wanted = found
+    _, address, patient_language, wanted = found
     if recipient_professional_id is None:
         recipient, language = RecipientKind.PATIENT, messages.language_for(patient_language)
-        # No choice recorded yet is the default: e-mail wanted (``Preferences``).
-        wants_email = bool(address) and wanted is not False
+        wants_email = _wants_email(address, wanted)
     else:
         directory.get_professional(session, recipient_professional_id)
         recipient, language = RecipientKind.PROFESSIONAL, messages.PROFESSIONAL_LANGUAGE
@@ -513,15 +508,23 @@ def _recipients(session: Session, patient_ids: set[uuid.UUID]) -> dict[uuid.UUID
     """The address and language of each patient who still wants e-mail."""
     found: dict[uuid.UUID, _Recipient] = {}
     for batch in _batches(sorted(patient_ids)):
-        rows = session.execute(
-            select(Patient.id, Patient.email, Patient.language, NotificationPreferences.email)
-            .outerjoin(NotificationPreferences, NotificationPreferences.patient_id == Patient.id)
-            .where(Patient.id.in_(batch))
-        )
+        rows = session.execute(_contacts().where(Patient.id.in_(batch)))
         for patient_id, address, language, wanted in rows:
-            if address and wanted is not False:
+            if address and _wants_email(address, wanted):
                 found[patient_id] = _Recipient(address, messages.language_for(language))
     return found
+
+
+def _contacts() -> Select[uuid.UUID, str | None, str, bool]:
+    """Each patient's id, address, language and e-mail choice (NULL where never chosen)."""
+    return select(
+        Patient.id, Patient.email, Patient.language, NotificationPreferences.email
+    ).outerjoin(NotificationPreferences, NotificationPreferences.patient_id == Patient.id)
+
+
+def _wants_email(address: str | None, wanted: bool | None) -> bool:
+    # No choice recorded yet is the default: e-mail wanted (``Preferences``).
+    return bool(address) and wanted is not False
 
 
 def _email(notification: Notification, recipient: _Recipient, now: dt.datetime) -> EmailMessage:
