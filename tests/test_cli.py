@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
+from sqlalchemy.exc import ArgumentError
 from typer.testing import CliRunner
 
 import carnet
@@ -138,3 +143,82 @@ def test_operators_add_asks_for_the_password_and_refuses_a_short_one(tmp_path: P
     assert "at least 12 characters" in result.output
     assert "otpauth://" not in result.output
     assert "Traceback" not in result.output
+
+
+# --- One line per database or configuration fault (issue 15) ---------------------------------
+
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/carnet"  # nothing listens on port 1
+MALFORMED = "notaurl"
+
+
+def _fault_env(tmp_path: Path, url: str) -> dict[str, str]:
+    """An environment whose keys exist already (their creation is logged), with ``url``."""
+    env = _env(tmp_path)
+    assert runner.invoke(app, ["db", "current"], env=env).exit_code == 0
+    return {**env, "CARNET_DATABASE_URL": url}
+
+
+def _one_error_line(result: Any) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return str(lines[0])
+
+
+@pytest.mark.parametrize("command", [["db", "current"], ["db", "upgrade"], ["serve"]])
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (UNREACHABLE, "error: Cannot reach the database: connection failed"),
+        (MALFORMED, "error: Invalid database URL (CARNET_DATABASE_URL): Could not parse"),
+        ("sqlite:////nonexistent/directory/carnet.db", "error: Cannot reach the database: unable"),
+        ("mysql+nodriver://x/y", "error: Invalid database URL (CARNET_DATABASE_URL): Can't load"),
+    ],
+    ids=["unreachable", "malformed", "no-directory", "unknown-driver"],
+)
+def test_a_database_fault_is_one_error_line(
+    tmp_path: Path, command: list[str], url: str, said: str
+) -> None:
+    result = runner.invoke(app, command, env=_fault_env(tmp_path, url))
+    assert _one_error_line(result).startswith(said)
+
+
+def test_the_password_of_an_unreachable_database_is_not_shown(tmp_path: Path) -> None:
+    url = "postgresql://carnet:hunter2@127.0.0.1:1/carnet"
+    result = runner.invoke(app, ["db", "current"], env=_fault_env(tmp_path, url))
+    assert "hunter2" not in _one_error_line(result)
+
+
+def test_config_with_a_malformed_url_is_one_error_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["config"], env=_env(tmp_path, CARNET_DATABASE_URL=MALFORMED))
+    assert _one_error_line(result).startswith("error: Invalid database URL")
+
+
+def test_an_invalid_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    for command in (["config"], ["db", "current"]):
+        result = runner.invoke(app, command, env=_env(tmp_path, CARNET_PORT="eighty"))
+        assert _one_error_line(result).startswith("error: Invalid configuration: CARNET_PORT: ")
+
+
+def test_debug_shows_the_error_itself(tmp_path: Path) -> None:
+    env = _fault_env(tmp_path, MALFORMED)
+    result = runner.invoke(app, ["--debug", "db", "current"], env=env)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, ArgumentError)
+
+
+def test_the_installed_command_prints_no_stack_trace(tmp_path: Path) -> None:
+    env = {**os.environ, **_fault_env(tmp_path, UNREACHABLE)}
+    answer = subprocess.run(
+        [sys.executable, "-m", "carnet", "db", "current"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert answer.returncode == 1
+    [line] = answer.stderr.splitlines()
+    assert line.startswith("error: Cannot reach the database: connection failed: connection to")

@@ -114,8 +114,22 @@ def _tail(log: Path) -> str:
 
 
 def worker_pids(parent: int) -> list[int]:
-    """The worker processes uvicorn spawned (its multiprocessing children, not the tracker)."""
-    found = []
+    """The worker processes uvicorn started, not the resource tracker nor the fork server.
+
+    ``carnet serve`` forks its workers from a preloaded fork server (``carnet.web.serving``):
+    they are the fork server's children. Spawned workers (``spawn_main``) are the parent's own.
+    """
+    children = _children()
+    found = [pid for pid, cmdline in children.get(parent, []) if b"spawn_main" in cmdline]
+    for pid, cmdline in children.get(parent, []):
+        if b"forkserver" in cmdline:
+            found.extend(worker for worker, _ in children.get(pid, []))
+    return sorted(found) or [parent]
+
+
+def _children() -> dict[int, list[tuple[int, bytes]]]:
+    """Every process's children with their command lines, read from ``/proc``."""
+    children: dict[int, list[tuple[int, bytes]]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -125,9 +139,8 @@ def worker_pids(parent: int) -> list[int]:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and b"spawn_main" in cmdline:
-            found.append(int(entry.name))
-    return sorted(found) or [parent]
+        children.setdefault(ppid, []).append((int(entry.name), cmdline))
+    return children
 
 
 def cpu_seconds(pid: int) -> float:

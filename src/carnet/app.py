@@ -23,13 +23,14 @@ from carnet.auth.tokens import TokenAuthority
 from carnet.db import unit_of_work
 from carnet.fhir import outcome as fhir_outcome
 from carnet.fhir import router as fhir_router
-from carnet.lifecycle.jobs import run_jobs
+from carnet.lifecycle.jobs import SweepSchedule, run_jobs
 from carnet.notifications.mailer import mailer_from_url
 from carnet.notifications.service import deliver_pending
 from carnet.platform import Platform, build_platform
 from carnet.portal import visits as portal
 from carnet.settings import Settings
 from carnet.web import oauth, service_routes
+from carnet.web.limits import RequestLimitsMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     )
     _mount_swagger(app)
 
+    # Added first, so it runs inside SecurityHeaders: its refusals carry the same headers.
+    app.add_middleware(RequestLimitsMiddleware, fhir_refusal=fhir_outcome.outcome_response)
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(Exception)
@@ -127,10 +130,13 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         docs = scope.get("path") == "/docs"
+        secure = _over_https(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                if secure:
+                    headers.setdefault("Strict-Transport-Security", _HSTS)
                 headers.setdefault("Content-Security-Policy", _DOCS_CSP if docs else _BASE_CSP)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "no-referrer")
@@ -141,6 +147,20 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+# Served content: a browser that once reached Carnet over https never again tries plain http
+# for a year (RFC 6797); sent only over https, where browsers heed it.
+_HSTS = "max-age=31536000"
+
+
+def _over_https(scope: Scope) -> bool:
+    """The request came over https, or Carnet is published at an https address (behind a
+    proxy that ends TLS, ``scope["scheme"]`` says http: ``CARNET_PUBLIC_URL`` says how)."""
+    if scope.get("scheme") == "https":
+        return True
+    platform = getattr(getattr(scope.get("app"), "state", None), "platform", None)
+    return platform is not None and str(platform.settings.public_url).startswith("https://")
 
 
 OUTBOX_INTERVAL_SECONDS = 5.0
@@ -188,6 +208,8 @@ def _start_jobs(platform: Platform) -> asyncio.Task[None] | None:
             platform.store,
             clock=platform.clock,
             retention_years=platform.settings.retention_years,
+            sweep=SweepSchedule.from_settings(platform.settings),
+            audit_checkpoints=platform.audit_checkpoints,
         )
         log.info("%s", report.summary())
 

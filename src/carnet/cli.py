@@ -19,8 +19,12 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from sqlalchemy import Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from typer.core import TyperGroup
 
 import carnet
 from carnet import schema
@@ -35,15 +39,70 @@ from carnet.errors import CarnetError
 from carnet.exports import build_export_zip, import_export_zip
 from carnet.lifecycle.enrolment import enrol_registry
 from carnet.lifecycle.errors import InvalidRegistryFile
-from carnet.lifecycle.jobs import run_jobs
+from carnet.lifecycle.jobs import SweepSchedule, run_jobs
 from carnet.lifecycle.service import Invitation, issue_invitation
+from carnet.lifecycle.sweep import sweep_store
 from carnet.patients.service import find_by_reference
 from carnet.platform import Platform, build_platform
 from carnet.settings import Settings
 from carnet.storage import StorageError
+from carnet.storage.ports import ListedObject
+
+# --- One line per fault (issue 15): a database or configuration fault, wherever a command meets
+# it, prints one ``error: …`` line and exits 1; ``--debug`` shows the stack trace instead.
+
+
+class _OneLineErrors(TyperGroup):
+    """Every command runs inside this group: the one place faults become readable lines."""
+
+    # ``Any``: Typer vendors its own click, whose Context it does not export under a public name.
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; translate what ``_fault`` knows, let anything else through."""
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            message = _fault(error)
+            if message is None:
+                raise
+            _fail(message)
+
+
+def _fault(error: BaseException) -> str | None:
+    """What the operator can act on, in one line, or None for an error that is a bug."""
+    described: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Any], ...] = (
+        (ValidationError, _invalid_configuration),
+        # The URL itself: not a URL, or an unknown dialect or driver (NoSuchModuleError).
+        (ArgumentError, lambda e: f"Invalid database URL (CARNET_DATABASE_URL): {_first_line(e)}"),
+        (
+            (OperationalError, InterfaceError),
+            lambda e: f"Cannot reach the database: {_first_line(e.orig or e)}",
+        ),
+        (DBAPIError, lambda e: f"The database refused: {_first_line(e.orig or e)}"),
+        ((CarnetError, StorageError), str),
+        (OSError, lambda e: f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")),
+    )
+    return next((str(say(error)) for kind, say in described if isinstance(error, kind)), None)
+
+
+def _invalid_configuration(error: ValidationError) -> str:
+    problems = (
+        f"CARNET_{'_'.join(map(str, problem['loc'])).upper()}: {problem['msg']}"
+        for problem in error.errors()
+    )
+    return f"Invalid configuration: {'; '.join(problems)}"
+
+
+def _first_line(error: BaseException) -> str:
+    # Drivers add hints and SQLAlchemy a link on lines of their own: the first says what failed.
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
 
 app = typer.Typer(
-    help="Carnet, the shared health record.", no_args_is_help=True, add_completion=False
+    help="Carnet, the shared health record.",
+    no_args_is_help=True,
+    add_completion=False,
+    cls=_OneLineErrors,
 )
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -95,7 +154,7 @@ def _platform() -> Iterator[Platform]:
     try:
         platform = build_platform(Settings())
     except (ValueError, StorageError) as error:
-        _fail(f"Cannot start: {error}")
+        _fail(_fault(error) if isinstance(error, ValidationError) else f"Cannot start: {error}")
     try:
         yield platform
     except (CarnetError, StorageError) as error:
@@ -104,10 +163,12 @@ def _platform() -> Iterator[Platform]:
         platform.close()
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
+def _fail(message: str | None, code: int = 1) -> NoReturn:
     if _state.debug and sys.exc_info()[1] is not None:
         raise  # noqa: PLE0704 — re-raises the error being handled, for --debug
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    # One line, whatever the message carries (a driver's hint, a pydantic report).
+    shown = " ".join(line.strip() for line in (message or "").splitlines() if line.strip())
+    typer.secho(f"error: {shown}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
 
 
@@ -124,8 +185,8 @@ def config(
     """Print the effective settings (from CARNET_* variables), secrets masked."""
     try:
         shown = Settings().masked()
-    except ValueError as error:
-        _fail(f"Invalid configuration: {error}")
+    except ValidationError as error:
+        _fail(_fault(error))
     if as_json:
         typer.echo(json.dumps(shown, indent=2, default=str))
         return
@@ -147,18 +208,21 @@ def db_upgrade(
         ),
     ] = None,
 ) -> None:
-    """Create the database or migrate it to the latest schema."""
-    with _platform() as platform:
-        before = schema.current_revision(platform.engine)
-        schema.upgrade(platform.engine, revision, partitions=partitions)
-        after = schema.current_revision(platform.engine)
+    """Create the database or migrate it to the latest schema (as CARNET_MIGRATION_DATABASE_URL)."""
+    with _platform() as platform, _owner_engine(platform) as owner:
+        before = schema.current_revision(owner)
+        schema.upgrade(owner, revision, partitions=partitions)
+        after = schema.current_revision(owner)
         if before == after:
             typer.echo(f"Database already at {after}.")
         else:
             typer.echo(f"Database migrated from {before or 'nothing'} to {after}.")
-        count = schema.partition_count(platform.engine)
+        count = schema.partition_count(owner)
         if count is not None:
             typer.echo(f"Patient tables hash-partitioned by patient id into {count} partitions.")
+        runtime_role = platform.engine.url.username
+        if owner is not platform.engine and runtime_role:
+            typer.echo(f"Now give Carnet's role its privileges: carnet db grant {runtime_role}")
 
 
 @db_app.command("current")
@@ -169,19 +233,150 @@ def db_current() -> None:
         typer.echo(f"code:     {schema.head_revision(platform.engine)}")
 
 
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk every hash chain of the audit trail; name the first broken link of each."""
-    from carnet.audit.service import verify  # noqa: PLC0415
+# --- The audit trail against its database owner (issue 15): the runtime role's grants, the
+# signed heads, the checkpoints published outside the database.
 
-    with _platform() as platform, platform.sessions() as session:
-        report = verify(session)
-    if report.intact:
-        typer.echo(f"Audit trail intact: {report.events} events in {report.chains} chains.")
+
+@contextmanager
+def _owner_engine(platform: Platform) -> Iterator[Engine]:
+    """The engine of the role that owns the tables (CARNET_MIGRATION_DATABASE_URL, by default
+    Carnet's own): migrations and grants run as it, Carnet does not."""
+    from carnet.db import make_engine  # noqa: PLC0415
+
+    url = platform.settings.effective_migration_database_url
+    if url == platform.settings.effective_database_url:
+        yield platform.engine
         return
-    for broken in report.broken:
+    owner = make_engine(url)
+    try:
+        yield owner
+    finally:
+        owner.dispose()
+
+
+@db_app.command("grant")
+def db_grant(
+    role: Annotated[str, typer.Argument(help="Carnet's runtime role (it must exist).")],
+) -> None:
+    """Give Carnet's runtime role exactly what it needs, as the tables' owner (PostgreSQL).
+
+    Run after `carnet db upgrade`, as CARNET_MIGRATION_DATABASE_URL's role; idempotent. The role
+    gets no ownership, no DDL and no TRIGGER; on audit_events only SELECT and INSERT.
+    """
+    from carnet.migrations.privileges import grant_runtime  # noqa: PLC0415
+
+    with _platform() as platform, _owner_engine(platform) as owner, owner.begin() as connection:
+        granted = grant_runtime(connection, role, sorted(schema.metadata().tables))
+    typer.echo(granted.summary())
+    for warning in granted.warnings:
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+
+
+@audit_app.command("key")
+def audit_key() -> None:
+    """Print the audit trail's public key (PEM) and its id, for auditors."""
+    with _platform() as platform:
+        if platform.audit_key is None:
+            _fail("No audit signing key is configured.")
+        public = platform.audit_key.public
+    # The PEM alone on standard output: `carnet audit key > audit-public.pem`.
+    typer.echo(f"Carnet audit key {public.key_id} (Ed25519):", err=True)
+    typer.echo(public.pem().rstrip())
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="FILE",
+            help="The checkpoint log (a path or file:// URL); default CARNET_AUDIT_CHECKPOINTS.",
+        ),
+    ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Every chain head, not only those changed since.")
+    ] = False,
+) -> None:
+    """Append a signed checkpoint of the audit chain heads to an append-only log."""
+    from carnet.audit.checkpoints import CheckpointLogError, log_path, take_checkpoint  # noqa: PLC0415
+
+    with _platform() as platform:
+        _require_schema(platform)
+        location = to or platform.settings.audit_checkpoints
+        if not location or platform.audit_key is None:
+            _fail("Say where: --to FILE, or set CARNET_AUDIT_CHECKPOINTS.")
+        try:
+            path = log_path(location)
+            with unit_of_work(platform.sessions) as session:
+                taken = take_checkpoint(
+                    session, path, key=platform.audit_key, clock=platform.clock, full=full
+                )
+        except CheckpointLogError as error:
+            _fail(str(error))
+    typer.echo(taken.summary(path))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints",
+            metavar="FILE",
+            help="Also check the trail against this checkpoint log, and the log itself.",
+        ),
+    ] = None,
+    public_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--public-key",
+            metavar="FILE",
+            help="A public audit key (from `carnet audit key`) to verify with instead of the "
+            "configured one; repeat for keys rotated out.",
+        ),
+    ] = None,
+) -> None:
+    """Walk every hash chain; check every head's signature and every checkpointed position."""
+    from carnet.audit.checkpoints import CheckpointLogError, read_log  # noqa: PLC0415
+    from carnet.audit.signing import AuditKeyError, KeyRing, load_public_key  # noqa: PLC0415
+    from carnet.audit.verify import verify_trail  # noqa: PLC0415
+
+    with _platform() as platform:
+        try:
+            if public_key:
+                ring = KeyRing.of(load_public_key(path.read_text()) for path in public_key)
+            elif platform.audit_key is not None:
+                ring = platform.audit_key.ring
+            else:
+                _fail("No audit key: give --public-key FILE.")
+            log = read_log(checkpoints, ring) if checkpoints is not None else None
+        except (OSError, AuditKeyError, CheckpointLogError) as error:
+            _fail(str(error))
+        with platform.sessions() as session:
+            report = verify_trail(session, ring, checkpoints=log)
+    links = report.links
+    for broken in links.broken:
         typer.secho(f"BROKEN {broken}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(1)
+    for finding in report.findings:
+        typer.secho(f"TAMPERED {finding}", err=True, fg=typer.colors.RED)
+    if report.intact:
+        typer.echo(f"Audit trail intact: {links.events} events in {links.chains} chains.")
+    typer.echo(f"Chain heads: {report.signed_heads} signed by a known key.")
+    if report.unsigned_before_signing:
+        shown = ", ".join(str(chain) for chain in report.unsigned_before_signing[:5])
+        more = len(report.unsigned_before_signing) - 5
+        typer.echo(
+            f"{len(report.unsigned_before_signing)} chain heads unsigned (before signing "
+            f"began): {shown}{f' and {more} more' if more > 0 else ''}."
+        )
+    if log is not None:
+        typer.echo(
+            f"Checkpoints: {report.checkpoint_records} records; {report.checkpointed_chains} "
+            "chains checked against their last checkpointed event."
+        )
+    if not report.intact:
+        raise typer.Exit(1)
 
 
 @notifications_app.command("send")
@@ -229,17 +424,26 @@ def serve(
     """Serve Carnet over HTTP (Ctrl-C stops it cleanly)."""
     import uvicorn  # noqa: PLC0415
 
-    from carnet.web.serving import EVENT_LOOP, HTTP_PROTOCOL  # noqa: PLC0415
+    from carnet.web.serving import (  # noqa: PLC0415
+        EVENT_LOOP,
+        HTTP_PROTOCOL,
+        fork_workers_from_a_preloaded_server,
+    )
 
-    settings = Settings()
+    application = "carnet.app:create_app"
+    # The schema is checked once, here: a worker that refused to start would only be replaced
+    # by another refusing the same way.
     with _platform() as platform:
         _require_schema(platform)
+        settings = platform.settings
+    fork_workers_from_a_preloaded_server(application)
     uvicorn.run(
-        "carnet.app:create_app",
+        application,
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
         workers=workers or settings.workers,
+        timeout_worker_healthcheck=settings.worker_healthcheck_seconds,
         proxy_headers=False,
         server_header=False,
         log_level="info",
@@ -609,8 +813,51 @@ def jobs_run() -> None:
             platform.store,
             clock=platform.clock,
             retention_years=platform.settings.retention_years,
+            sweep=SweepSchedule.from_settings(platform.settings),
+            audit_checkpoints=platform.audit_checkpoints,
         )
         typer.echo(report.summary())
+
+
+# --- carnet store: the document store's upkeep (the store sweeper) ---------------------------
+store_app = typer.Typer(help="The document store.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("sweep")
+def store_sweep(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")
+    ] = False,
+    grace_seconds: Annotated[
+        int | None,
+        typer.Option(
+            "--grace-seconds",
+            min=0,
+            help="Override CARNET_STORE_SWEEP_GRACE_SECONDS. Below the longest publication "
+            "time only while no server runs: younger objects may belong to one in flight.",
+        ),
+    ] = None,
+) -> None:
+    """Remove stored objects no document references, older than the grace period."""
+
+    def show(listed: ListedObject) -> None:
+        typer.echo(f"{listed.key} {listed.size} bytes, written {listed.modified_at.isoformat()}")
+
+    with _platform() as platform:
+        _require_schema(platform)
+        seconds = grace_seconds
+        if seconds is None:
+            seconds = platform.settings.store_sweep_grace_seconds
+        report = sweep_store(
+            platform.sessions,
+            platform.store,
+            clock=platform.clock,
+            grace=dt.timedelta(seconds=seconds),
+            dry_run=dry_run,
+            on_unreferenced=show if dry_run else None,
+        )
+        typer.echo(report.summary(dry_run=dry_run))
 
 
 @app.command()

@@ -6,6 +6,7 @@ Nothing here runs at import time: engines are built by the ways in from the sett
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,9 +15,20 @@ from typing import Any
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import (
+    DataError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+    StatementError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from carnet.storable import guard_rows
 
 # Stable constraint names: Alembic migrations can then name what they alter or drop.
 NAMING_CONVENTION = {
@@ -32,6 +44,11 @@ class Base(DeclarativeBase):
     """Base of every Carnet table."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# Every row is checked against its columns before a flush writes it: a value the database
+# cannot store is the client's fault (400 naming the field), not a database failure (503).
+guard_rows(Base)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -144,3 +161,39 @@ def unit_of_work(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back if it raises."""
     with sessions() as session, session.begin():
         yield session
+
+
+class DatabaseFault(enum.StrEnum):
+    """What a database error means for the request that met it."""
+
+    # The request's own values: too long, a NUL, an instant out of range (SQLSTATE class 22).
+    INPUT = "input"
+    # A constraint refused the write, most often a concurrent twin (SQLSTATE class 23).
+    CONFLICT = "conflict"
+    # The database cannot be reached or cannot serve now: worth a retry.
+    UNREACHABLE = "unreachable"
+    # Anything else is Carnet's own defect.
+    DEFECT = "defect"
+
+
+def database_fault(error: SQLAlchemyError) -> DatabaseFault:
+    """Classify ``error``: only a lost or refused connection (or a busy database) is a 503.
+
+    A client told "the database is unreachable" retries forever; a value it sent that no
+    retry will make storable must be answered as its own fault, once.
+    """
+    if isinstance(error, DataError):
+        return DatabaseFault.INPUT
+    if isinstance(error, IntegrityError):
+        return DatabaseFault.CONFLICT
+    if isinstance(error, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
+        return DatabaseFault.UNREACHABLE
+    if getattr(error, "connection_invalidated", False):
+        return DatabaseFault.UNREACHABLE
+    if isinstance(error, StatementError) and isinstance(
+        error.orig, ValueError | OverflowError | UnicodeError
+    ):
+        # A value the driver or a column type could not convert (a lone surrogate, a date
+        # that overflows in UTC): the request's input, caught before the database saw it.
+        return DatabaseFault.INPUT
+    return DatabaseFault.DEFECT

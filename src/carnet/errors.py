@@ -42,3 +42,16 @@ class LimitExceeded(CarnetError):
 
 class StateRefused(CarnetError):
     """The thing is in a state that does not allow this now (e.g. a dossier that is not active)."""
+
+
+class InvalidValue(InvalidInput):
+    """One value cannot be taken as it is: ``reason`` says why, ``field`` names it.
+
+    ``reason`` is ``too-long`` (over its column's length), ``character`` (a control character
+    or one no database stores), ``out-of-range`` (an instant outside the years 1 to 9999 in UTC,
+    an integer over its column's width) or ``structure`` (JSON nested too deep).
+    """
+
+    def __init__(self, message: str, *, field: str, reason: str) -> None:
+        super().__init__(message, field=field)
+        self.reason = reason

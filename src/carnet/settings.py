@@ -101,6 +101,37 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1")
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
+
+    # --- Serving under load (issue 15): worker restarts, and the limits checked before a
+    # request is read (carnet.web.limits).
+    worker_healthcheck_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=600,
+        description="Seconds a worker may take to answer the supervisor's health check before it "
+        "is killed and replaced (uvicorn's own default, 5, kills workers still starting on a busy "
+        "machine, and each replacement adds to the load).",
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest request body outside uploads, FHIR publications and OAuth: portal "
+        "forms, FHIR searches and Consents.",
+    )
+    max_auth_body_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Largest request body on the OAuth endpoints (token, revocation, authorize "
+        "and its sign-in forms, userinfo).",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Largest request line and headers together; larger is refused with 431.",
+    )
+    max_header_count: int = Field(
+        default=100, ge=10, description="Most header fields in a request; more is refused with 431."
+    )
     demo_seed: int = Field(
         default=20261123, description="Seed of the deterministic demo population."
     )
@@ -168,6 +199,65 @@ class Settings(BaseSettings):
         description="How often each server worker runs the scheduled jobs (opening, digests, "
         "purge); 0 switches the server's schedule off (`carnet jobs run` still works).",
     )
+    # The store sweeper (carnet.lifecycle.sweep): unreferenced objects, left by refused or
+    # interrupted publications, are removed once older than the grace period.
+    store_sweep_grace_seconds: int = Field(
+        default=86_400,
+        ge=3_600,
+        description="Age an unreferenced stored object must reach before the sweeper removes "
+        "it; longer than any publication (or bulk load) takes from storing content to "
+        "committing its row. At least an hour.",
+    )
+    store_sweep_interval_seconds: int = Field(
+        default=86_400,
+        ge=0,
+        description="Time between the start of two full sweeps of the document store by the "
+        "scheduled jobs; 0 switches the scheduled sweep off (`carnet store sweep` still works).",
+    )
+    store_sweep_objects_per_run: int = Field(
+        default=100_000,
+        ge=1_000,
+        description="Objects one run of the scheduled jobs examines at most; the next run "
+        "resumes the sweep where this one stopped.",
+    )
+
+    # --- The audit trail against the database owner (issue 15): signing key, checkpoints,
+    # the migration role.
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Carnet's Ed25519 audit key (PEM, or base64 of the 32-byte seed): seals every "
+        "audit chain head and signs the checkpoints. Keep it out of the database's reach. "
+        "When unset, it is read from audit_signing_key_file.",
+    )
+    audit_signing_key_file: Path | None = Field(
+        default=None,
+        description="File holding the audit key; empty means <var_dir>/audit-signing.key, "
+        "created on first use with mode 0600.",
+    )
+    audit_retired_public_keys: list[str] = Field(
+        default_factory=list,
+        description="JSON list of the public keys (PEM, from `carnet audit key`) of audit keys "
+        "rotated out: chain heads they sealed are still extended and verified.",
+    )
+    audit_checkpoints: str = Field(
+        default="",
+        description="Where the scheduled jobs append signed checkpoints of the audit chain heads "
+        "(file:///path/checkpoints.jsonl, an append-only log kept away from the database); "
+        "empty means no scheduled checkpoint (`carnet audit checkpoint --to` still works).",
+    )
+    audit_checkpoint_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=24 * 60,
+        description="Minutes between scheduled checkpoints: the window in which the database "
+        "owner can truncate a chain back to an earlier signed head unnoticed.",
+    )
+    migration_database_url: str = Field(
+        default="",
+        description="The URL `carnet db upgrade` and `carnet db grant` use: the role that owns the "
+        "tables. Empty means database_url. Carnet itself runs as database_url's role, which "
+        "`carnet db grant` gives only what it needs.",
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -176,7 +266,7 @@ class Settings(BaseSettings):
             raise ValueError("public_url must be an http:// or https:// URL")
         return value.rstrip("/")
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migration_database_url")
     @classmethod
     def _psycopg_driver(cls, value: str) -> str:
         # Operators write the URL their tools print (postgresql://...); Carnet speaks psycopg 3.
@@ -200,6 +290,16 @@ class Settings(BaseSettings):
         """Where the master key is read from when it is not given directly."""
         return self.master_key_file or self.var_dir / "master.key"
 
+    @property
+    def effective_audit_signing_key_file(self) -> Path:
+        """Where the audit key is read from when it is not given directly."""
+        return self.audit_signing_key_file or self.var_dir / "audit-signing.key"
+
+    @property
+    def effective_migration_database_url(self) -> str:
+        """The owner's URL for migrations and grants, defaulting to the database URL."""
+        return self.migration_database_url or self.effective_database_url
+
     def masked(self) -> dict[str, Any]:
         """The effective settings with every secret masked, for ``carnet config``."""
         shown: dict[str, Any] = {}
@@ -215,6 +315,8 @@ class Settings(BaseSettings):
         shown["database_url"] = _mask_url_password(self.effective_database_url)
         shown["store_url"] = self.effective_store_url
         shown["master_key_file"] = str(self.effective_master_key_file)
+        shown["audit_signing_key_file"] = str(self.effective_audit_signing_key_file)
+        shown["migration_database_url"] = _mask_url_password(self.effective_migration_database_url)
         shown["var_dir"] = str(self.var_dir)
         return shown
 

@@ -155,7 +155,8 @@ def _script(day: Day) -> list[tuple[str, str, str]]:
         (em_ref, "search", "allowed"),
         (me, "access-overview", "allowed"),
         (me, "revoke", "allowed"),
-        (gp_ref, "search", "allowed"),
+        # No basis any more, shown nothing: an attempt, not a consultation (and no notice).
+        (gp_ref, "search", "denied"),
     ]
 
 
@@ -233,6 +234,23 @@ def test_nobody_else_reads_the_trail(day: Day) -> None:
         if entity["what"]["reference"].startswith("Patient/")
     }
     assert patients == {f"Patient/{day.patient_id}", f"Patient/{day.other_id}"}
+
+
+def test_another_patients_attempt_is_named_as_such_and_not_identified_to_the_patient(
+    day: Day,
+) -> None:
+    p = day.patient_id
+    assert day.get("other", "/fhir/DocumentReference", patient=f"Patient/{p}").json()["total"] == 0
+    mine = day.get("patient", "/fhir/AuditEvent", patient=f"Patient/{p}", subtype="search").json()
+    [attempt] = [entry["resource"] for entry in mine["entry"]]
+    assert attempt["outcome"] != "0"
+    assert attempt["agent"][0]["who"] == {"display": "another patient"}
+    officer = day.get("officer", "/fhir/AuditEvent", patient=f"Patient/{p}", subtype="search")
+    [seen] = [entry["resource"] for entry in officer.json()["entry"]]
+    assert seen["agent"][0]["who"] == {
+        "display": "another patient",
+        "reference": f"Patient/{day.other_id}",
+    }
 
 
 def test_bad_parameters(day: Day) -> None:

@@ -20,6 +20,7 @@ from carnet.cli import app
 from carnet.clock import FrozenClock
 from carnet.db import session_factory
 from carnet.lifecycle.enrolment import (
+    REQUIRED,
     BatchResult,
     EnrolmentReport,
     RegistryRow,
@@ -208,6 +209,120 @@ class TestAFileOfGoodBadAndDuplicateRows:
                 clock=clock,
                 opening_delay=OPENING_DELAY,
             )
+
+
+class TestWhatTheRegistryDoesNotSay:
+    """A known person keeps what the file says nothing of; ``-`` clears a value explicitly."""
+
+    OPTIONAL_DEMOGRAPHICS = (
+        "address_line", "postal_code", "city", "country", "email", "language", "insured_since",
+    )  # fmt: skip
+
+    def _known(self, session: Session, clock: FrozenClock) -> dict[str, str]:
+        row = registry_row(language="en", country="FR", city="Metz", postal_code="57000")
+        _enrol(session, clock, registry_csv([row]))
+        clock.advance(dt.timedelta(days=1))
+        return row
+
+    def _stored(self, session: Session, row: dict[str, str]) -> tuple[object, ...]:
+        patient = _patient(session, row)
+        session.refresh(patient)
+        return (
+            patient.email, patient.address_line, patient.postal_code, patient.city,
+            patient.country, patient.language, patient.insured_since,
+        )  # fmt: skip
+
+    def test_a_file_without_the_optional_columns_keeps_what_is_stored(
+        self, session: Session, clock: FrozenClock
+    ) -> None:
+        row = self._known(session, clock)
+        before = self._stored(session, row)
+        assert before[0] == "lea.weber@example.lu"
+        required = {name: row[name] for name in REQUIRED}
+
+        result, problems = _enrol(session, clock, registry_csv([required], header=REQUIRED))
+
+        assert problems == []
+        assert (result.report.updated, result.report.unchanged) == (0, 1)
+        assert self._stored(session, row) == before
+
+    def test_a_changed_name_updates_the_name_and_keeps_the_rest(
+        self, session: Session, clock: FrozenClock
+    ) -> None:
+        row = self._known(session, clock)
+        before = self._stored(session, row)
+        renamed = {name: row[name] for name in REQUIRED} | {"family": "Weber-Schmit"}
+
+        result, _ = _enrol(session, clock, registry_csv([renamed], header=REQUIRED))
+
+        assert result.report.updated == 1
+        assert _patient(session, row).family == "Weber-Schmit"
+        assert self._stored(session, row) == before
+
+    def test_empty_cells_keep_what_is_stored(self, session: Session, clock: FrozenClock) -> None:
+        row = self._known(session, clock)
+        before = self._stored(session, row)
+        blank = row | dict.fromkeys(self.OPTIONAL_DEMOGRAPHICS, "")
+
+        result, _ = _enrol(session, clock, registry_csv([blank]))
+
+        assert result.report.unchanged == 1
+        assert self._stored(session, row) == before
+
+    def test_a_dash_clears_a_value_and_is_audited(
+        self, session: Session, clock: FrozenClock
+    ) -> None:
+        row = self._known(session, clock)
+
+        result, _ = _enrol(session, clock, registry_csv([row | {"email": "-", "city": "-"}]))
+
+        assert result.report.updated == 1
+        email, address, _, city, *_ = self._stored(session, row)
+        assert (email, address, city) == (None, "12, rue de l'Alzette", None)
+        event = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.chain_id == _patient(session, row).id)
+            .order_by(AuditEvent.seq.desc())
+        ).first()
+        assert event is not None
+        assert json.loads(event.details)["fields"] == ["email", "city"]
+
+    def test_the_language_cannot_be_cleared(self, session: Session, clock: FrozenClock) -> None:
+        _, problems = _enrol(session, clock, registry_csv([registry_row(language="-")]))
+        assert problems == [
+            "line 2: language: cannot be cleared: give fr, en, de, lb or pt, or nothing"
+        ]
+
+    def test_a_new_person_without_the_optional_columns_gets_the_defaults(
+        self, session: Session, clock: FrozenClock
+    ) -> None:
+        row = {name: registry_row()[name] for name in REQUIRED}
+
+        result, _ = _enrol(session, clock, registry_csv([row], header=REQUIRED))
+
+        assert result.report.created == 1
+        assert self._stored(session, row) == (None, None, None, None, None, "fr", None)
+
+    def test_people_leaving_different_values_alone_in_one_batch_each_keep_theirs(
+        self, session: Session, clock: FrozenClock
+    ) -> None:
+        first, second = registry_row(), registry_row(born=dt.date(1975, 3, 2))
+        _enrol(session, clock, registry_csv([first, second]))
+        clock.advance(dt.timedelta(days=1))
+        moved = first | {"email": "", "city": "Luxembourg"}
+        renamed = second | {"email": "new@example.lu", "city": "", "given": "Anne"}
+        again = first | {"city": "", "postal_code": "1111"}
+
+        result, _ = _enrol(session, clock, registry_csv([moved, renamed, again]))
+
+        assert result.report.updated == 3
+        one, two = _patient(session, first), _patient(session, second)
+        session.refresh(one)
+        session.refresh(two)
+        assert (one.email, one.city, one.postal_code) == (
+            "lea.weber@example.lu", "Luxembourg", "1111",
+        )  # fmt: skip
+        assert (two.email, two.city, two.given) == ("new@example.lu", "Esch-sur-Alzette", "Anne")
 
 
 class TestTheFileItself:

@@ -704,7 +704,25 @@ class TestFhir:
 class TestOtherKinds:
     def test_pdf_is_framed_and_images_are_shown(self) -> None:
         assert render_document("application/pdf", b"%PDF-1.7", language="en") == Rendition("frame")
-        assert render_document("image/png", b"\x89PNG", language="en") == Rendition("image")
+        png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+        assert render_document("image/png", png, language="en") == Rendition("image")
+
+    @pytest.mark.parametrize(
+        ("mime_type", "content"),
+        [
+            ("image/png", b"<html><script>alert(1)</script></html>"),
+            ("image/jpeg", b"\x89PNG\r\n\x1a\n"),
+            ("image/svg+xml", b'<svg xmlns="http://www.w3.org/2000/svg"><script/></svg>'),
+            ("application/pdf", b"<html>not a PDF</html>"),
+        ],
+    )
+    def test_what_is_not_the_passive_type_it_claims_is_only_offered_for_download(
+        self, mime_type: str, content: bytes
+    ) -> None:
+        rendition = render_document(mime_type, content, language="en")
+
+        assert rendition.kind == "download"
+        assert rendition.note == "This kind of document cannot be shown here: download it."
 
     def test_plain_text_is_unchanged(self) -> None:
         content = b"Tension 12/8\r\n  <b>pas de HTML</b>\n"

@@ -17,7 +17,7 @@ from carnet.directory.models import Professional
 from carnet.documents import service as documents
 from carnet.documents.models import Document
 from carnet.patients.models import Patient
-from carnet.portal.patient_documents import CONTENT_CSP
+from carnet.portal.document_content import CONTENT_CSP
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
 from factories.actors import patient_actor, professional_actor
 from factories.auth import PatientLogin, Served, make_patient_login

@@ -8,8 +8,10 @@ behaviour (fsync and atomic rename; S3 outages and URL parsing) is tested beside
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -27,6 +29,7 @@ from carnet.storage import (
     UnknownKey,
     sealed_key_id,
 )
+from carnet.storage.ports import ListedObject
 from storage.backends import ALICE, BOB, MASTER, OTHER_MASTER, PLAINTEXT, Backend
 
 
@@ -325,3 +328,88 @@ def test_sweep_leaves_stored_objects_alone(store: DocumentStore, backend: Backen
 def test_check_passes_and_writes_nothing(store: DocumentStore, backend: Backend) -> None:
     store.check()
     assert backend.entries() == []
+
+
+# --- listing and conditional removal (the store sweeper's needs) ---------------------------
+
+# S3 keeps LastModified to the second: a write must come a second later to be seen as new.
+_NEXT_SECOND = 1.1
+
+
+def test_listing_names_every_object_with_size_and_write_time(
+    store: DocumentStore, backend: Backend
+) -> None:
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=60)
+    keys = [store.put(ALICE, PLAINTEXT + bytes([i])).key for i in range(3)]
+    keys.append(store.put(BOB, PLAINTEXT).key)
+    listed = list(store.iter_objects())
+    assert [entry.key for entry in listed] == sorted(keys) == backend.keys()
+    for entry in listed:
+        assert entry.size == len(backend.read_raw(entry.key))  # sealed size, as stored
+        assert before <= entry.modified_at <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
+
+
+def test_listing_resumes_after_a_key(store: DocumentStore) -> None:
+    keys = sorted(store.put(ALICE, PLAINTEXT + bytes([i])).key for i in range(4))
+    assert [entry.key for entry in store.iter_objects(start_after=keys[1])] == keys[2:]
+    assert list(store.iter_objects(start_after=keys[-1])) == []
+
+
+def test_listing_an_empty_store_yields_nothing(store: DocumentStore) -> None:
+    assert list(store.iter_objects()) == []
+
+
+def test_put_of_stored_content_refreshes_its_write_time(
+    store: DocumentStore, backend: Backend
+) -> None:
+    stored = store.put(ALICE, PLAINTEXT)
+    [first] = store.iter_objects()
+    raw = backend.read_raw(stored.key)
+    time.sleep(_NEXT_SECOND)
+    store.put(ALICE, PLAINTEXT)
+    [second] = store.iter_objects()
+    assert second.modified_at > first.modified_at
+    assert backend.read_raw(stored.key) == raw  # refreshed, not rewritten
+
+
+def test_remove_unchanged_removes_what_was_listed(store: DocumentStore, backend: Backend) -> None:
+    for i in range(3):
+        store.put(ALICE, PLAINTEXT + bytes([i]))
+    listed = list(store.iter_objects())
+    assert store.remove_unchanged(listed) == listed
+    assert backend.keys() == []  # no sweep claim left behind
+    assert store.remove_unchanged(listed) == []  # a second sweeper finds nothing to do
+
+
+def test_remove_unchanged_spares_an_object_put_again_since_listed(
+    store: DocumentStore, backend: Backend
+) -> None:
+    # The race the sweeper must lose: an old unreferenced object is listed, then a new
+    # publication of the same content re-puts it and will reference it.
+    kept = store.put(ALICE, PLAINTEXT)
+    gone = store.put(ALICE, PLAINTEXT + b"!")
+    listed = list(store.iter_objects())
+    time.sleep(_NEXT_SECOND)
+    store.put(ALICE, PLAINTEXT)
+    assert [entry.key for entry in store.remove_unchanged(listed)] == [gone.key]
+    assert store.get(kept.key) == PLAINTEXT
+    assert backend.keys() == [kept.key]
+
+
+def test_put_after_a_removal_writes_the_object_again(store: DocumentStore) -> None:
+    stored = store.put(ALICE, PLAINTEXT)
+    store.remove_unchanged(list(store.iter_objects()))
+    assert not store.exists(stored.key)
+    assert store.put(ALICE, PLAINTEXT) == stored
+    assert store.get(stored.key) == PLAINTEXT
+
+
+def test_remove_unchanged_skips_objects_already_gone(
+    store: DocumentStore, backend: Backend
+) -> None:
+    stored = store.put(ALICE, PLAINTEXT)
+    listed = list(store.iter_objects())
+    backend.remove_raw(stored.key)
+    assert store.remove_unchanged(listed) == []
+    missing = ListedObject(f"{BOB}/{'0' * 64}", 1, dt.datetime.now(dt.UTC))
+    assert store.remove_unchanged([missing]) == []

@@ -1,15 +1,19 @@
-"""`carnet serve` answers without Nagle's delay, even on a socket uvicorn bound itself."""
+"""`carnet serve` answers without Nagle's delay, even on a socket uvicorn bound itself, and
+forks its workers from a server that has already imported Carnet."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.context import ForkServerProcess
 
+import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from carnet.web.serving import NoDelayHttpToolsProtocol
+from carnet.web.serving import NoDelayHttpToolsProtocol, fork_workers_from_a_preloaded_server
 
 
 async def _app(scope: object, receive: object, send: object) -> None:  # pragma: no cover
@@ -65,3 +69,22 @@ def test_uvicorns_own_protocol_would_leave_it_on() -> None:
 
     # The reason for NoDelayHttpToolsProtocol: if this starts failing, uvicorn fixed it upstream.
     assert _accepted_nodelay(HttpToolsProtocol) == 0
+
+
+def test_workers_are_forked_from_a_preloaded_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn._subprocess
+
+    # Restored after the test: both are process-wide.
+    monkeypatch.setattr(uvicorn._subprocess, "spawn", uvicorn._subprocess.spawn)
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(main, "__spec__", None)
+
+    fork_workers_from_a_preloaded_server("carnet.app:create_app")
+
+    # uvicorn builds its workers here; if it stops reading its module's ``spawn``, workers are
+    # spawned again and each imports all of Carnet (tests/test_serve_restart.py).
+    worker = uvicorn._subprocess.get_subprocess(Config(app=_app), _app, [])  # type: ignore[arg-type]
+    assert isinstance(worker, ForkServerProcess)
+    # Started as under ``python -m carnet``: the fork server does not import the CLI.
+    assert main.__spec__ is not None
+    assert main.__spec__.name == "carnet.__main__"

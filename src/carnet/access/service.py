@@ -83,6 +83,9 @@ MAX_CARE_CONTACT_DAYS = 365
 EMERGENCY_DURATION = dt.timedelta(hours=24)
 CARE_CONTACT_CODE_LIFETIME = dt.timedelta(minutes=15)
 _MIN_REASON = 10
+# The reason of a search by a professional without any basis that showed them nothing: not a
+# consultation (see ``record_consultation``), though the request itself was answered.
+NOTHING_SHOWN = "no grant, care contact, designation or emergency access: nothing shown"
 _AGE_OF_MAJORITY = 18
 
 
@@ -309,7 +312,31 @@ def record_consultation(
     policy's snapshot saw no earlier one, the event is appended in the transaction (locking the
     chain's head) and the trail asked again, so that two first looks at once make one notice.
     Every other consultation goes through the audit trail's group commit where there is one.
+
+    A professional with no basis on the dossier who was shown nothing (a search answered with
+    an empty Bundle, so the dossier looks no different from one they may not know exists) did
+    not consult it: the attempt is recorded as denied and the patient is told nothing, so that
+    nobody can make Carnet alarm a patient they merely identified.
     """
+    entity_ids = tuple(entity_ids)
+    if (
+        access is not None
+        and actor.professional_id is not None
+        and not access.bases
+        and not access.acts_as_patient
+        and not entity_ids
+    ):
+        audit_trail.record(
+            session,
+            agent=actor.agent,
+            action=action,
+            clock=clock,
+            patient_id=patient_id,
+            outcome=AuditOutcome.DENIED,
+            reason=NOTHING_SHOWN,
+            details=details,
+        )
+        return
     if access is not None and access.bases:
         details = {**(details or {}), "basis": access.bases[0].value}
     professional_id = actor.professional_id

@@ -35,7 +35,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from carnet.audit.errors import AuditUnavailable
 from carnet.audit.models import AuditChainHead, AuditEvent
-from carnet.audit.service import GENESIS, GROUP_COMMIT, PENDING, PendingEvent, chained
+from carnet.audit.service import (
+    GENESIS,
+    GROUP_COMMIT,
+    PENDING,
+    PendingEvent,
+    chained,
+    head_seal,
+    vouch_for_head,
+)
+from carnet.audit.signing import AuditKey
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +74,18 @@ class GroupCommit:
     """A worker's audit writer: appends handed-off events in batches, one transaction each."""
 
     def __init__(
-        self, engine: Engine, *, max_batch: int = MAX_BATCH, wait_seconds: float = WAIT_SECONDS
+        self,
+        engine: Engine,
+        *,
+        max_batch: int = MAX_BATCH,
+        wait_seconds: float = WAIT_SECONDS,
+        sealer: AuditKey | None = None,
     ) -> None:
         if engine.dialect.name != "postgresql":
             raise ValueError("group commit needs PostgreSQL; SQLite records in the transaction")
         self.engine = engine
+        # The audit key that seals the heads this writer advances (``carnet.audit.signing``).
+        self.sealer = sealer
         self.max_batch = max_batch
         self.wait_seconds = wait_seconds
         self.batches = 0
@@ -81,7 +97,8 @@ class GroupCommit:
 
     def serve(self, sessions: sessionmaker[Session]) -> None:
         """Make ``sessions`` hand their consultation events to this writer on commit."""
-        sessions.configure(info={GROUP_COMMIT: self})
+        # Added to what the factory's sessions already carry (the audit key, ``signing.SEALER``).
+        sessions.configure(info={**sessions.kw.get("info", {}), GROUP_COMMIT: self})
         event.listen(sessions, "after_commit", _hand_off)
         event.listen(sessions, "after_rollback", _drop_pending)
 
@@ -152,13 +169,13 @@ class GroupCommit:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with self.engine.begin() as connection:
-                    append_batch(connection, events)
+                    append_batch(connection, events, sealer=self.sealer)
             except DBAPIError as error:
                 if _sqlstate(error) == _DEADLOCK and attempt < ATTEMPTS:
                     continue
                 self._fail(batch, error)
                 return
-            except (SQLAlchemyError, ValueError) as error:
+            except (SQLAlchemyError, ValueError, AuditUnavailable) as error:
                 self._fail(batch, error)
                 return
             break
@@ -175,13 +192,15 @@ class GroupCommit:
             handoff.written.set_exception(AuditUnavailable())
 
 
-def append_batch(connection: Connection, events: list[PendingEvent]) -> None:
+def append_batch(
+    connection: Connection, events: list[PendingEvent], *, sealer: AuditKey | None = None
+) -> None:
     """Append ``events`` to their chains in the connection's transaction.
 
     The heads of every chain in the batch are locked in one statement, in chain order (so two
     workers' writers cannot deadlock each other); each chain's events are numbered and hashed
-    after its head; the events go in as one multi-row INSERT and the heads are advanced in one
-    pipelined UPDATE.
+    after its head; the events go in as one multi-row INSERT and the heads are advanced (and
+    sealed with ``sealer``, when given) in one pipelined UPDATE.
     """
     by_chain: dict[uuid.UUID, list[PendingEvent]] = defaultdict(list)
     for pending in events:
@@ -205,6 +224,15 @@ def append_batch(connection: Connection, events: list[PendingEvent]) -> None:
     for chain in chains:
         head = heads[chain]
         seq, previous = int(head.last_seq), str(head.last_hash)
+        # A head Carnet did not seal fails the batch (AuditUnavailable) rather than be extended.
+        vouch_for_head(
+            sealer,
+            chain,
+            seq=seq,
+            last_hash=previous,
+            signature=head.signature,
+            key_id=head.key_id,
+        )
         last_at = head.updated_at
         for pending in by_chain[chain]:
             seq += 1
@@ -218,6 +246,7 @@ def append_batch(connection: Connection, events: list[PendingEvent]) -> None:
                 "sealed_hash": previous,
                 "sealed_at": last_at,
             }
+            | head_seal(sealer, chain, seq, previous)
         )
     connection.execute(insert(_EVENTS), rows)
     connection.execute(_ADVANCE_HEADS, sealed)
@@ -244,7 +273,14 @@ _EVENTS = cast(Table, AuditEvent.__table__)
 _HEADS = cast(Table, AuditChainHead.__table__)
 _EVENT_COLUMNS = tuple(column.key for column in _EVENTS.columns)
 _LOCK_HEADS = (
-    select(_HEADS.c.chain_id, _HEADS.c.last_seq, _HEADS.c.last_hash, _HEADS.c.updated_at)
+    select(
+        _HEADS.c.chain_id,
+        _HEADS.c.last_seq,
+        _HEADS.c.last_hash,
+        _HEADS.c.updated_at,
+        _HEADS.c.signature,
+        _HEADS.c.key_id,
+    )
     .where(_HEADS.c.chain_id.in_(bindparam("chains", expanding=True)))
     .order_by(_HEADS.c.chain_id)
     .with_for_update()
@@ -257,5 +293,7 @@ _ADVANCE_HEADS = (
         last_seq=bindparam("sealed_seq", type_=_HEADS.c.last_seq.type),
         last_hash=bindparam("sealed_hash", type_=_HEADS.c.last_hash.type),
         updated_at=bindparam("sealed_at", type_=_HEADS.c.updated_at.type),
+        signature=bindparam("sealed_signature", type_=_HEADS.c.signature.type),
+        key_id=bindparam("sealed_key", type_=_HEADS.c.key_id.type),
     )
 )

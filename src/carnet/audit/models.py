@@ -90,7 +90,13 @@ class AuditEvent(Base):
 
 
 class AuditChainHead(Base):
-    """The last link of each chain: where the next event attaches, and what it must follow."""
+    """The last link of each chain: where the next event attaches, and what it must follow.
+
+    ``signature`` is Carnet's audit key's signature of ``(chain_id, last_seq, last_hash)``
+    (``carnet.audit.signing``), by the key ``key_id``: whoever can write the table but does not
+    hold the key cannot move a head to a state Carnet never signed. Empty on heads last written
+    before signing began (revision 0009), or by a session without the key.
+    """
 
     __tablename__ = "audit_chain_heads"
 
@@ -98,3 +104,10 @@ class AuditChainHead(Base):
     last_seq: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    signature: Mapped[str | None] = mapped_column(String(88))
+    key_id: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        # Checkpoints read the heads changed since the previous one, not every dossier's.
+        Index(None, "updated_at"),
+    )

@@ -8,7 +8,9 @@ rollback of the refused request does not erase its trace.
 Each event carries ``prev_hash`` (the hash of the chain's previous event) and ``hash`` (SHA-256
 of ``prev_hash`` and its own canonical content); ``verify`` walks every chain and names the first
 broken link. On PostgreSQL and SQLite the table refuses UPDATE and DELETE (triggers, see
-migration 0004).
+migration 0004). Each chain's head is sealed with Carnet's audit key when the session holds it
+(``signing.SEALER``, see ``carnet.audit.signing``): the signature is computed here and travels in
+the statement that advances the head, so signing adds no round trip.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +32,10 @@ from sqlalchemy.orm import Session
 
 from carnet.audit.errors import AuditUnavailable
 from carnet.audit.models import AuditAction, AuditChainHead, AuditEvent, AuditOutcome
+from carnet.audit.signing import SEALER, AuditKey
 from carnet.clock import Clock
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 _ACTOR_CHAINS = uuid.UUID("5f0b6c1e-2a47-4c0e-8f7e-0d3c2b1a9e88")
@@ -90,7 +96,8 @@ def record(
     try:
         # What the caller wrote goes first, as the unit of work would have ordered it.
         session.flush()
-        seq, prev_hash = _advance_head(session, chain_id, now)
+        sealer: AuditKey | None = session.info.get(SEALER)
+        seq, prev_hash = _advance_head(session, chain_id, now, sealer)
         event = chained(
             AuditEvent(
                 chain_id=chain_id,
@@ -108,6 +115,7 @@ def record(
         )
         row = {f"event_{key}": getattr(event, key) for key in _EVENT_COLUMNS}
         seal = {"sealed_chain": chain_id, "sealed_hash": event.hash, "sealed_at": now}
+        seal |= head_seal(sealer, chain_id, seq, event.hash)
         if session.get_bind().dialect.name == "postgresql":
             session.execute(_APPEND_AND_SEAL, row | seal)
         else:
@@ -221,6 +229,7 @@ def start_chains(
     if not events:
         return 0
     columns = [column.key for column in AuditEvent.__table__.columns]
+    sealer: AuditKey | None = session.info.get(SEALER)
     try:
         # Bulk INSERTs of plain rows: the unit of work would cost more than the events.
         session.execute(
@@ -230,6 +239,7 @@ def start_chains(
             insert(AuditChainHead),
             [
                 {"chain_id": e.chain_id, "last_seq": 1, "last_hash": e.hash, "updated_at": now}
+                | _head_columns(head_seal(sealer, e.chain_id, 1, e.hash))
                 for e in events
             ],
         )
@@ -237,6 +247,26 @@ def start_chains(
     except SQLAlchemyError as error:
         raise AuditUnavailable() from error
     return len(events)
+
+
+def head_seal(
+    sealer: AuditKey | None, chain_id: uuid.UUID, seq: int, last_hash: str
+) -> dict[str, str | None]:
+    """The seal statement's signature parameters for a head at ``(seq, last_hash)``.
+
+    Without a key (a session the Platform did not make) the head is left unsigned, and
+    ``carnet audit verify`` says so.
+    """
+    if sealer is None:
+        return {"sealed_signature": None, "sealed_key": None}
+    return {
+        "sealed_signature": sealer.seal_head(chain_id, seq, last_hash),
+        "sealed_key": sealer.key_id,
+    }
+
+
+def _head_columns(seal: dict[str, str | None]) -> dict[str, str | None]:
+    return {"signature": seal["sealed_signature"], "key_id": seal["sealed_key"]}
 
 
 def chained(event: AuditEvent, agent: Agent, prev_hash: str) -> AuditEvent:
@@ -450,7 +480,7 @@ _ADVANCE = (
     update(_HEADS)
     .where(_HEADS.c.chain_id == bindparam("chain"))
     .values(last_seq=_HEADS.c.last_seq + 1)
-    .returning(_HEADS.c.last_seq, _HEADS.c.last_hash)
+    .returning(_HEADS.c.last_seq, _HEADS.c.last_hash, _HEADS.c.signature, _HEADS.c.key_id)
 )
 # Parameters named apart from the head's columns: in the WITH below, an UPDATE would take a
 # parameter named like one of its columns (chain_id) as a value to set.
@@ -463,14 +493,22 @@ _SEAL = (
     .values(
         last_hash=bindparam("sealed_hash", type_=_HEADS.c.last_hash.type),
         updated_at=bindparam("sealed_at", type_=_HEADS.c.updated_at.type),
+        signature=bindparam("sealed_signature", type_=_HEADS.c.signature.type),
+        key_id=bindparam("sealed_key", type_=_HEADS.c.key_id.type),
     )
 )
 # On PostgreSQL the two writes are one statement (a data-modifying WITH): one round trip less.
 _APPEND_AND_SEAL = _APPEND.add_cte(_SEAL.cte("sealed"))
 
 
-def _advance_head(session: Session, chain_id: uuid.UUID, now: dt.datetime) -> tuple[int, str]:
-    """Lock the chain's head and take its next number: ``(seq, previous hash)``."""
+def _advance_head(
+    session: Session, chain_id: uuid.UUID, now: dt.datetime, sealer: AuditKey | None
+) -> tuple[int, str]:
+    """Lock the chain's head and take its next number: ``(seq, previous hash)``.
+
+    Raises ``AuditUnavailable`` when the head carries a signature Carnet did not make
+    (``vouch_for_head``).
+    """
     advanced = session.execute(_ADVANCE, {"chain": chain_id}).one_or_none()
     if advanced is None:
         dialect = session.get_bind().dialect.name
@@ -482,4 +520,45 @@ def _advance_head(session: Session, chain_id: uuid.UUID, now: dt.datetime) -> tu
         )
         # Inserted just above, or by a concurrent writer whose row we now wait for.
         advanced = session.execute(_ADVANCE, {"chain": chain_id}).one()
-    return int(advanced.last_seq), str(advanced.last_hash)
+    seq, previous = int(advanced.last_seq), str(advanced.last_hash)
+    vouch_for_head(
+        sealer,
+        chain_id,
+        seq=seq - 1,
+        last_hash=previous,
+        signature=advanced.signature,
+        key_id=advanced.key_id,
+    )
+    return seq, previous
+
+
+def vouch_for_head(
+    sealer: AuditKey | None,
+    chain_id: uuid.UUID,
+    *,
+    seq: int,
+    last_hash: str,
+    signature: str | None,
+    key_id: str | None,
+) -> None:
+    """Refuse (``AuditUnavailable``) to extend a head whose signature Carnet did not make.
+
+    Without this, an event rewritten after the last checkpoint, its chain re-hashed, would be
+    laundered by Carnet's next append: the new head, signed, would vouch for the forged links.
+    Ed25519 signatures are deterministic, so the head is re-signed and compared (as costly as
+    signing; verifying would cost three times more). An unsigned head is extended: it was last
+    written before signing began (a chain stripped of its signature is what checkpoints catch).
+    """
+    if (
+        sealer is None
+        or signature is None
+        or sealer.vouches_for(chain_id, seq, last_hash, signature, key_id)
+    ):
+        return
+    log.error(
+        "audit chain %s: its head (event %d) carries a signature Carnet did not make; "
+        "nothing appended — run `carnet audit verify --checkpoints`",
+        chain_id,
+        seq,
+    )
+    raise AuditUnavailable()

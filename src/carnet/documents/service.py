@@ -40,6 +40,7 @@ from carnet.catalogue import UnknownDocumentType, load_catalogue
 from carnet.clock import Clock
 from carnet.directory import service as directory
 from carnet.directory.models import Professional
+from carnet.documents import formats
 from carnet.documents.errors import (
     DocumentNotCurrent,
     DocumentTooLarge,
@@ -826,6 +827,8 @@ def _add(
         )
     ):
         raise DuplicateDocument(master_identifier)
+    # Should the row not commit, the object stays behind on purpose: the same bytes in this
+    # dossier are one object, maybe another document's. The store sweeper removes it later.
     try:
         stored = store.put(str(patient_id), content)
     except ContentTooLarge as error:
@@ -947,6 +950,10 @@ def _check_format(mime_type: str, content: bytes) -> None:
             raise InvalidDocument("The content is not valid JSON.", field="content") from error
     if mime_type.endswith(("/xml", "+xml")) and not head.startswith(b"<"):
         raise InvalidDocument("The content is not XML.", field="content")
+    # An image that is not what it claims would be shown as one (see ``formats``).
+    mismatch = formats.claimed_image_mismatch(mime_type, content)
+    if mismatch is not None:
+        raise InvalidDocument(mismatch, field="mime_type")
 
 
 def _check_authors(

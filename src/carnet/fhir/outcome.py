@@ -24,8 +24,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from carnet.access.actors import Assurance
 from carnet.access.errors import AccessError, InsufficientScope, StrongerAuthenticationRequired
 from carnet.audit.errors import AuditUnavailable
-from carnet.errors import CarnetError, Conflict, InvalidInput, LimitExceeded, NotFound, StateRefused
+from carnet.auth.errors import InvalidRequest
+from carnet.db import DatabaseFault, database_fault
+from carnet.errors import (
+    CarnetError,
+    Conflict,
+    InvalidInput,
+    InvalidValue,
+    LimitExceeded,
+    NotFound,
+    StateRefused,
+)
 from carnet.storage import StorageError
+from carnet.web.oauth import oauth_error
 from carnet.web.refusals import record_refusal
 
 log = logging.getLogger(__name__)
@@ -51,6 +62,34 @@ _KINDS: tuple[tuple[type[CarnetError], int, str], ...] = (
     (LimitExceeded, 413, "too-costly"),
     (StateRefused, 409, "business-rule"),
 )
+# issue.code (http://hl7.org/fhir/R4/valueset-issue-type.html) by ``InvalidValue.reason``.
+_VALUE_CODES = {
+    "too-long": "too-long",
+    "character": "value",
+    "out-of-range": "value",
+    "structure": "structure",
+}
+# A row refused by carnet.storable names its column; FHIR clients read the element they sent.
+_COLUMN_PATHS = {
+    "documents.title": (
+        "DocumentReference.content.attachment.title | DocumentReference.description"
+    ),
+    "documents.master_identifier": "DocumentReference.masterIdentifier.value",
+    "documents.type_system": "DocumentReference.type.coding.system",
+    "documents.type_code": "DocumentReference.type.coding.code",
+    "documents.class_code": "DocumentReference.category.coding.code",
+    "documents.format_code": "DocumentReference.content.format.code",
+    "documents.mime_type": "DocumentReference.content.attachment.contentType",
+    "documents.language": "DocumentReference.content.attachment.language",
+    "documents.facility_type": "DocumentReference.context.facilityType.coding.code",
+    "documents.practice_setting": "DocumentReference.context.practiceSetting.coding.code",
+    "documents.created_at": "DocumentReference.content.attachment.creation",
+    "documents.service_start": "DocumentReference.context.period.start",
+    "documents.service_end": "DocumentReference.context.period.end",
+    "submission_sets.master_identifier": "List.identifier.value",
+    "submission_sets.source_id": "List.extension.valueIdentifier.value",
+    "submission_sets.title": "List.title",
+}
 
 
 def operation_outcome(
@@ -85,6 +124,10 @@ def install(app: FastAPI) -> None:
 
     async def carnet_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, CarnetError)
+        if request.url.path.startswith("/oauth") and isinstance(error, InvalidInput):
+            # A refusal from below the OAuth routes (a row that cannot be stored): RFC 6749's
+            # shape, as every other answer of those routes.
+            return oauth_error(InvalidRequest(error.message, field=error.field))
         if isinstance(error, AccessError):
             try:
                 await run_in_threadpool(record_refusal, request.app.state.platform, error)
@@ -95,12 +138,31 @@ def install(app: FastAPI) -> None:
         return _from_domain(error)
 
     async def database_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, SQLAlchemyError)
         incident = uuid.uuid4().hex[:12]
-        log.error("database failure, incident %s: %s", incident, type(error).__name__)
+        fault = database_fault(error)
+        log.error("database %s, incident %s: %s", fault, incident, type(error).__name__)
+        if fault is DatabaseFault.INPUT:
+            # The safety net under the checks of carnet.storable: a value the database refused.
+            message = f"A value cannot be stored as given (incident {incident}); nothing was done."
+            if request.url.path.startswith("/oauth"):
+                return oauth_error(InvalidRequest(message))
+            return outcome_response(400, message, code="invalid")
+        if fault is DatabaseFault.CONFLICT:
+            return outcome_response(
+                409,
+                f"The request clashes with a concurrent change (incident {incident}).",
+                code="conflict",
+            )
+        if fault is DatabaseFault.UNREACHABLE:
+            return outcome_response(
+                503,
+                f"Carnet cannot reach its database (incident {incident}); nothing was done.",
+                code="transient",
+                headers={"Retry-After": "5"},
+            )
         return outcome_response(
-            503,
-            f"Carnet cannot reach its database (incident {incident}); nothing was done.",
-            code="transient",
+            500, f"Carnet could not complete this request (incident {incident}).", code="exception"
         )
 
     async def http_error(request: Request, error: Exception) -> Any:
@@ -173,6 +235,13 @@ def _from_domain(error: CarnetError) -> JSONResponse:
             error.message,
             code="forbidden",
             headers={"WWW-Authenticate": 'Bearer realm="carnet", error="insufficient_scope"'},
+        )
+    if isinstance(error, InvalidValue):
+        return outcome_response(
+            400,
+            error.message,
+            code=_VALUE_CODES.get(error.reason, "invalid"),
+            expression=_COLUMN_PATHS.get(error.field or "", error.field),
         )
     for kind, status, code in _KINDS:
         if isinstance(error, kind):

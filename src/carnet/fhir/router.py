@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from carnet.fhir.capability import ResourceSupport, SystemSupport
 from carnet.fhir.interactions import (
@@ -15,6 +15,7 @@ from carnet.fhir.interactions import (
     patient,
 )
 from carnet.fhir.mhd import iti65_provide, iti66_find_lists, iti67_find, iti68_retrieve
+from carnet.fhir.search import screen_request
 
 # Each module serves a part of the API and says which (``SUPPORT``); keep the two lists in step.
 MODULES = (
@@ -30,7 +31,8 @@ MODULES = (
     consent,
 )
 
-router = APIRouter()
+# Every FHIR route's parameters are screened before its own code reads them (see search.py).
+router = APIRouter(dependencies=[Depends(screen_request)])
 router.include_router(metadata.router, prefix="/fhir")
 for module in MODULES:
     router.include_router(module.router, prefix="/fhir")

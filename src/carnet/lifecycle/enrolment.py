@@ -16,6 +16,12 @@ columns in any order:
                           parent or guardian enrolled before (or earlier in the file), and
                           parent or guardian
 
+The optional columns describe what the registry knows; what it does not say is left alone. For
+a person already enrolled, a column the file does not have, or an empty cell, keeps the value
+stored (a file without e-mail addresses never erases the ones Carnet holds); a cell holding
+only ``-`` clears it (not for language, which always has one). For a new person, both mean
+none (language: fr).
+
 Each bad row is reported as ``line N: <column>: <reason>`` and the others still load. The file
 is read as a stream and written in batches, one transaction each, so memory stays flat and an
 interrupted run keeps whole batches: running the same file again creates nothing twice, brings
@@ -66,6 +72,8 @@ _SEXES = {"f": Sex.FEMALE, "m": Sex.MALE} | {sex.value: sex for sex in Sex}
 # The services name fields as the domain does; the report names the file's columns.
 _COLUMN_OF = {"identifier": "national_identifier"}
 DEFAULT_BATCH = 2000
+# The cell that clears an optional value of a known person (an empty one keeps it).
+CLEARED = "-"
 
 
 @dataclass(frozen=True)
@@ -339,6 +347,15 @@ def _parse(line: int, values: dict[str, str | None]) -> RegistryRow:
             raise _BadValue(name, "is empty")
         return value
 
+    kept: set[str] = set()
+
+    def optional(name: str) -> str | None:
+        # Absent column or empty cell: the registry says nothing, the stored value stays.
+        value = text(name)
+        if value is None:
+            kept.add(name)
+        return None if value == CLEARED else value
+
     if None in values:
         raise _BadValue("row", "has more values than the header has columns")
     identifier = required("national_identifier")
@@ -351,18 +368,22 @@ def _parse(line: int, values: dict[str, str | None]) -> RegistryRow:
         if kind not in {member.value for member in RepresentationKind}:
             raise _BadValue("representation_kind", f"{kind!r} is not parent or guardian")
         representative = (representative_id, RepresentationKind(kind))
+    if text("language") == CLEARED:
+        raise _BadValue("language", "cannot be cleared: give fr, en, de, lb or pt, or nothing")
     demographics = patients.Demographics(
         family=required("family"),
         given=required("given"),
         birth_date=_date("birth_date", required("birth_date")),
         sex=sex,
-        language=(text("language") or "fr").lower(),
-        email=text("email"),
-        address_line=text("address_line"),
-        postal_code=text("postal_code"),
-        city=text("city"),
-        country=text("country"),
-        insured_since=_date("insured_since", since) if (since := text("insured_since")) else None,
+        language=(optional("language") or "fr").lower(),
+        email=optional("email"),
+        address_line=optional("address_line"),
+        postal_code=optional("postal_code"),
+        city=optional("city"),
+        country=optional("country"),
+        insured_since=_date("insured_since", since)
+        if (since := optional("insured_since"))
+        else None,
     )
     return RegistryRow(
         line=line,
@@ -370,6 +391,7 @@ def _parse(line: int, values: dict[str, str | None]) -> RegistryRow:
             system=_system_of(identifier, text("identifier_system")),
             value=identifier,
             demographics=demographics,
+            kept=frozenset(kept),
         ),
         representative=representative,
     )

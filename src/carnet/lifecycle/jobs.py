@@ -1,4 +1,5 @@
-"""Scheduled jobs: automatic opening, emergency-access expiry, daily digests, retention purge.
+"""Scheduled jobs: automatic opening, emergency-access expiry, daily digests, retention purge,
+the sweep of unreferenced stored objects.
 
 ``run_jobs`` runs each due job once. ``carnet jobs run`` calls it, and every server worker does
 every ``CARNET_JOBS_INTERVAL_SECONDS``. It is a way in of its own: each batch of work is one
@@ -12,6 +13,9 @@ Safe to run twice, or on several nodes at once:
 - the periodic jobs (digests, the emergency report) lock their row in ``job_runs`` and move its
   ``last_until`` forward: a second run finds nothing left to do for that period, and digests are
   keyed by their period besides;
+- the store sweep goes in slices: its ``job_runs`` row holds where the sweep stands and a lease,
+  taken in a short transaction, so one node sweeps at a time without holding a lock while it
+  lists the store (two at once would only do the same harmless work, see carnet.lifecycle.sweep);
 - SQLite has one writer at a time, so there runs simply follow each other.
 """
 
@@ -21,6 +25,7 @@ import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from carnet.access import service as access_service
 from carnet.audit import service as audit_trail
+from carnet.audit.checkpoints import CheckpointSchedule, publish_due_checkpoint
 from carnet.audit.models import AuditAction
 from carnet.audit.service import Agent
 from carnet.clock import Clock
@@ -36,13 +42,39 @@ from carnet.documents import service as documents
 from carnet.essentials import service as essentials
 from carnet.lifecycle.models import JobRun
 from carnet.lifecycle.service import open_due_dossiers
+from carnet.lifecycle.sweep import SweepReport, sweep_store
 from carnet.notifications import service as notices
 from carnet.patients.models import Dossier, DossierState
 from carnet.storage import DocumentStore
 
+if TYPE_CHECKING:
+    from carnet.settings import Settings
+
 JOB_PURGE = Agent(kind="job", subject="job:retention-purge")
 DIGESTS = "digests"
 EMERGENCY_EXPIRY = "emergency-expiry"
+STORE_SWEEP = "store-sweep"
+# How long a node's claim on the store sweep lasts: if it dies mid-slice, another node resumes
+# from the last slice saved once this has passed.
+SWEEP_LEASE = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class SweepSchedule:
+    """How the scheduled jobs sweep the store (from the CARNET_STORE_SWEEP_* settings)."""
+
+    grace: dt.timedelta
+    interval: dt.timedelta
+    objects_per_run: int = 100_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SweepSchedule:
+        """The schedule the settings configure."""
+        return cls(
+            grace=dt.timedelta(seconds=settings.store_sweep_grace_seconds),
+            interval=dt.timedelta(seconds=settings.store_sweep_interval_seconds),
+            objects_per_run=settings.store_sweep_objects_per_run,
+        )
 
 
 @dataclass
@@ -55,6 +87,10 @@ class JobsReport:
     purged_dossiers: int = 0
     purged_documents: int = 0
     purged_objects: int = 0
+    swept_objects: int = 0
+    swept_bytes: int = 0
+    # Audit chain heads written to the checkpoint log (None: no checkpoint was due).
+    checkpointed_heads: int | None = None
 
     def summary(self) -> str:
         """One line for the operator and the log."""
@@ -62,7 +98,12 @@ class JobsReport:
             f"Jobs: {self.opened} dossiers opened at their deadline, "
             f"{self.emergency_accesses_ended} emergency accesses ended, "
             f"{self.digests} digests made, {self.purged_dossiers} closed dossiers purged "
-            f"({self.purged_documents} documents, {self.purged_objects} stored objects)."
+            f"({self.purged_documents} documents, {self.purged_objects} stored objects), "
+            f"{self.swept_objects} unreferenced stored objects swept ({self.swept_bytes} bytes)."
+        ) + (
+            f" Audit checkpoint: {self.checkpointed_heads} chain heads."
+            if self.checkpointed_heads is not None
+            else ""
         )
 
 
@@ -73,8 +114,14 @@ def run_jobs(
     clock: Clock,
     retention_years: int,
     batch_size: int = 500,
+    sweep: SweepSchedule | None = None,
+    audit_checkpoints: CheckpointSchedule | None = None,
 ) -> JobsReport:
-    """Run every due job once, each batch in its own transaction; what they did."""
+    """Run every due job once, each batch in its own transaction; what they did.
+
+    The store is swept only if ``sweep`` is given (its interval not zero); the audit chain heads
+    are checkpointed only if ``audit_checkpoints`` is given and its interval has passed.
+    """
     report = JobsReport()
     while True:
         with unit_of_work(sessions) as session:
@@ -96,7 +143,63 @@ def run_jobs(
         report.purged_objects += sum(objects for _, objects in purged.values())
         if len(purged) < batch_size:
             break
+    if sweep is not None and sweep.interval > dt.timedelta(0):
+        swept = sweep_store_slice(sessions, store, clock=clock, schedule=sweep)
+        if swept is not None:
+            report.swept_objects, report.swept_bytes = swept.removed, swept.removed_bytes
+    if audit_checkpoints is not None:
+        # Last: the heads the jobs above advanced (the purge's records) are in this checkpoint.
+        taken = publish_due_checkpoint(sessions, audit_checkpoints, clock=clock)
+        report.checkpointed_heads = taken.heads if taken is not None else None
     return report
+
+
+def sweep_store_slice(
+    sessions: sessionmaker[Session], store: DocumentStore, *, clock: Clock, schedule: SweepSchedule
+) -> SweepReport | None:
+    """Sweep the next slice of the store if a sweep is due or under way; None if not.
+
+    A full sweep starts ``schedule.interval`` after the previous one started and goes on, one
+    slice of ``objects_per_run`` objects per run, until the listing ends. None also when
+    another node holds the sweep (its lease has not run out).
+    """
+    now = clock.now()
+    with unit_of_work(sessions) as session:
+        run = _claim(session, STORE_SWEEP, first_since=now - schedule.interval)
+        if run is None:
+            return None
+        state = json.loads(run.last_report or "{}")
+        lease = state.get("lease_until")
+        if lease is not None and dt.datetime.fromisoformat(lease) > now:
+            return None
+        start_after = state.get("resume_after")
+        # A lease run out is a sweep whose node died: taken over, not waited for.
+        if start_after is None and lease is None:
+            if run.last_until + schedule.interval > now:
+                return None  # the last full sweep is recent enough
+            run.last_until = now  # a full sweep starts
+        run.last_report = json.dumps(state | {"lease_until": (now + SWEEP_LEASE).isoformat()})
+    swept = sweep_store(
+        sessions,
+        store,
+        clock=clock,
+        grace=schedule.grace,
+        start_after=start_after,
+        limit=schedule.objects_per_run,
+    )
+    with unit_of_work(sessions) as session:
+        run = session.get(JobRun, STORE_SWEEP, with_for_update=True, populate_existing=True)
+        if run is not None:
+            run.last_report = json.dumps(
+                {
+                    "resume_after": swept.resume_after,
+                    "lease_until": None,
+                    "examined": swept.examined,
+                    "removed": swept.removed,
+                    "removed_bytes": swept.removed_bytes,
+                }
+            )
+    return swept
 
 
 def report_emergency_expiry(session: Session, *, clock: Clock) -> int:

@@ -55,11 +55,17 @@ class Demographics:
 
 @dataclass(frozen=True)
 class RegistryEntry:
-    """One person as the insurer's registry lists them: an identifier and demographics."""
+    """One person as the insurer's registry lists them: an identifier and demographics.
+
+    ``kept`` names the demographic fields the registry says nothing of (a column the file does
+    not have, a cell left empty): a known person keeps what is stored for them, a new one gets
+    the default.
+    """
 
     system: str
     value: str
     demographics: Demographics
+    kept: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -99,7 +105,7 @@ def enrol_batch(
     """
     now = clock.now()
     outcome = EnrolmentOutcome()
-    valid: list[tuple[int, identifiers.NationalIdentifier, dict[str, object]]] = []
+    valid: list[tuple[int, identifiers.NationalIdentifier, dict[str, object], frozenset[str]]] = []
     for index, entry in enumerate(entries):
         try:
             identifier = identifiers.validate(entry.system, entry.value)
@@ -107,11 +113,11 @@ def enrol_batch(
         except (InvalidIdentifier, InvalidDemographics) as error:
             outcome.rejected.append((index, error))
             continue
-        valid.append((index, identifier, _columns(entry.demographics)))
-    known = _known_demographics(session, {identifier for _, identifier, _ in valid})
+        valid.append((index, identifier, _columns(entry.demographics), entry.kept))
+    known = _known_demographics(session, {identifier for _, identifier, _, _ in valid})
     created: dict[uuid.UUID, dict[str, object]] = {}
     updated: dict[uuid.UUID, dict[str, object]] = {}
-    for index, identifier, columns in valid:
+    for index, identifier, columns, kept in valid:
         found = known.get(identifier)
         if found is None:
             patient_id = uuid.uuid4()
@@ -121,13 +127,16 @@ def enrol_batch(
             outcome.created.append((index, patient_id))
             continue
         patient_id, current = found
-        changed = tuple(name for name, value in columns.items() if current[name] != value)
+        # What the registry says nothing of stays as stored (it never blanks a known value).
+        told = {name: value for name, value in columns.items() if name not in kept}
+        changed = tuple(name for name, value in told.items() if current[name] != value)
         if not changed:
             outcome.unchanged.append((index, patient_id))
             continue
-        current.update(columns)
+        current.update(told)
         if patient_id not in created:
-            updated[patient_id] = {"id": patient_id, "updated_at": now, **columns}
+            # Merged: the same person twice in a batch may leave different fields alone.
+            updated.setdefault(patient_id, {"id": patient_id}).update(updated_at=now, **told)
         outcome.updated.append((index, patient_id, changed))
     if created:
         session.execute(insert(Patient), list(created.values()))

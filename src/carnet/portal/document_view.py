@@ -37,6 +37,7 @@ from babel import dates
 from lxml import etree, html  # type: ignore[import-untyped]  # lxml ships no type hints
 from markupsafe import Markup
 
+from carnet.documents import formats
 from carnet.portal.i18n import environment
 
 log = logging.getLogger(__name__)
@@ -252,6 +253,10 @@ def render_document(mime_type: str, content: bytes, *, language: str) -> Renditi
     """
     media, parameters = _media_type(mime_type)
     if media == "application/pdf" or media.startswith("image/"):
+        # Framed or shown in an <img> only when the bytes are the passive type they claim
+        # (an SVG, a "PNG" that is an HTML page: a download, see ``documents.formats``).
+        if not formats.shown_inline(media, content):
+            return Rendition("download", note=labels_of(language)["note_not_shown"])
         return Rendition("frame" if media == "application/pdf" else "image")
     if media == "text/plain":
         return Rendition("text", text=content.decode(_charset(parameters), errors="replace"))

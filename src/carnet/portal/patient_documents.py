@@ -25,6 +25,7 @@ from carnet.catalogue import UnknownDocumentType, load_catalogue
 from carnet.documents import service as documents
 from carnet.documents.models import Document
 from carnet.errors import Conflict, InvalidInput, LimitExceeded, StateRefused
+from carnet.portal.document_content import original_response, uploaded_type
 from carnet.portal.document_view import render_document
 from carnet.portal.patient_context import (
     Whose,
@@ -54,10 +55,6 @@ PAGE_SIZE = 20
 PATIENT_UPLOAD_TYPES = ("patient-provided", "advance-directives", "vaccination-record", "allergies")
 # Formats a browser shows and a patient has at hand (a scan, a photo, a PDF, a note).
 UPLOAD_MIME_TYPES = ("application/pdf", "image/jpeg", "image/png", "text/plain")
-# The content of a document, shown in the viewer's frame: nothing of it may run or reach out.
-CONTENT_CSP = (
-    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
-)
 _UNSAFE_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -275,6 +272,8 @@ def _upload_of(
     mime_type = (file.content_type or "").split(";")[0].strip().lower()
     if mime_type not in UPLOAD_MIME_TYPES:
         mime_type = (mimetypes.guess_type(file.filename)[0] or "").lower()
+    if mime_type in UPLOAD_MIME_TYPES:
+        mime_type = uploaded_type(mime_type, content, visit.gettext)
     if mime_type not in UPLOAD_MIME_TYPES:
         raise InvalidInput(
             visit.gettext("Add a PDF, a JPEG or PNG image, or a text file."), field="file"
@@ -356,19 +355,12 @@ def content(visit: PatientVisit, document_id: str, download: str = "") -> Respon
             wanted,
             clock=visit.platform.clock,
         )
-    disposition = "attachment" if download else "inline"
     name = _file_name(document)
-    response = Response(
+    response = original_response(
+        document,
         body,
-        media_type=document.mime_type,
-        headers={
-            "Content-Disposition": (
-                f"{disposition}; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
-            ),
-            "Content-Security-Policy": CONTENT_CSP,
-            "X-Frame-Options": "SAMEORIGIN",
-            "X-Content-Type-Options": "nosniff",
-        },
+        file_parameters=f"filename=\"{name}\"; filename*=UTF-8''{quote(name)}",
+        download=bool(download),
     )
     return visit.keep(response)
 

@@ -20,7 +20,8 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from carnet.access import history as access_history
-from carnet.audit.models import AuditAction, AuditEvent
+from carnet.access import service as access_service
+from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.directory.models import Professional
 from carnet.portal.patient_context import (
     organisations_by_id,
@@ -158,7 +159,7 @@ def _history_rows(session: Session, visit: Visit, events: list[AuditEvent]) -> l
         rows.append(
             HistoryRow(
                 event=event,
-                who=_who(visit, event, person, own),
+                who=_who(visit, event, person, own, _representative(session, event)),
                 profession=event.agent_profession or (person.profession.value if person else None),
                 organisation=organisation.name if organisation else None,
                 own=own,
@@ -171,20 +172,47 @@ def _history_rows(session: Session, visit: Visit, events: list[AuditEvent]) -> l
     return rows
 
 
-def _who(visit: Visit, event: AuditEvent, person: Professional | None, own: bool) -> str:
+def _who(
+    visit: Visit,
+    event: AuditEvent,
+    person: Professional | None,
+    own: bool,
+    representative: bool,
+) -> str:
     if person is not None:
         return f"{person.given} {person.family}"
     if own:
         return visit.gettext("You")
     if event.agent_kind == "patient":
-        if event.on_behalf_of is not None:
+        # Only the dossier's own patient is "the patient"; any other patient (one refused on
+        # this dossier, one who claimed to represent its patient) is someone else.
+        if event.agent_subject == f"Patient/{event.chain_id}":
+            return visit.gettext("The patient")
+        if representative:
             return visit.gettext("A representative")
-        return visit.gettext("The patient")
+        return visit.gettext("Another patient")
     others = {
         "feeding-system": visit.gettext("An organisation's software"),
         "job": visit.gettext("Carnet (automatic)"),
     }
     return others.get(event.agent_kind, visit.gettext("The agency"))
+
+
+def _representative(session: Session, event: AuditEvent) -> bool:
+    """Whether a patient-kind agent acted as a representative of the dossier's patient.
+
+    An allowed event on their behalf was checked by the policy; a refused one is only a
+    claim, checked against the representations live when it was made.
+    """
+    if event.agent_kind != "patient" or event.on_behalf_of != event.chain_id:
+        return False
+    if event.outcome is AuditOutcome.ALLOWED:
+        return True
+    try:
+        person = uuid.UUID(event.agent_subject.removeprefix("Patient/"))
+    except ValueError:
+        return False
+    return access_service.represents(session, person, event.chain_id, now=event.recorded_at)
 
 
 def _json(text: str, default: Any) -> Any:

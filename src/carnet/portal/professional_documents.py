@@ -29,6 +29,7 @@ from carnet.documents.models import Confidentiality, Document, DocumentStatus
 from carnet.errors import InvalidInput, LimitExceeded, StateRefused
 from carnet.fhir.mapping.document_reference import document_reference
 from carnet.fhir.validation import validate
+from carnet.portal.document_content import original_response, uploaded_type
 from carnet.portal.document_view import render_document
 from carnet.portal.professional_links import document_url, patient_url, upload_url
 from carnet.portal.visits import (
@@ -43,11 +44,6 @@ from carnet.portal.visits import (
 router = APIRouter()
 
 FHIR_JSON = "application/fhir+json"
-# The framed original may show itself and its own images, never run a script or be framed by
-# another site (see the portal brief: the viewer's <iframe> and <img>).
-CONTENT_CSP = (
-    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
-)
 _EXTENSIONS = {
     "application/pdf": ".pdf",
     "text/plain": ".txt",
@@ -135,16 +131,11 @@ def content(
         document, data = documents.read_content(
             session, visit.platform.store, visit.actor, dossier, wanted, clock=visit.platform.clock
         )
-    disposition = "attachment" if download == "1" else "inline"
-    response = Response(
+    response = original_response(
+        document,
         data,
-        media_type=document.mime_type,
-        headers={
-            "Content-Disposition": f'{disposition}; filename="{file_name(document)}"',
-            "Content-Security-Policy": CONTENT_CSP,
-            "X-Frame-Options": "SAMEORIGIN",
-            "X-Content-Type-Options": "nosniff",
-        },
+        file_parameters=f'filename="{file_name(document)}"',
+        download=download == "1",
     )
     return visit.keep(response)
 
@@ -300,7 +291,7 @@ def _metadata(
         type_system=kind.system,
         type_code=kind.code,
         title=typed["title"],
-        mime_type=_mime_type(file),
+        mime_type=uploaded_type(_mime_type(file), data, visit.gettext),
         created_at=now,
         service_start=(
             dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC) if day else None

@@ -41,7 +41,7 @@ from carnet.audit.errors import AuditUnavailable
 from carnet.auth import service as auth_service
 from carnet.auth.errors import AuthError, InvalidToken
 from carnet.auth.tokens import TokenAuthority, authenticate
-from carnet.db import unit_of_work
+from carnet.db import DatabaseFault, database_fault, unit_of_work
 from carnet.errors import CarnetError, Conflict, InvalidInput, LimitExceeded, NotFound, StateRefused
 from carnet.platform import Platform
 from carnet.portal import browser_session as sessions
@@ -71,6 +71,7 @@ PORTAL_CSP = (
     "object-src 'none'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "form-action 'self'"
 )
+_VALUE_REFUSED = "A value in this form cannot be stored as given; nothing was saved."
 _STATUS_BY_KIND: tuple[tuple[type[CarnetError], int], ...] = (
     (NotFound, 404),
     (InvalidInput, 422),
@@ -597,7 +598,12 @@ def install(app: FastAPI) -> None:
         if not request.url.path.startswith("/portal"):
             assert previous_db is not None
             return await previous_db(request, error)  # type: ignore[misc,no-any-return]
-        log.error("portal: database failure: %s", type(error).__name__)
+        assert isinstance(error, SQLAlchemyError)
+        fault = database_fault(error)
+        log.error("portal: database %s: %s", fault, type(error).__name__)
+        if fault is DatabaseFault.INPUT:
+            # A value the database refused is the form's, not an outage: no retry will help.
+            return public_page(request, "error.html", status_code=400, message=_VALUE_REFUSED)
         return _unavailable(request)
 
     app.add_exception_handler(CarnetError, carnet_error)

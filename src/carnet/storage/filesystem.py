@@ -4,13 +4,23 @@ Layout: ``root/<patient_id>/<sha256[:2]>/<sha256>``, each file a sealed blob (se
 carnet.storage.crypto) whose GCM associated data includes the content key, so a file
 copied or moved to another path fails to open. Interrupted writes leave only
 ``.tmp-*`` files, which are never read and are removed by ``sweep_temporaries``.
+
+The sweeper of unreferenced objects removes an object by first renaming it to a unique
+``.sweep-*`` name in its directory, then checking that the renamed file is still the one it
+listed (same mtime): a ``put`` of the same content either refreshed the mtime before the
+rename (the file is then put back) or finds the name empty after it (and writes the object
+again). Only a crash between the rename and the put-back leaves a ``.sweep-*`` file: it is
+the whole sealed object, which an operator may rename back.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import os
+import secrets
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +36,7 @@ from carnet.storage.errors import (
     StoreUnavailable,
 )
 from carnet.storage.ports import (
+    ListedObject,
     StoredContent,
     content_key,
     is_sha256_hex,
@@ -34,11 +45,12 @@ from carnet.storage.ports import (
 )
 
 if TYPE_CHECKING:
-    import datetime
+    from collections.abc import Iterator, Sequence
 
     from carnet.storage.ports import KeyWrapper
 
 TEMP_PREFIX = ".tmp-"
+SWEEP_PREFIX = ".sweep-"
 _DIR_MODE = 0o700
 
 
@@ -55,6 +67,22 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _modified_at(status: os.stat_result) -> datetime.datetime:
+    # Exact to the microsecond (no float rounding): the sweeper compares two of these for
+    # equality to tell whether a file was written again since it was listed.
+    return datetime.datetime.fromtimestamp(0, datetime.UTC) + datetime.timedelta(
+        microseconds=status.st_mtime_ns // 1000
+    )
+
+
+def _sorted_names(directory: Path) -> list[str]:
+    """The names in ``directory``, sorted; none if it vanished (a purge ran meanwhile)."""
+    try:
+        return sorted(os.listdir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _unavailable(action: str, exc: OSError) -> StoreUnavailable:
@@ -123,8 +151,9 @@ class FilesystemDocumentStore:
         """Encrypt and store ``content`` for the patient; return its key, hash and size.
 
         Durable when it returns. Idempotent: identical content already stored for the
-        same patient is not rewritten. A crash at any point leaves either the complete
-        object or none under its final name (possibly a ``.tmp-*`` file, never read).
+        same patient is not rewritten, only its mtime refreshed. A crash at any point leaves
+        either the complete object or none under its final name (possibly a ``.tmp-*`` file,
+        never read).
         """
         if not is_valid_patient_id(patient_id):
             raise InvalidContentKey(patient_id)
@@ -138,7 +167,14 @@ class FilesystemDocumentStore:
         stored = StoredContent(key=key, sha256=sha256hex, size=size)
         path = self._path(patient_id, sha256hex)
         try:
-            if path.is_file():
+            try:
+                # Refresh the mtime of an existing object: it tells the sweeper that this
+                # object, unreferenced until now, is about to be referenced again (see
+                # remove_unchanged). Missing (never written, or swept meanwhile): write it.
+                os.utime(path)
+            except FileNotFoundError:
+                pass
+            else:
                 # Another put may have renamed this file and not yet fsynced the
                 # directories, or crashed before doing so: sync before promising
                 # durability to our own caller.
@@ -252,6 +288,68 @@ class FilesystemDocumentStore:
                             removed += 1
         except OSError as exc:
             raise _unavailable("sweep temporary files", exc) from exc
+        return removed
+
+    def iter_objects(self, *, start_after: str | None = None) -> Iterator[ListedObject]:
+        """Every stored object in (patient id, SHA-256) order, one directory at a time.
+
+        Temporaries, sweep claims and stray files are not listed. A directory removed while
+        being listed (a purge) is skipped.
+        """
+        after = parse_content_key(start_after) if start_after is not None else None
+        try:
+            for patient_id in _sorted_names(self._root):
+                if not is_valid_patient_id(patient_id) or (after and patient_id < after[0]):
+                    continue
+                for shard in _sorted_names(self._root / patient_id):
+                    for name in _sorted_names(self._root / patient_id / shard):
+                        if not (is_sha256_hex(name) and name[:2] == shard):
+                            continue
+                        if after and (patient_id, name) <= after:
+                            continue
+                        try:
+                            status = (self._root / patient_id / shard / name).lstat()
+                        except FileNotFoundError:
+                            continue  # removed since the directory was read
+                        if stat.S_ISREG(status.st_mode):
+                            yield ListedObject(
+                                f"{patient_id}/{name}", status.st_size, _modified_at(status)
+                            )
+        except OSError as exc:
+            raise _unavailable("list the documents", exc) from exc
+
+    def remove_unchanged(self, objects: Sequence[ListedObject]) -> list[ListedObject]:
+        """Remove each listed object unless its mtime changed since it was listed.
+
+        The object is first renamed to a unique ``.sweep-*`` name, which is atomic: a
+        concurrent ``put`` either refreshed its mtime before (the rename carries the new
+        mtime, and the object is put back) or finds its name empty after (and writes it
+        anew). So an object a put has just vouched for is never lost to the sweep.
+        """
+        removed: list[ListedObject] = []
+        directories: set[Path] = set()
+        try:
+            for listed in objects:
+                patient_id, sha256hex = parse_content_key(listed.key)
+                path = self._path(patient_id, sha256hex)
+                claim = path.with_name(f"{SWEEP_PREFIX}{sha256hex}-{secrets.token_hex(8)}")
+                try:
+                    os.rename(path, claim)
+                except FileNotFoundError:
+                    continue  # already gone: another sweeper, or a purge
+                directories.add(path.parent)
+                if _modified_at(claim.lstat()) != listed.modified_at:
+                    # Written again since listed: put it back, unless a put already wrote
+                    # the object anew (both are the same content, sealed).
+                    with contextlib.suppress(FileExistsError):
+                        os.link(claim, path)
+                else:
+                    removed.append(listed)
+                claim.unlink()
+            for directory in directories:
+                _fsync_dir(directory)
+        except OSError as exc:
+            raise _unavailable("remove unreferenced documents", exc) from exc
         return removed
 
     def check(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -56,6 +57,20 @@ class StoredContent:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class ListedObject:
+    """An object as a listing of the store saw it: its key, stored size and last write.
+
+    ``modified_at`` is the store's own clock (the file's mtime, S3's LastModified), refreshed
+    by every ``put`` of the object's content: the sweeper deletes an object only if it is
+    still the one it listed, unwritten since (see ``remove_unchanged``).
+    """
+
+    key: str
+    size: int
+    modified_at: datetime.datetime
+
+
 @runtime_checkable
 class KeyWrapper(Protocol):
     """Wraps per-object data keys under a master key (envelope encryption)."""
@@ -83,7 +98,12 @@ class DocumentStore(Protocol):
     """Encrypted, content-addressed storage of health documents."""
 
     def put(self, patient_id: str, content: bytes) -> StoredContent:
-        """Store ``content`` for the patient durably; idempotent for identical content."""
+        """Store ``content`` for the patient durably; idempotent for identical content.
+
+        Identical content already stored is not rewritten, but its ``modified_at`` is
+        refreshed: a publication re-using an old unreferenced object thereby tells the
+        sweeper not to delete it (see ``remove_unchanged``).
+        """
         ...
 
     def get(self, key: str) -> bytes:
@@ -104,6 +124,22 @@ class DocumentStore(Protocol):
 
     def sweep_temporaries(self, older_than: datetime.timedelta) -> int:
         """Remove leftovers of interrupted writes older than ``older_than``; return the count."""
+        ...
+
+    def iter_objects(self, *, start_after: str | None = None) -> Iterator[ListedObject]:
+        """Every stored object, in key order, fetched lazily page by page.
+
+        Only content keys are listed (never temporaries). ``start_after`` resumes a listing
+        after that key. Objects written or removed during the listing may or may not appear.
+        """
+        ...
+
+    def remove_unchanged(self, objects: Sequence[ListedObject]) -> list[ListedObject]:
+        """Remove each listed object unless it was written again since it was listed.
+
+        "Written again" is a ``modified_at`` other than the listed one (a ``put`` of the same
+        content refreshes it). Returns the objects removed; one already gone is skipped.
+        """
         ...
 
     def check(self) -> None:

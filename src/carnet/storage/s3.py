@@ -15,7 +15,8 @@ or container roles). The URL names only where the bucket is::
       [&connect_timeout=3][&read_timeout=10][&max_attempts=3]
 
 Deletion removes the current version only: on a bucket with versioning enabled, configure
-a lifecycle rule that expires noncurrent versions, or a purge leaves sealed copies behind.
+a lifecycle rule that expires noncurrent versions, or a purge leaves sealed copies behind
+(a ``put`` of content already stored also leaves one: it refreshes the object in place).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from carnet.storage.errors import (
     StoreUnavailable,
 )
 from carnet.storage.ports import (
+    ListedObject,
     StoredContent,
     content_key,
     is_sha256_hex,
@@ -62,7 +64,7 @@ from carnet.storage.ports import (
 
 if TYPE_CHECKING:
     import datetime
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from carnet.storage.ports import KeyWrapper
 
@@ -405,7 +407,9 @@ class S3DocumentStore:
         """Encrypt and store ``content`` for the patient; return its key, hash and size.
 
         Durable when it returns (S3 acknowledges a PUT once the object is stored). Idempotent:
-        identical content already stored for the same patient is not rewritten. Two puts
+        identical content already stored for the same patient is not rewritten, only copied
+        onto itself, which refreshes its LastModified (the sweeper's sign that the object is
+        wanted again: see ``remove_unchanged``). Two puts
         racing past the existence check both write a complete sealed object of the same
         content, and S3's last writer wins: readers see one whole object or the other, never
         a mix, so no conditional write (which not every S3-compatible server implements)
@@ -421,7 +425,7 @@ class S3DocumentStore:
         sha256hex = hashlib.sha256(content).hexdigest()
         key = content_key(patient_id, sha256hex)
         stored = StoredContent(key=key, sha256=sha256hex, size=size)
-        if self._head(key, action="write the document"):
+        if self._touch(key):
             return stored
         blob = seal(content, aad=key.encode("ascii"), wrapper=self._wrapper)
         # Content-MD5 has the server check the bytes it received (BadDigest otherwise):
@@ -438,6 +442,27 @@ class S3DocumentStore:
         except (ClientError, BotoCoreError) as exc:
             raise self._unavailable("write the document", exc) from exc
         return stored
+
+    def _touch(self, key: str) -> bool:
+        """Refresh the object's LastModified in place (same bytes); False if it is absent."""
+        object_key = self.object_key(key)
+        try:
+            # S3 refuses to copy an object onto itself unless something changes: REPLACE
+            # (with the same metadata) is that change, and the server copies no byte out.
+            self._client.copy_object(
+                Bucket=self._bucket,
+                Key=object_key,
+                CopySource={"Bucket": self._bucket, "Key": object_key},
+                MetadataDirective="REPLACE",
+                ContentType="application/octet-stream",
+            )
+        except ClientError as exc:
+            if _error_code(exc) in _NOT_FOUND:
+                return False
+            raise self._unavailable("write the document", exc) from exc
+        except BotoCoreError as exc:
+            raise self._unavailable("write the document", exc) from exc
+        return True
 
     def _head(self, key: str, *, action: str) -> bool:
         try:
@@ -527,6 +552,58 @@ class S3DocumentStore:
             keys = [str(item["Key"]) for item in page.get("Contents", [])]
             if keys:
                 yield keys
+
+    def iter_objects(self, *, start_after: str | None = None) -> Iterator[ListedObject]:
+        """Every stored object in key order, one listing page (1000 keys) at a time."""
+        root = f"{self._prefix}/" if self._prefix else ""
+        options = {"StartAfter": self.object_key(start_after)} if start_after else {}
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=root, **options):
+                for item in page.get("Contents", []):
+                    key = str(item["Key"])[len(root) :]
+                    patient_id, _, sha256hex = key.partition("/")
+                    if is_valid_patient_id(patient_id) and is_sha256_hex(sha256hex):
+                        yield ListedObject(key, int(item["Size"]), item["LastModified"])
+        except (ClientError, BotoCoreError) as exc:
+            raise self._unavailable("list the documents", exc) from exc
+
+    def remove_unchanged(self, objects: Sequence[ListedObject]) -> list[ListedObject]:
+        """Remove each listed object whose LastModified is still the listed one.
+
+        Each is looked at again (HEAD) just before a batched DeleteObjects: a ``put`` of the
+        same content that refreshed it since the listing saves it. S3 has no portable
+        conditional delete, so a refresh landing between that HEAD and the deletion (a
+        window of one request) is not seen: the sweeper's grace period is what makes such
+        a put of an object unreferenced for that long improbable (see carnet.lifecycle.sweep).
+        """
+        unchanged = []
+        for listed in objects:
+            try:
+                head = self._client.head_object(
+                    Bucket=self._bucket, Key=self.object_key(listed.key)
+                )
+            except ClientError as exc:
+                if _error_code(exc) in _NOT_FOUND:
+                    continue
+                raise self._unavailable("look the document up", exc) from exc
+            except BotoCoreError as exc:
+                raise self._unavailable("look the document up", exc) from exc
+            if head["LastModified"] == listed.modified_at:
+                unchanged.append(listed)
+        for start in range(0, len(unchanged), _DELETE_BATCH):
+            batch = [
+                {"Key": self.object_key(o.key)} for o in unchanged[start : start + _DELETE_BATCH]
+            ]
+            try:
+                response = self._client.delete_objects(
+                    Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise self._unavailable("remove unreferenced documents", exc) from exc
+            if errors := response.get("Errors"):
+                raise StoreUnavailable(f"could not remove {len(errors)} unreferenced objects")
+        return unchanged
 
     def sweep_temporaries(self, older_than: datetime.timedelta) -> int:
         """Return 0: an S3 PUT is atomic and single-part, so no write leaves leftovers."""

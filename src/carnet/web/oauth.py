@@ -40,7 +40,7 @@ from carnet.auth.errors import (
     UnsupportedGrantType,
     UnsupportedResponseType,
 )
-from carnet.auth.models import OAuthClient
+from carnet.auth.models import AuthorizationCode, OAuthClient
 from carnet.auth.tokens import (
     LOGIN_TICKET_SECONDS,
     TICKET_TYPE,
@@ -51,8 +51,10 @@ from carnet.auth.tokens import (
 )
 from carnet.db import unit_of_work
 from carnet.directory.service import get_professional
+from carnet.errors import InvalidValue
 from carnet.patients.service import get_patient
 from carnet.platform import Platform
+from carnet.storable import check_text, column_limit
 from carnet.web.authentication import CurrentActor, authority_of
 from carnet.web.i18n import LANGUAGE_COOKIE, negotiate, translations
 
@@ -120,8 +122,37 @@ async def form_fields(request: Request) -> dict[str, str]:
     for name, value in pairs:
         if name in fields:
             raise InvalidRequest(f"The parameter {name!r} is repeated.", field=name)
+        screen_parameter(name, value)
         fields[name] = value
     return fields
+
+
+# Parameters Carnet keeps, by the column that keeps them: the limit is the schema's own.
+_KEPT_IN = {
+    "nonce": AuthorizationCode.__table__.c.nonce,
+    "code_challenge": AuthorizationCode.__table__.c.code_challenge,
+    "redirect_uri": AuthorizationCode.__table__.c.redirect_uri,
+    "client_id": OAuthClient.__table__.c.client_id,
+}
+
+
+def screen_parameter(name: str, value: str) -> None:
+    """``InvalidRequest`` naming the parameter if it holds a control character or is too long.
+
+    No OAuth parameter is free text: RFC 6749 appendix A allows printable ASCII (and, for a few,
+    spaces); Carnet refuses control characters and what its columns cannot keep.
+    """
+    try:
+        shown = check_text(name, field="parameter name", free_text=False)
+        column = _KEPT_IN.get(name)
+        check_text(
+            value,
+            field=shown,
+            free_text=False,
+            limit=column_limit(column) if column is not None else _MAX_FORM_BYTES,
+        )
+    except InvalidValue as refused:
+        raise InvalidRequest(refused.message, field=refused.field) from None
 
 
 Form = Annotated[dict[str, str], Depends(form_fields)]
@@ -279,6 +310,10 @@ def authorize(request: Request) -> Response:
     for name, value in request.query_params.multi_items():
         if name in params:
             return _page(request, "repeated", status_code=400, reason=name)
+        try:
+            screen_parameter(name, value)
+        except InvalidRequest as refused:
+            return _page(request, "invalid-link", status_code=400, reason=refused.message)
         params[name] = value
     language = _language(request, params.get("ui_locales"))
     if not authority.config.demo_idp:

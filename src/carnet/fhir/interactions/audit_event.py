@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from carnet.access import history
+from carnet.access.actors import ActorKind
 from carnet.access.errors import AccessDenied, InvalidAccessRule
 from carnet.audit.models import AuditAction
 from carnet.fhir.capability import ResourceSupport, SearchParam
@@ -79,7 +80,10 @@ def search_audit_events(
                     "resource": resource,
                     "search": {"mode": "match"},
                 }
-                for resource in map(audit_event, page.events)
+                for resource in (
+                    audit_event(event, for_patient=actor.kind is ActorKind.PATIENT)
+                    for event in page.events
+                )
             ]
             total = page.total
     except AccessDenied as denied:

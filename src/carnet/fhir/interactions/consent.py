@@ -20,7 +20,6 @@ fault in ``expression``, if Carnet's rules cannot say what it says.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -59,7 +58,7 @@ from carnet.fhir.mapping.consent import (
 from carnet.fhir.mapping.searchset import SearchPairs, SearchRequest, searchset
 from carnet.fhir.outcome import FhirResponse
 from carnet.fhir.search import InvalidSearch
-from carnet.fhir.validation import InvalidResource
+from carnet.fhir.validation import InvalidResource, read_json
 from carnet.web.authentication import CurrentActor
 from carnet.web.refusals import record_refusal
 
@@ -85,10 +84,7 @@ async def consent_body(request: Request) -> Any:
     """A dependency: the request's JSON body, sent as ``application/fhir+json``."""
     if request.headers.get("content-type", "").split(";")[0].strip() not in _MEDIA_TYPES:
         raise HTTPException(415, "Send the Consent as application/fhir+json.")
-    try:
-        return json.loads(await request.body())
-    except ValueError as error:
-        raise InvalidResource("The body is not JSON.", field="Consent") from error
+    return read_json(await request.body(), root="Consent")
 
 
 ConsentBody = Annotated[Any, Depends(consent_body)]

@@ -46,8 +46,9 @@ def fhir_action(action: AuditAction) -> str:
     return _FHIR_ACTION.get(action, "U")
 
 
-def audit_event(event: AuditEvent) -> dict[str, Any]:
-    """The AuditEvent resource of ``event``."""
+def audit_event(event: AuditEvent, *, for_patient: bool = False) -> dict[str, Any]:
+    """The AuditEvent resource of ``event``; ``for_patient`` when a patient (or their
+    representative) reads it, who is not told which other patient made an attempt."""
     resource: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": audit_event_id(event),
@@ -56,7 +57,7 @@ def audit_event(event: AuditEvent) -> dict[str, Any]:
         "action": fhir_action(event.action),
         "recorded": event.recorded_at.isoformat().replace("+00:00", "Z"),
         "outcome": "0" if event.outcome is AuditOutcome.ALLOWED else "4",
-        "agent": _agents(event),
+        "agent": _agents(event, for_patient=for_patient),
         "source": {"observer": {"display": "Carnet"}},
     }
     if event.reason:
@@ -83,12 +84,16 @@ def audit_event(event: AuditEvent) -> dict[str, Any]:
     return resource
 
 
-def _agents(event: AuditEvent) -> list[dict[str, Any]]:
+def _agents(event: AuditEvent, *, for_patient: bool) -> list[dict[str, Any]]:
     who: dict[str, Any] = {"display": event.agent_subject}
     if event.agent_professional_id:
         who = {"reference": f"Practitioner/{event.agent_professional_id}"}
     elif event.agent_kind == "patient":
         who = {"reference": event.agent_subject}
+        if _another_patient(event):
+            # Not the dossier's patient nor their representative: named as such, and the
+            # other person's identity is the security officer's to see, not the patient's.
+            who = {"display": "another patient"} | ({} if for_patient else who)
     agent: dict[str, Any] = {
         "type": {"coding": [{"system": _ROLE, "code": "humanuser", "display": "human user"}]}
         if event.agent_kind in ("patient", "professional")
@@ -117,6 +122,14 @@ def _agents(event: AuditEvent) -> list[dict[str, Any]]:
             }
         )
     return agents
+
+
+def _another_patient(event: AuditEvent) -> bool:
+    return (
+        event.patient_id is not None
+        and event.agent_subject != f"Patient/{event.patient_id}"
+        and event.on_behalf_of != event.patient_id
+    )
 
 
 def _role(code: str) -> dict[str, str]:

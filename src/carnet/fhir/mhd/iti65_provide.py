@@ -26,15 +26,17 @@ from starlette.concurrency import run_in_threadpool
 from carnet.access.actors import Actor
 from carnet.access.errors import AccessDenied
 from carnet.catalogue import CLASS_SYSTEM
+from carnet.documents import formats
 from carnet.documents import service as documents
 from carnet.documents.models import Confidentiality
 from carnet.fhir.capability import ResourceSupport, SystemSupport
-from carnet.fhir.dependencies import CurrentPlatform, transaction
+from carnet.fhir.dependencies import CurrentPlatform, base_url, transaction
 from carnet.fhir.ids import document_resource_id, parse_document_resource_id, parse_reference
 from carnet.fhir.mapping.document_reference import version_id
 from carnet.fhir.outcome import FhirResponse, outcome_response
-from carnet.fhir.validation import InvalidResource, validate
+from carnet.fhir.validation import InvalidResource, read_json, validate
 from carnet.patients import service as patients
+from carnet.storable import utc_instant
 from carnet.web.authentication import CurrentActor
 
 router = APIRouter()
@@ -70,12 +72,9 @@ async def provide_document_bundle(
     body = await request.body()
     if len(body) > limit:
         raise InvalidResource(f"The bundle is over {limit} bytes.", field="Bundle")
-    try:
-        data = json.loads(body)
-    except ValueError as error:
-        raise InvalidResource("The body is not JSON.", field="Bundle") from error
+    data = read_json(body, root="Bundle")
     validate(data, expected="Bundle")
-    bundle = _read_bundle(data)
+    bundle = _read_bundle(data, base=base_url(request))
     response = await run_in_threadpool(_publish, platform, actor, bundle)
     return FhirResponse(response, status_code=200)
 
@@ -96,7 +95,7 @@ class _Bundle:
     subject: str
 
 
-def _read_bundle(data: dict[str, Any]) -> _Bundle:
+def _read_bundle(data: dict[str, Any], *, base: str) -> _Bundle:
     if data.get("type") != "transaction":
         raise InvalidResource("An ITI-65 bundle is a transaction.", field="Bundle.type")
     entries = data.get("entry") or []
@@ -127,8 +126,8 @@ def _read_bundle(data: dict[str, Any]) -> _Bundle:
     if not references:
         raise InvalidResource("The bundle holds no DocumentReference.", field="Bundle.entry")
     set_index, submission_set = submission_sets[0]
-    subjects = {_subject(r, f"Bundle.entry[{i}].resource") for i, _, r in references}
-    subjects.add(_subject(submission_set, f"Bundle.entry[{set_index}].resource"))
+    subjects = {_subject(r, f"Bundle.entry[{i}].resource", base) for i, _, r in references}
+    subjects.add(_subject(submission_set, f"Bundle.entry[{set_index}].resource", base))
     if len(subjects) != 1:
         raise InvalidResource(
             "The SubmissionSet and all documents must be about the same patient.",
@@ -227,6 +226,10 @@ def _metadata(
         raise InvalidResource("A published document's status is current.", field=f"{path}.status")
     coding = _first_coding(resource.get("type"), f"{path}.type")
     attachment = resource["content"][0]["attachment"]
+    # Refused here to name the attachment; the documents service refuses it for every way in.
+    mismatch = formats.claimed_image_mismatch(attachment.get("contentType") or "", document.content)
+    if mismatch is not None:
+        raise InvalidResource(mismatch, field=f"{path}.content[0].attachment.contentType")
     expected_size = attachment.get("size")
     _check_hash(attachment.get("hash"), document.content, f"{path}.content[0].attachment.hash")
     if expected_size is not None and expected_size != len(document.content):
@@ -304,11 +307,22 @@ def _is_submission_set(resource: dict[str, Any]) -> bool:
     return any(coding.get("code") == _SUBMISSION_SET for coding in codings)
 
 
-def _subject(resource: dict[str, Any], path: str) -> str:
+def _subject(resource: dict[str, Any], path: str, base: str) -> str:
     reference = (resource.get("subject") or {}).get("reference")
     if not reference:
         raise InvalidResource("The patient (subject) is missing.", field=f"{path}.subject")
-    return str(reference)
+    reference = str(reference)
+    if reference.startswith(("http://", "https://")):
+        # An absolute URL names a Patient of whichever server it points at: only Carnet's own
+        # is one of its dossiers (another server's Patient/x is not Carnet's Patient/x).
+        if not reference.startswith(f"{base}/Patient/"):
+            raise InvalidResource(
+                "The subject is a Patient of another server: reference a dossier of Carnet "
+                "(Patient/<id> or Patient?identifier=system|value).",
+                field=f"{path}.subject",
+            )
+        reference = reference.removeprefix(f"{base}/")
+    return reference
 
 
 def _first_coding(concept: Any, path: str) -> dict[str, Any]:
@@ -381,7 +395,7 @@ def _optional_instant(value: Any, path: str) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError as error:
         raise InvalidResource(f"{value!r} is not a FHIR dateTime.", field=path) from error
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return utc_instant(parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC), field=path)
 
 
 def _unsupported_media_type() -> JSONResponse:

@@ -2,7 +2,9 @@
 
 https://profiles.ihe.net/ITI/MHD/ITI-68.html — the document's bytes with its MIME type, or a
 FHIR ``Binary`` resource when ``application/fhir+json`` is asked for. Clinical content is never
-cached (``no-store``); the ETag is the content's SHA-256.
+cached (``no-store``); the ETag is the content's SHA-256. The answer is sandboxed
+(``Content-Security-Policy: sandbox``, ``nosniff``) and anything but a passive type (PDF, PNG,
+JPEG, GIF, WebP, plain text: ``documents.formats``) is an attachment.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import base64
 from fastapi import APIRouter, Request, Response
 
 from carnet.access.errors import AccessDenied
+from carnet.documents import formats
 from carnet.documents import service as documents
 from carnet.fhir.capability import ResourceSupport
 from carnet.fhir.dependencies import CurrentPlatform, transaction
@@ -40,7 +43,14 @@ def retrieve_document(
         document, content = documents.read_content(
             session, platform.store, actor, patient_id, document_id, clock=platform.clock
         )
-    headers = {"ETag": f'"{document.sha256}"', "Cache-Control": "no-store"}
+    headers = {
+        "ETag": f'"{document.sha256}"',
+        "Cache-Control": "no-store",
+        # A browser pointed at the API must not run what a publisher stored (HTML, SVG…) on
+        # Carnet's origin, nor guess a type other than the one declared.
+        "Content-Security-Policy": "sandbox",
+        "X-Content-Type-Options": "nosniff",
+    }
     if FHIR_JSON in request.headers.get("accept", ""):
         binary = {
             "resourceType": "Binary",
@@ -49,4 +59,6 @@ def retrieve_document(
             "data": base64.b64encode(content).decode("ascii"),
         }
         return FhirResponse(binary, headers=headers)
+    if not formats.shown_inline(document.mime_type, content):
+        headers["Content-Disposition"] = "attachment"
     return Response(content, media_type=document.mime_type, headers=headers)
