@@ -387,28 +387,55 @@ def sign_in(request: Request, form: Form) -> Response:
             principal = None
         _record_sign_in(session, platform, form, principal, request)
         if principal is not None:
-            code = service.create_authorization_code(
+            return complete_sign_in(
+                request,
                 session,
+                platform=platform,
+                authority=authority,
                 client=client,
-                redirect_uri=ticket["redirect_uri"],
-                scope=ticket["scope"],
-                code_challenge=ticket["code_challenge"],
-                nonce=ticket.get("nonce"),
+                ticket=ticket,
                 principal=principal,
-                clock=platform.clock,
             )
-    if principal is None:
-        page = _login_page(
-            client,
-            form.get("ticket", ""),
-            ticket["scope"],
-            ticket["redirect_uri"],
-            language=_language(request, ticket.get("ui_locales")),
-            refused=True,
-            method=form.get("method"),
-        )
-        page.status_code = 401
-        return page
+    page = _login_page(
+        client,
+        form.get("ticket", ""),
+        ticket["scope"],
+        ticket["redirect_uri"],
+        language=_language(request, ticket.get("ui_locales")),
+        refused=True,
+        method=form.get("method"),
+    )
+    page.status_code = 401
+    return page
+
+
+def complete_sign_in(
+    request: Request,
+    session: Session,
+    *,
+    platform: Platform,
+    authority: TokenAuthority,
+    client: OAuthClient,
+    ticket: dict[str, Any],
+    principal: Principal,
+) -> Response:
+    """Where every way of signing in ends, once the person is authenticated.
+
+    Password, card, passkey and federated sign-ins all come here, so what follows
+    authentication (the consent screen for third-party apps, the authorization code, the
+    redirect back to the client) is written once. Runs inside the caller's transaction: the
+    code is committed with the sign-in's audit record before the browser is sent back.
+    """
+    code = service.create_authorization_code(
+        session,
+        client=client,
+        redirect_uri=ticket["redirect_uri"],
+        scope=ticket["scope"],
+        code_challenge=ticket["code_challenge"],
+        nonce=ticket.get("nonce"),
+        principal=principal,
+        clock=platform.clock,
+    )
     params = {"code": code, "state": ticket.get("state"), "iss": authority.config.issuer}
     return _redirect(ticket["redirect_uri"], params)
 

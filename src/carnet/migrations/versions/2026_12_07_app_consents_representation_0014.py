@@ -1,0 +1,23 @@
+"""app consents representation (issue 14; placeholder until its slice lands)
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-07 05:00:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0014"
+down_revision: str | None = "0013"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+
+
+def downgrade() -> None:
+    """Revert this revision."""
