@@ -10,12 +10,14 @@ from typing import Any
 
 import pyotp
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import ArgumentError
 from typer.testing import CliRunner
 
 import carnet
 from carnet.cli import app
 from carnet.clock import SystemClock
+from carnet.db import make_engine
 from conftest import throwaway_postgres
 
 runner = CliRunner()
@@ -222,3 +224,13 @@ def test_the_installed_command_prints_no_stack_trace(tmp_path: Path) -> None:
     assert answer.returncode == 1
     [line] = answer.stderr.splitlines()
     assert line.startswith("error: Cannot reach the database: connection failed: connection to")
+
+
+def test_demo_refuses_where_the_demo_identity_provider_is_off(tmp_path: Path) -> None:
+    env = _env(tmp_path, CARNET_DEMO_IDP="false")
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    result = runner.invoke(app, ["demo"], env=env)
+    assert result.exit_code == 1
+    assert "CARNET_DEMO_IDP" in result.output
+    with make_engine(f"sqlite:///{tmp_path / 'var' / 'carnet.db'}").connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM patients")).scalar_one() == 0

@@ -26,8 +26,16 @@ NOT_PATIENT_DATA = {
     "authorization_codes",
     "refresh_tokens",
     "revoked_tokens",
+    # Passkeys' public keys: unique across every account (looked up before knowing whose).
+    "passkey_credentials",
+    # A person's approvals of third-party apps: what they let an app ask for, no health data.
+    "app_approvals",
+    # The agency's one-time invitations of professionals (onboarding): a directory entry's.
+    "professional_invitations",
     # The scheduled jobs' bookkeeping: one row per job name and the end of its last period.
     "job_runs",
+    # Which professional a staff member (CPE card) may act for: two directory entries.
+    "staff_delegations",
 }
 
 

@@ -40,6 +40,7 @@ REDIRECT_URI = "http://127.0.0.1:1/callback"  # never followed: the test reads t
 # Each node rereads the revocation list after this many seconds (production: 2).
 REVOCATION_REFRESH = 1.0
 _TICKET = re.compile(r'name="ticket" value="([^"]+)"')
+_CONSENT = re.compile(r'name="consent" value="([^"]+)"')
 
 pytestmark = pytest.mark.skipif(
     postgres_unreachable() is not None, reason="two nodes need a shared PostgreSQL"
@@ -190,6 +191,13 @@ def _sign_in(browser: httpx.Client, authorize_url: str, cluster: Cluster) -> str
             "otp": cluster.codes.next(),
         },
     )
+    consent = _CONSENT.search(answer.text) if answer.status_code == 200 else None
+    if consent is not None:
+        # A third-party app: its consent screen, approved (carnet.web.consent).
+        answer = browser.post(
+            f"{cluster.a.url}/oauth/authorize/consent",
+            data={"consent": consent.group(1), "decision": "approve"},
+        )
     assert answer.status_code == 303, answer.text
     return str(answer.headers["location"])
 

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import carnet
 from carnet.auth.errors import AuthError
+from carnet.auth.federation import Federation
 from carnet.auth.tokens import TokenAuthority
 from carnet.db import unit_of_work
 from carnet.fhir import outcome as fhir_outcome
@@ -29,7 +30,8 @@ from carnet.notifications.service import deliver_pending
 from carnet.platform import Platform, build_platform
 from carnet.portal import visits as portal
 from carnet.settings import Settings
-from carnet.web import oauth, service_routes
+from carnet.web import consent, federation, oauth, onboarding, service_routes, staff_sign_in
+from carnet.web.access_log import AccessLog
 from carnet.web.limits import RequestLimitsMiddleware
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,11 @@ _DOCS_CSP = _BASE_CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-in
 )
 
 
+def served_app() -> ASGIApp:
+    """What ``carnet serve``'s workers serve: Carnet, each request logged by ``AccessLog``."""
+    return AccessLog(create_app())
+
+
 def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> FastAPI:
     """Build the Carnet application; the platform is opened at startup and closed at shutdown."""
 
@@ -56,6 +63,14 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         app.state.platform = current
         app.state.authority = TokenAuthority.from_settings(current.settings, current.key_wrapper)
         app.state.sign_in_throttle = oauth.SignInThrottle()
+        # Federated sign-in: the identity providers with a client_id, their metadata cached.
+        app.state.federation = Federation(current.settings.external_issuers)
+        if current.settings.demo_idp:
+            # The demo's card reader, and only with the demo on: production code never imports
+            # carnet.demo (an import-linter contract), so a deployment holds no demo secret.
+            from carnet.demo.accounts import read_demo_card  # noqa: PLC0415
+
+            app.state.demo_card_reader = read_demo_card
         outbox = _start_outbox(current)
         jobs = _start_jobs(current)
         try:
@@ -109,6 +124,11 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     fhir_outcome.install(app)
     app.include_router(service_routes.router)
     app.include_router(oauth.router)
+    app.include_router(onboarding.router)  # the letter's and invitations' pages, under /oauth
+    app.include_router(federation.router)
+    app.include_router(consent.router)
+    # Staff (CPE card) choose the professional they act for.
+    app.include_router(staff_sign_in.router)
     app.include_router(fhir_router.router)
     portal.install(app)
     return app

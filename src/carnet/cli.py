@@ -31,8 +31,8 @@ from carnet import schema
 from carnet.access.actors import Actor, ActorKind, Assurance
 from carnet.access.errors import AccessError
 from carnet.access.scopes import parse_scopes
-from carnet.audit.service import record_refusal
-from carnet.auth import keys, service
+from carnet.audit.service import Agent, record_refusal
+from carnet.auth import card_authorities, keys, service, staff
 from carnet.auth.tokens import TokenAuthority
 from carnet.db import unit_of_work
 from carnet.errors import CarnetError
@@ -223,6 +223,27 @@ def db_upgrade(
         runtime_role = platform.engine.url.username
         if owner is not platform.engine and runtime_role:
             typer.echo(f"Now give Carnet's role its privileges: carnet db grant {runtime_role}")
+        if _unsigned_heads_remain(owner):
+            typer.echo(
+                "Audit chain heads from before signing began are unsigned, and Carnet refuses "
+                "to extend them: seal them once with `carnet audit seal-unsigned`."
+            )
+
+
+def _unsigned_heads_remain(engine: Engine) -> bool:
+    from sqlalchemy import inspect  # noqa: PLC0415
+    from sqlalchemy.orm import Session  # noqa: PLC0415
+
+    from carnet.audit.unsigned_heads import unsigned_heads_remain  # noqa: PLC0415
+
+    # Before revision 0009 (a downgrade, an upgrade to an earlier target) heads had no signature.
+    inspector = inspect(engine)
+    if not inspector.has_table("audit_chain_heads") or "signature" not in {
+        column["name"] for column in inspector.get_columns("audit_chain_heads")
+    }:
+        return False
+    with Session(engine) as session:
+        return unsigned_heads_remain(session)
 
 
 @db_app.command("current")
@@ -363,19 +384,65 @@ def audit_verify(
     if report.intact:
         typer.echo(f"Audit trail intact: {links.events} events in {links.chains} chains.")
     typer.echo(f"Chain heads: {report.signed_heads} signed by a known key.")
-    if report.unsigned_before_signing:
-        shown = ", ".join(str(chain) for chain in report.unsigned_before_signing[:5])
-        more = len(report.unsigned_before_signing) - 5
-        typer.echo(
-            f"{len(report.unsigned_before_signing)} chain heads unsigned (before signing "
-            f"began): {shown}{f' and {more} more' if more > 0 else ''}."
-        )
     if log is not None:
         typer.echo(
             f"Checkpoints: {report.checkpoint_records} records; {report.checkpointed_chains} "
             "chains checked against their last checkpointed event."
         )
     if not report.intact:
+        raise typer.Exit(1)
+
+
+@audit_app.command("seal-unsigned")
+def audit_seal_unsigned(
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints",
+            metavar="FILE",
+            help="Refuse chains this checkpoint log saw signed or pinned elsewhere; default "
+            "CARNET_AUDIT_CHECKPOINTS when that file exists.",
+        ),
+    ] = None,
+) -> None:
+    """Seal the chain heads written before signing began, each once its chain's links verify.
+
+    Carnet refuses to extend an unsigned head. Each one's chain is walked from its first event;
+    an intact chain's head is sealed with the audit key, a broken one is named and left unsigned
+    (exit 1). Idempotent: run it after upgrading past revision 0009.
+    """
+    from carnet.audit.checkpoints import CheckpointLogError, log_path, read_log  # noqa: PLC0415
+    from carnet.audit.unsigned_heads import seal_unsigned_heads  # noqa: PLC0415
+
+    with _platform() as platform:
+        _require_schema(platform)
+        key = platform.audit_key
+        if key is None:
+            _fail("No audit signing key is configured.")
+        configured = platform.settings.audit_checkpoints
+        path = checkpoints
+        try:
+            if path is None and configured and log_path(configured).exists():
+                path = log_path(configured)
+            log = read_log(path, key.ring) if path is not None else None
+        except CheckpointLogError as error:
+            _fail(str(error))
+        if log is not None and log.problems:
+            _fail(f"the checkpoint log {path} is damaged ({log.problems[0]}): nothing sealed")
+        sealed, refused, after = 0, 0, None
+        while True:
+            with unit_of_work(platform.sessions) as session:
+                batch = seal_unsigned_heads(session, key, checkpoints=log, after=after)
+            sealed += batch.sealed
+            for chain, problem in batch.refused:
+                refused += 1
+                typer.secho(f"NOT SEALED chain {chain}: {problem}", err=True, fg=typer.colors.RED)
+            if batch.last_chain is None:
+                break
+            after = batch.last_chain
+    against = f", checked against {path}" if log is not None else ""
+    typer.echo(f"Sealed {sealed} unsigned chain heads{against}; {refused} left unsigned.")
+    if refused:
         raise typer.Exit(1)
 
 
@@ -403,6 +470,13 @@ def demo() -> None:
     from carnet.demo.guide import sign_in_guide  # noqa: PLC0415
 
     with _platform() as platform:
+        if not platform.settings.demo_idp:
+            # The demo seeds accounts with public passwords and TOTP seeds, and a card authority
+            # whose private key sits in the database: never where the demo is switched off.
+            _fail(
+                "The demo population is only loaded where the demo identity provider is on "
+                "(CARNET_DEMO_IDP=true); this Carnet has it off."
+            )
         _require_schema(platform)
         report = load_demo(
             platform.sessions,
@@ -427,10 +501,11 @@ def serve(
     from carnet.web.serving import (  # noqa: PLC0415
         EVENT_LOOP,
         HTTP_PROTOCOL,
+        LOG_CONFIG,
         fork_workers_from_a_preloaded_server,
     )
 
-    application = "carnet.app:create_app"
+    application = "carnet.app:served_app"
     # The schema is checked once, here: a worker that refused to start would only be replaced
     # by another refusing the same way.
     with _platform() as platform:
@@ -447,6 +522,9 @@ def serve(
         proxy_headers=False,
         server_header=False,
         log_level="info",
+        # Applied again in each worker; requests are logged by AccessLog, without query strings.
+        log_config=LOG_CONFIG,
+        access_log=False,
         http=HTTP_PROTOCOL,
         loop=EVENT_LOOP,
     )
@@ -939,6 +1017,46 @@ def import_(
         typer.echo(report.summary())
 
 
+# --- onboarding: the agency invites professionals (carnet.auth.onboarding) ------------------
+
+professionals_app = typer.Typer(
+    help="Professionals' sign-in: invitations from the agency.", no_args_is_help=True
+)
+app.add_typer(professionals_app, name="professionals")
+
+
+@professionals_app.command("invite")
+def professionals_invite(
+    identifier: Annotated[str, typer.Argument(help="Their directory identifier (RPPS or code).")],
+    valid_days: Annotated[
+        int, typer.Option("--valid-days", min=1, max=90, help="How long the link works.")
+    ] = 14,
+    operator: Annotated[str, typer.Option(help="The operator, for the audit trail.")] = "cli",
+) -> None:
+    """Print a one-time link with which a professional sets up their sign-in.
+
+    The link opens Carnet's account page (a password and a passkey or authenticator app); it
+    works once, for ``--valid-days`` days; a new invitation revokes the earlier ones. A
+    professional who already has an account gets their credentials replaced (recovery). Hand it
+    over as the agency hands out anything that opens an account: never by e-mail alone.
+    """
+    from carnet.auth import onboarding  # noqa: PLC0415 — only this command needs it
+
+    with _platform() as platform:
+        _require_schema(platform)
+        with unit_of_work(platform.sessions) as session:
+            row, code = onboarding.invite_professional(
+                session,
+                identifier=identifier,
+                issued_by=f"operator:{operator}",
+                clock=platform.clock,
+                lifetime=dt.timedelta(days=valid_days),
+            )
+        link = f"{platform.settings.public_url}/oauth/authorize/invitation?code={code}"
+        typer.echo(f"Invitation for {identifier}, valid until {row.expires_at:%Y-%m-%d %H:%M} UTC:")
+        typer.echo(link)
+
+
 def _operator(name: str) -> Actor:
     return Actor(kind=ActorKind.OPERATOR, subject=f"operator:{name}", assurance=Assurance.HIGH)
 
@@ -963,6 +1081,166 @@ def _require_schema(platform: Platform) -> None:
             f"The database schema is at {current or 'nothing'}, the code needs {head}: "
             "run `carnet db upgrade`."
         )
+
+
+# --- cards and staff: card authorities (carnet.auth.card_authorities), staff (auth.staff) -----
+
+cards_app = typer.Typer(
+    help="Professional card authorities Carnet trusts, and their CRLs.", no_args_is_help=True
+)
+app.add_typer(cards_app, name="cards")
+staff_app = typer.Typer(
+    help="Staff (CPE card) acting for a professional who allowed them.", no_args_is_help=True
+)
+app.add_typer(staff_app, name="staff")
+
+
+def _read_file(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        _fail(f"Cannot read the {what} {path}: {error.strerror or error}")
+
+
+def _operator_agent(name: str) -> Agent:
+    return _operator(name).agent
+
+
+@cards_app.command("trust")
+def cards_trust(
+    certificate: Annotated[Path, typer.Argument(help="The authority's certificate (PEM or DER).")],
+    crl: Annotated[
+        Path | None, typer.Option("--crl", help="Its CRL file (and its intermediates').")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="How Carnet names it (default: its common name).")
+    ] = None,
+    operator: Annotated[str, typer.Option(help="The operator, for the audit trail.")] = "cli",
+) -> None:
+    """Trust a card authority: cards it issued (directly or through intermediates) sign in.
+
+    Its cards are refused until a current CRL is registered (here with --crl, or `carnet cards
+    crl`): revocation is checked on every card sign-in, and fails closed.
+    """
+    pem = _read_file(certificate, "certificate")
+    crl_bytes = _read_file(crl, "CRL") if crl is not None else None
+    with _platform() as platform:
+        _require_schema(platform)
+        with unit_of_work(platform.sessions) as session:
+            row = card_authorities.trust(
+                session,
+                certificate_pem=pem,
+                name=name,
+                crl=crl_bytes,
+                agent=_operator_agent(operator),
+                clock=platform.clock,
+            )
+            trusted_name, has_crl = row.name, row.crl_pem is not None
+    typer.echo(f"Trusted card authority {trusted_name!r}.")
+    if not has_crl:
+        typer.secho(
+            f"warning: no CRL yet: its cards are refused until `carnet cards crl "
+            f"{trusted_name!r} FILE.crl`.",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+
+
+@cards_app.command("crl")
+def cards_crl(
+    authority: Annotated[str, typer.Argument(help="The authority's name (`carnet cards list`).")],
+    crl: Annotated[Path, typer.Argument(help="The CRL file (PEM blocks or one DER CRL).")],
+    operator: Annotated[str, typer.Option(help="The operator, for the audit trail.")] = "cli",
+) -> None:
+    """Replace an authority's CRLs with fresh ones (run it before their nextUpdate)."""
+    data = _read_file(crl, "CRL")
+    with _platform() as platform:
+        _require_schema(platform)
+        with unit_of_work(platform.sessions) as session:
+            card_authorities.update_crl(
+                session,
+                name=authority,
+                crl=data,
+                agent=_operator_agent(operator),
+                clock=platform.clock,
+            )
+    typer.echo(f"Updated the CRLs of {authority!r}.")
+
+
+@cards_app.command("distrust")
+def cards_distrust(
+    authority: Annotated[str, typer.Argument(help="The authority's name (`carnet cards list`).")],
+    operator: Annotated[str, typer.Option(help="The operator, for the audit trail.")] = "cli",
+) -> None:
+    """Stop trusting a card authority: its cards are refused from now on."""
+    with _platform() as platform:
+        _require_schema(platform)
+        with unit_of_work(platform.sessions) as session:
+            card_authorities.distrust(
+                session, name=authority, agent=_operator_agent(operator), clock=platform.clock
+            )
+    typer.echo(f"No longer trusting {authority!r}.")
+
+
+@cards_app.command("list")
+def cards_list() -> None:
+    """List the trusted card authorities, their expiry and their CRLs' next update."""
+    with _platform() as platform:
+        _require_schema(platform)
+        with unit_of_work(platform.sessions) as session:
+            for summary in card_authorities.summaries(session):
+                crl = (
+                    f"{summary.crl_count} CRL(s), next update {summary.crl_next_update:%Y-%m-%d}"
+                    if summary.crl_next_update
+                    else "NO CRL: its cards are refused"
+                )
+                typer.echo(
+                    f"{summary.name}  {summary.subject}  until {summary.not_after:%Y-%m-%d}  "
+                    f"{crl}  sha256:{summary.fingerprint}"
+                )
+
+
+@staff_app.command("allow")
+def staff_allow(
+    staff_identifier: Annotated[str, typer.Argument(help="The staff member's identifier.")],
+    doctor: Annotated[
+        str, typer.Option("--for", help="The identifier of the professional they act for.")
+    ],
+    operator: Annotated[str, typer.Option(help="The operator, for the audit trail.")] = "cli",
+) -> None:
+    """Let a staff member act for a professional, with that professional's access only."""
+    with _platform() as platform:
+        _require_schema(platform)
+        with unit_of_work(platform.sessions) as session:
+            member = staff.find(session, staff_identifier)
+            professional = staff.find(session, doctor)
+            staff.allow(
+                session,
+                staff_id=member.id,
+                professional_id=professional.id,
+                granted_by=f"operator:{operator}",
+                clock=platform.clock,
+            )
+    typer.echo(f"{staff_identifier} may act for {doctor}.")
+
+
+@staff_app.command("revoke")
+def staff_revoke(
+    staff_identifier: Annotated[str, typer.Argument(help="The staff member's identifier.")],
+    doctor: Annotated[
+        str, typer.Option("--for", help="The identifier of the professional they acted for.")
+    ],
+) -> None:
+    """End a staff member's allowance; their tokens stop at the next refresh."""
+    with _platform() as platform:
+        _require_schema(platform)
+        with unit_of_work(platform.sessions) as session:
+            member = staff.find(session, staff_identifier)
+            professional = staff.find(session, doctor)
+            staff.revoke(
+                session, staff_id=member.id, professional_id=professional.id, clock=platform.clock
+            )
+    typer.echo(f"{staff_identifier} no longer acts for {doctor}.")
 
 
 def main() -> None:

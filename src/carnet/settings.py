@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _MIB = 1024 * 1024
@@ -20,7 +20,11 @@ class ExternalIssuer(BaseModel):
 
     issuer: str = Field(description="The exact `iss` of the provider's tokens.")
     jwks_url: str = Field(description="Where the provider publishes its signing keys (JWKS).")
-    audience: str = Field(description="The `aud` the tokens must carry for Carnet.")
+    audience: str | None = Field(
+        default=None,
+        description="The `aud` API tokens must carry for Carnet; without one, the provider's "
+        "tokens are not accepted by the API (a sign-in-only provider).",
+    )
     actor_kind: Literal["patient", "professional"] = Field(
         description="Whom the provider authenticates."
     )
@@ -37,6 +41,62 @@ class ExternalIssuer(BaseModel):
         default_factory=lambda: ["ES256", "RS256"],
         description="Signature algorithms accepted from this provider (never none or HS*).",
     )
+    # --- federated sign-in in the browser (Carnet as an OpenID Connect relying party) ---------
+    # A provider with a client_id also signs people in to the portals (carnet.auth.federation);
+    # without one it is only trusted for API tokens, as before.
+    name: str = Field(
+        default="",
+        pattern=r"^[a-z0-9-]{0,32}$",
+        description="Short name in Carnet's URLs (e.g. franceconnect); needed with a client_id.",
+    )
+    display_name: dict[str, str] = Field(
+        default_factory=dict,
+        description='The button\'s label by language, e.g. {"fr": "FranceConnect+", "en": …}.',
+    )
+    client_id: str | None = Field(
+        default=None, description="Carnet's client id at the provider; enables the button."
+    )
+    client_auth: Literal["client_secret_basic", "client_secret_post", "private_key_jwt"] = Field(
+        default="client_secret_basic",
+        description="How Carnet authenticates at the provider's token endpoint.",
+    )
+    client_secret: SecretStr | None = Field(
+        default=None, description="The client secret (client_secret_basic or _post)."
+    )
+    client_key_path: Path | None = Field(
+        default=None,
+        description="PEM private key signing Carnet's client assertions (private_key_jwt); "
+        "its public half is registered at the provider.",
+    )
+    scopes: list[str] = Field(
+        default_factory=lambda: ["openid"], description="Scopes asked of the provider."
+    )
+    acr_values: list[str] = Field(
+        default_factory=list, description="acr_values asked of the provider (e.g. eidas3)."
+    )
+    discovery_url: str | None = Field(
+        default=None,
+        description="The provider's metadata; default <issuer>/.well-known/openid-configuration.",
+    )
+    minimum_assurance: Literal["low", "substantial", "high"] = Field(
+        default="substantial",
+        description="Sign-ins whose acr maps below this level are refused.",
+    )
+
+    @model_validator(mode="after")
+    def _relying_party_complete(self) -> ExternalIssuer:
+        # Caught at start-up rather than at the first person's click.
+        if self.client_id is None:
+            return self
+        if not self.name:
+            raise ValueError(f"{self.issuer}: a provider with a client_id needs a name")
+        if "openid" not in self.scopes:
+            raise ValueError(f"{self.issuer}: the scopes must include openid")
+        if self.client_auth == "private_key_jwt" and self.client_key_path is None:
+            raise ValueError(f"{self.issuer}: private_key_jwt needs client_key_path")
+        if self.client_auth != "private_key_jwt" and self.client_secret is None:
+            raise ValueError(f"{self.issuer}: {self.client_auth} needs client_secret")
+        return self
 
     @field_validator("algorithms")
     @classmethod

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from carnet.access.actors import Actor
 from carnet.audit import service as audit
 from carnet.audit.checkpoints import (
     CheckpointSchedule,
@@ -35,6 +36,7 @@ from carnet.audit.errors import AuditUnavailable
 from carnet.audit.group_commit import append_batch
 from carnet.audit.models import AuditAction, AuditChainHead, AuditEvent
 from carnet.audit.signing import SEALER, AuditKey, KeyRing, head_message, load_public_key
+from carnet.audit.unsigned_heads import unsigned_heads_remain
 from carnet.audit.verify import TrailReport, verify_trail
 from carnet.cli import app
 from carnet.clock import FrozenClock
@@ -71,6 +73,9 @@ class History:
     other: uuid.UUID
     # (last_seq, last_hash, signature, key_id) after each committed step.
     heads: list[tuple[int, str, str | None, str | None]]
+    # Who published, and the last document published, to read it again.
+    author: Actor
+    document: uuid.UUID
 
 
 def _head(engine: Engine, chain: uuid.UUID) -> tuple[int, str, str | None, str | None]:
@@ -93,17 +98,17 @@ def _record_history(
         author = professional_actor(make_professional(session, clock, organisation_id=lab.id))
     with unit_of_work(sessions) as session:
         make_document(session, store, clock, actor=author, patient_id=other)
-    history = History(patient, other, [_head(engine, patient)])
+    heads = [_head(engine, patient)]
     for _ in range(2):
         clock.advance(dt.timedelta(minutes=1))
         with unit_of_work(sessions) as session:
             document = make_document(session, store, clock, actor=author, patient_id=patient)
-        history.heads.append(_head(engine, patient))
+        heads.append(_head(engine, patient))
     clock.advance(dt.timedelta(minutes=1))
     with unit_of_work(sessions) as session:
         documents.read_content(session, store, author, patient, document.id, clock=clock)
-    history.heads.append(_head(engine, patient))
-    return history
+    heads.append(_head(engine, patient))
+    return History(patient, other, heads, author, document.id)
 
 
 def _more_events(
@@ -171,6 +176,11 @@ def _db(engine: Engine, value: uuid.UUID) -> str:
     return str(value) if engine.dialect.name == "postgresql" else value.hex
 
 
+def _event_count(engine: Engine) -> int:
+    with session_factory(engine)() as session:
+        return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+
+
 def _links_intact(engine: Engine) -> bool:
     with session_factory(engine)() as session:
         return audit.verify(session).intact
@@ -216,8 +226,11 @@ class TestTamperingByTheDatabaseOwner:
         engine, _, log = trail
         report = _verify(engine, key, log)
         assert report.intact, [str(f) for f in report.findings]
-        assert report.unsigned_before_signing == []
         assert report.signed_heads == 2
+        # Every head sealed as its first event was appended: none left unsigned, even briefly.
+        with session_factory(engine)() as session:
+            assert session.scalar(select(func.count()).select_from(AuditChainHead)) == 2
+            assert not unsigned_heads_remain(session)
         assert report.checkpointed_chains == 2
 
     def test_deleted_chain_with_its_head(
@@ -344,6 +357,42 @@ class TestTamperingByTheDatabaseOwner:
         )
         assert _found(_verify(engine, key, log)) == [("unsigned head", history.patient)]
 
+    def test_carnet_refuses_to_extend_a_rewritten_chain_stripped_of_its_signature(
+        self,
+        trail: tuple[Engine, History, Path],
+        key: AuditKey,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        engine, history, log = trail
+        last = history.heads[-1][0]
+        _tamper(
+            engine,
+            "UPDATE audit_events SET reason = 'nothing to see' "
+            "WHERE chain_id = :chain AND seq = :seq",
+            chain=_db(engine, history.patient),
+            seq=last,
+        )
+        _rehash_from(engine, history.patient, last)
+        _tamper(
+            engine,
+            "UPDATE audit_chain_heads SET signature = NULL, key_id = NULL WHERE chain_id = :chain",
+            chain=_db(engine, history.patient),
+        )
+        events = _event_count(engine)
+        # The next read of the dossier would sign the forged head and launder the rewrite.
+        clock.advance(dt.timedelta(minutes=1))
+        with pytest.raises(AuditUnavailable), unit_of_work(sealed(engine, key)) as session:
+            documents.read_content(
+                session, store, history.author, history.patient, history.document, clock=clock
+            )
+        assert _head(engine, history.patient)[0] == last
+        assert _event_count(engine) == events
+        assert f"audit chain {history.patient}: its head (event {last}) is unsigned" in caplog.text
+        assert "ERROR" in {record.levelname for record in caplog.records}
+        assert _found(_verify(engine, key, log)) == [("unsigned head", history.patient)]
+
     def test_head_signed_by_another_key(
         self, trail: tuple[Engine, History, Path], key: AuditKey
     ) -> None:
@@ -403,36 +452,6 @@ class TestCheckpointLog:
 
 
 class TestSigning:
-    def test_heads_made_before_signing_are_reported_apart(
-        self, committing_engine: Engine, key: AuditKey, clock: FrozenClock, tmp_path: Path
-    ) -> None:
-        chain = uuid.uuid4()
-        with unit_of_work(session_factory(committing_engine)) as session:  # no key: as before 0009
-            audit.record(
-                session,
-                agent=audit.Agent(kind="job", subject="job:old"),
-                action=AuditAction.LIFECYCLE,
-                clock=clock,
-                patient_id=chain,
-            )
-        report = _verify(committing_engine, key, None)
-        assert report.intact
-        assert report.unsigned_before_signing == [chain]
-        log = tmp_path / "checkpoints.jsonl"
-        _checkpoint(committing_engine, key, log, clock)
-        assert _verify(committing_engine, key, log).unsigned_before_signing == [chain]
-        # Advanced later without the key: no longer where the checkpoint saw it before signing.
-        _more_unsigned = audit.Agent(kind="job", subject="job:unsigned")
-        with unit_of_work(session_factory(committing_engine)) as session:
-            audit.record(
-                session,
-                agent=_more_unsigned,
-                action=AuditAction.LIFECYCLE,
-                clock=clock,
-                patient_id=chain,
-            )
-        assert _found(_verify(committing_engine, key, log)) == [("unsigned head", chain)]
-
     def test_first_events_of_enrolled_dossiers_are_sealed(
         self, committing_engine: Engine, key: AuditKey, clock: FrozenClock
     ) -> None:
@@ -505,6 +524,16 @@ def test_group_commit_seals_the_heads_it_advances(
     )
     with pytest.raises(AuditUnavailable), committing_engine.begin() as connection:
         append_batch(connection, pending[1:2], sealer=key)
+    # Nor a head stripped of its signature.
+    _tamper(
+        committing_engine,
+        "UPDATE audit_chain_heads SET signature = NULL, key_id = NULL WHERE chain_id = :chain",
+        chain=_db(committing_engine, chains[0]),
+    )
+    events = _event_count(committing_engine)
+    with pytest.raises(AuditUnavailable), committing_engine.begin() as connection:
+        append_batch(connection, pending[:1], sealer=key)
+    assert _event_count(committing_engine) == events
 
 
 class TestIncrementalCheckpoints:
@@ -756,3 +785,114 @@ class TestCommands:
             assert line == (
                 "error: carnet db grant needs PostgreSQL: SQLite has no roles (one file, one user)."
             )
+
+
+# --- Heads from before signing began (revision 0009): refused until sealed, once, deliberately.
+
+
+def _before_signing(engine: Engine, chain: uuid.UUID, clock: FrozenClock, n: int = 2) -> None:
+    """Events appended as Carnet did before revision 0009: no key, an unsigned head."""
+    for _ in range(n):
+        clock.advance(dt.timedelta(minutes=1))
+        with unit_of_work(session_factory(engine)) as session:
+            audit.record(
+                session,
+                agent=audit.Agent(kind="job", subject="job:old"),
+                action=AuditAction.LIFECYCLE,
+                clock=clock,
+                patient_id=chain,
+            )
+
+
+def _carnet(engine: Engine, key: AuditKey, tmp_path: Path, *args: str) -> Any:
+    env = {
+        "CARNET_VAR_DIR": str(tmp_path / "var"),
+        "CARNET_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+        "CARNET_AUDIT_SIGNING_KEY": key.pem(),
+    }
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+_REMINDER = "seal them once with `carnet audit seal-unsigned`"
+
+
+class TestHeadsFromBeforeSigning:
+    def test_refused_until_sealed_then_extended(
+        self, committing_engine: Engine, key: AuditKey, clock: FrozenClock, tmp_path: Path
+    ) -> None:
+        engine = committing_engine
+        upgraded = _carnet(engine, key, tmp_path, "db", "upgrade")
+        assert upgraded.exit_code == 0, upgraded.output
+        assert _REMINDER not in upgraded.output  # a fresh database has none
+        chain = uuid.uuid4()
+        _before_signing(engine, chain, clock)
+        assert _found(_verify(engine, key, None)) == [("unsigned head", chain)]
+        with pytest.raises(AuditUnavailable):
+            _more_events(engine, key, chain, clock, 1)
+        assert _head(engine, chain)[0] == 2
+        upgraded = _carnet(engine, key, tmp_path, "db", "upgrade")
+        assert upgraded.exit_code == 0, upgraded.output
+        assert _REMINDER in upgraded.output
+
+        sealed_now = _carnet(engine, key, tmp_path, "audit", "seal-unsigned")
+        assert sealed_now.exit_code == 0, sealed_now.output
+        assert "Sealed 1 unsigned chain heads; 0 left unsigned." in sealed_now.output
+        again = _carnet(engine, key, tmp_path, "audit", "seal-unsigned")
+        assert again.exit_code == 0, again.output
+        assert "Sealed 0 unsigned chain heads; 0 left unsigned." in again.output
+        report = _verify(engine, key, None)
+        assert report.intact
+        assert report.signed_heads == 1
+        _more_events(engine, key, chain, clock, 1)
+        assert _head(engine, chain)[0] == 3
+        assert _verify(engine, key, None).intact
+        assert _REMINDER not in _carnet(engine, key, tmp_path, "db", "upgrade").output
+
+    def test_a_tampered_chain_is_not_sealed(
+        self, committing_engine: Engine, key: AuditKey, clock: FrozenClock, tmp_path: Path
+    ) -> None:
+        engine = committing_engine
+        intact, tampered = uuid.uuid4(), uuid.uuid4()
+        _before_signing(engine, intact, clock)
+        _before_signing(engine, tampered, clock, n=3)
+        _tamper(
+            engine,
+            "UPDATE audit_events SET reason = 'nothing to see' WHERE chain_id = :chain AND seq = 2",
+            chain=_db(engine, tampered),
+        )
+        refused = _carnet(engine, key, tmp_path, "audit", "seal-unsigned")
+        assert refused.exit_code == 1, refused.output
+        assert f"NOT SEALED chain {tampered}: chain {tampered}, event 2: content altered" in (
+            refused.output
+        )
+        assert "Sealed 1 unsigned chain heads; 1 left unsigned." in refused.output
+        assert _head(engine, tampered)[2] is None
+        assert _head(engine, intact)[3] == key.key_id
+        with pytest.raises(AuditUnavailable):
+            _more_events(engine, key, tampered, clock, 1)
+
+    def test_a_head_a_checkpoint_saw_signed_is_not_sealed(
+        self, trail: tuple[Engine, History, Path], key: AuditKey, tmp_path: Path
+    ) -> None:
+        engine, history, log = trail
+        # An edit after the checkpoint, re-hashed (the links hold), the signature removed.
+        last = history.heads[-1][0]
+        _tamper(
+            engine,
+            "UPDATE audit_events SET reason = 'nothing to see' "
+            "WHERE chain_id = :chain AND seq = :seq",
+            chain=_db(engine, history.patient),
+            seq=last,
+        )
+        _rehash_from(engine, history.patient, last)
+        _tamper(
+            engine,
+            "UPDATE audit_chain_heads SET signature = NULL, key_id = NULL WHERE chain_id = :chain",
+            chain=_db(engine, history.patient),
+        )
+        refused = _carnet(
+            engine, key, tmp_path, "audit", "seal-unsigned", "--checkpoints", str(log)
+        )
+        assert refused.exit_code == 1, refused.output
+        assert f"NOT SEALED chain {history.patient}: checkpoint 1 saw it signed" in refused.output
+        assert _head(engine, history.patient)[2] is None

@@ -204,6 +204,10 @@ class TestTamperingIsDetected:
         engine, patient = trail
         url = engine.url.render_as_string(hide_password=False)
         env = {"CARNET_VAR_DIR": str(tmp_path / "var"), "CARNET_DATABASE_URL": url}
+        # The fixture's sessions hold no audit key, as Carnet before signing: seal those heads.
+        sealed = CliRunner().invoke(app, ["audit", "seal-unsigned"], env=env)
+        assert sealed.exit_code == 0, sealed.output
+        assert "Sealed 2 unsigned chain heads" in sealed.output
         intact = CliRunner().invoke(app, ["audit", "verify"], env=env)
         assert intact.exit_code == 0, intact.output
         assert "intact: 7 events in 2 chains" in intact.output

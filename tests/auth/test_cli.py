@@ -14,10 +14,10 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from carnet.app import create_app
-from carnet.auth import service
 from carnet.cli import app
 from carnet.clock import SystemClock
 from carnet.db import make_engine, session_factory, unit_of_work
+from carnet.demo import accounts as demo_accounts
 from carnet.platform import master_key as platform_master_key
 from carnet.settings import Settings
 from carnet.storage import MasterKeyWrapper
@@ -58,7 +58,7 @@ def test_a_minted_token_is_accepted_by_the_server(
         patient = make_patient(session, SystemClock(), matricule=matricule)
         key_id, key = platform_master_key(settings)
         wrapper = MasterKeyWrapper(key, key_id)
-        service.provision_demo_accounts(session, key_wrapper=wrapper, clock=SystemClock())
+        demo_accounts.provision_demo_accounts(session, key_wrapper=wrapper, clock=SystemClock())
 
     result = runner.invoke(
         app, ["token", "--as", f"patient:{matricule}", "--scope", "patient/*.rs"], env=env
@@ -72,7 +72,7 @@ def test_a_minted_token_is_accepted_by_the_server(
 
     otp = runner.invoke(app, ["otp", "--as", f"patient:{matricule}"], env=env)
     assert otp.exit_code == 0, otp.output
-    totp = pyotp.TOTP(service.demo_totp_secret(matricule))
+    totp = pyotp.TOTP(demo_accounts.demo_totp_secret(matricule))
     assert otp.output.strip() in {totp.now(), totp.at(SystemClock().now().timestamp() - 30)}
 
 

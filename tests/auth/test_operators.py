@@ -13,6 +13,7 @@ from carnet.auth.errors import InvalidGrant, InvalidRequest, SignInRefused
 from carnet.auth.models import OperatorAccount
 from carnet.auth.tokens import Principal
 from carnet.clock import FrozenClock
+from carnet.demo import accounts as demo_accounts
 from carnet.storage import MasterKeyWrapper
 from factories.auth import PASSWORD, code_now
 
@@ -186,22 +187,24 @@ class TestDemo:
     def test_the_demo_agency_operator_signs_in_with_the_documented_credentials(
         self, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
     ) -> None:
-        assert service.provision_demo_accounts(session, key_wrapper=wrapper, clock=clock) == 1
-        assert service.provision_demo_accounts(session, key_wrapper=wrapper, clock=clock) == 0
+        assert demo_accounts.provision_demo_accounts(session, key_wrapper=wrapper, clock=clock) == 1
+        assert demo_accounts.provision_demo_accounts(session, key_wrapper=wrapper, clock=clock) == 0
         code = service.current_otp(
             session,
-            as_=f"operator:{service.DEMO_OPERATOR}",
+            as_=f"operator:{demo_accounts.DEMO_OPERATOR}",
             key_wrapper=wrapper,
             clock=clock,
             demo_idp=True,
         )
-        assert code == pyotp.TOTP(service.demo_totp_secret(service.DEMO_OPERATOR)).at(clock.now())
+        assert code == pyotp.TOTP(demo_accounts.demo_totp_secret(demo_accounts.DEMO_OPERATOR)).at(
+            clock.now()
+        )
         principal = _sign_in(
             session,
             clock,
             wrapper,
-            name=service.DEMO_OPERATOR,
-            password=service.DEMO_PASSWORD,
+            name=demo_accounts.DEMO_OPERATOR,
+            password=demo_accounts.DEMO_PASSWORD,
             otp=code,
         )
         assert principal.subject == "operator:agency"

@@ -18,6 +18,7 @@ from carnet.auth.errors import InvalidRequest, InvalidScope, SignInRefused, Unkn
 from carnet.auth.models import PatientAccount, ProfessionalAccount, RevokedToken
 from carnet.auth.tokens import Principal
 from carnet.clock import FrozenClock
+from carnet.demo import accounts as demo_accounts
 from carnet.storage import MasterKeyWrapper
 from factories.auth import (
     PASSWORD,
@@ -201,10 +202,10 @@ class TestCardSignIn:
     ) -> None:
         login = make_professional_login(session, clock, wrapper)
         challenge = b"server-challenge-" + bytes(15)
-        response = service.read_demo_card(
+        response = demo_accounts.read_demo_card(
             session,
             identifier=login.identifier,
-            pin=service.DEMO_PIN,
+            pin=demo_accounts.DEMO_PIN,
             challenge=challenge,
             key_wrapper=wrapper,
             clock=clock,
@@ -222,7 +223,7 @@ class TestCardSignIn:
     ) -> None:
         login = make_professional_login(session, clock, wrapper)
         with pytest.raises(SignInRefused):
-            service.read_demo_card(
+            demo_accounts.read_demo_card(
                 session,
                 identifier=login.identifier,
                 pin="0000",
@@ -238,10 +239,10 @@ class TestCardSignIn:
         self, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
     ) -> None:
         login = make_professional_login(session, clock, wrapper)
-        response = service.read_demo_card(
+        response = demo_accounts.read_demo_card(
             session,
             identifier=login.identifier,
-            pin=service.DEMO_PIN,
+            pin=demo_accounts.DEMO_PIN,
             challenge=b"old challenge",
             key_wrapper=wrapper,
             clock=clock,
@@ -274,10 +275,10 @@ class TestCardSignIn:
         self, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
     ) -> None:
         login = make_professional_login(session, clock, wrapper)
-        response = service.read_demo_card(
+        response = demo_accounts.read_demo_card(
             session,
             identifier=login.identifier,
-            pin=service.DEMO_PIN,
+            pin=demo_accounts.DEMO_PIN,
             challenge=b"c",
             key_wrapper=wrapper,
             clock=clock,
@@ -393,17 +394,17 @@ class TestDemoProvisioning:
     ) -> None:
         patient = make_patient(session, clock)
         professional = make_professional(session, clock)
-        created = service.provision_demo_accounts(session, key_wrapper=wrapper, clock=clock)
+        created = demo_accounts.provision_demo_accounts(session, key_wrapper=wrapper, clock=clock)
         assert created >= 2
-        assert service.provision_demo_accounts(session, key_wrapper=wrapper, clock=clock) == 0
+        assert demo_accounts.provision_demo_accounts(session, key_wrapper=wrapper, clock=clock) == 0
 
         matricule = patient.identifiers[0].value
-        otp = pyotp.TOTP(service.demo_totp_secret(matricule)).at(clock.now())
+        otp = pyotp.TOTP(demo_accounts.demo_totp_secret(matricule)).at(clock.now())
         principal = service.sign_in_with_password(
             session,
             kind=ActorKind.PATIENT,
             identifier=matricule,
-            password=service.DEMO_PASSWORD,
+            password=demo_accounts.DEMO_PASSWORD,
             otp=otp,
             key_wrapper=wrapper,
             clock=clock,
@@ -416,10 +417,10 @@ class TestDemoProvisioning:
             clock=clock,
             demo_idp=True,
         )
-        response = service.read_demo_card(
+        response = demo_accounts.read_demo_card(
             session,
             identifier=professional.identifier_value,
-            pin=service.DEMO_PIN,
+            pin=demo_accounts.DEMO_PIN,
             challenge=b"c",
             key_wrapper=wrapper,
             clock=clock,

@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 
 from carnet.access import service as access_service
 from carnet.access.models import GrantLevel
-from carnet.auth import service as auth_service
 from carnet.catalogue import LOINC_SYSTEM
 from carnet.clock import Clock
 from carnet.db import unit_of_work
+from carnet.demo import accounts as demo_accounts
 from carnet.directory import service as directory
 from carnet.directory.models import OrganisationKind, Profession, Professional
 from carnet.documents import service as documents
@@ -38,8 +38,8 @@ from carnet.settings import Settings
 from carnet.storage import DocumentStore
 from factories.actors import operator_actor, patient_actor, professional_actor
 
-PASSWORD = auth_service.DEMO_PASSWORD
-PIN = auth_service.DEMO_PIN
+PASSWORD = demo_accounts.DEMO_PASSWORD
+PIN = demo_accounts.DEMO_PIN
 LAB_REPORT = (LOINC_SYSTEM, "11502-2")
 LAB_REPORT_TITLE = "Bilan sanguin"
 # What the lab report says, so a journey can check it reads the very document published.
@@ -136,7 +136,7 @@ def seed_cast(settings: Settings) -> Cast:
                 professional_id=gp.id,
                 clock=clock,
             )
-            auth_service.provision_demo_accounts(
+            demo_accounts.provision_demo_accounts(
                 session, key_wrapper=platform.key_wrapper, clock=clock
             )
             return Cast(
@@ -147,7 +147,7 @@ def seed_cast(settings: Settings) -> Cast:
                 gp=_professional_person(gp),
                 emergency_physician=_professional_person(emergency),
                 biologist=_professional_person(biologist),
-                operator=auth_service.DEMO_OPERATOR,
+                operator=demo_accounts.DEMO_OPERATOR,
             )
     finally:
         platform.close()
@@ -181,7 +181,7 @@ class OneTimeCodes:
 
     def code(self, identifier: str) -> str:
         """The code to type for the account of ``identifier`` (national id, RPPS or name)."""
-        totp = pyotp.TOTP(auth_service.demo_totp_secret(identifier))
+        totp = pyotp.TOTP(demo_accounts.demo_totp_secret(identifier))
         now = time.time()
         current = int(now // totp.interval)
         step = max(current, self._last_step.get(identifier, current - 1) + 1)

@@ -28,6 +28,7 @@ from carnet.auth import service
 from carnet.auth.models import OAuthClient
 from carnet.auth.tokens import Principal, TokenAuthority, issue_access_token
 from carnet.clock import Clock, FrozenClock
+from carnet.demo import accounts as demo_accounts
 from carnet.directory.models import Organisation, Professional
 from carnet.patients.models import Patient
 from carnet.platform import Platform
@@ -118,7 +119,7 @@ class PatientLogin:
 
 @dataclass(frozen=True)
 class ProfessionalLogin:
-    """A professional with an account (and a card, PIN ``service.DEMO_PIN``)."""
+    """A professional with an account (and a card, PIN ``demo_accounts.DEMO_PIN``)."""
 
     professional: Professional
     identifier: str
@@ -149,10 +150,10 @@ def make_professional_login(
         clock=clock,
     )
     if card:
-        service.issue_demo_card(
+        demo_accounts.issue_demo_card(
             session,
             professional_id=professional.id,
-            pin=service.DEMO_PIN,
+            pin=demo_accounts.DEMO_PIN,
             key_wrapper=wrapper,
             clock=clock,
         )
@@ -277,13 +278,48 @@ def query_of(location: str) -> dict[str, str]:
     return {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
 
 
-def sign_in(client: TestClient, params: dict[str, str], fields: dict[str, str]) -> Any:
-    """Open the sign-in page for ``params`` and submit ``fields``; the POST's response."""
+def sign_in(
+    client: TestClient,
+    params: dict[str, str],
+    fields: dict[str, str],
+    *,
+    consent: str | None = "approve",
+) -> Any:
+    """Open the sign-in page for ``params`` and submit ``fields``; the POST's response.
+
+    A third-party app's consent screen, if one is shown, is answered with ``consent``
+    (``"approve"`` or ``"refuse"``) and the answer's response returned; with None, the screen
+    itself is returned.
+    """
     page = client.get("/oauth/authorize", params=params)
     assert page.status_code == 200, page.text
-    return client.post(
+    response = client.post(
         "/oauth/authorize",
         data={"ticket": ticket_of(page.text), **fields},
+        follow_redirects=False,
+    )
+    if consent is None or not is_consent_page(response):
+        return response
+    return decide(client, response.text, consent)
+
+
+def is_consent_page(response: Any) -> bool:
+    """Whether ``response`` is the consent screen."""
+    return response.status_code == 200 and 'name="consent"' in response.text
+
+
+def consent_of(page: str) -> str:
+    """The signed consent ticket in a consent page's hidden field."""
+    marker = 'name="consent" value="'
+    start = page.index(marker) + len(marker)
+    return page[start : page.index('"', start)]
+
+
+def decide(client: TestClient, page: str, decision: str, **fields: str) -> Any:
+    """Answer the consent screen ``page`` with ``decision``; the POST's response."""
+    return client.post(
+        "/oauth/authorize/consent",
+        data={"consent": consent_of(page), "decision": decision, **fields},
         follow_redirects=False,
     )
 

@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 
 from fastapi.testclient import TestClient
 
-from carnet.auth import service
 from carnet.clock import Clock
+from carnet.demo import accounts as demo_accounts
 from factories.auth import PASSWORD, PatientLogin, ProfessionalLogin, code_now
 
 _TICKET = re.compile(r'name="ticket" value="([^"]+)"')
@@ -69,7 +69,7 @@ def sign_in_professional(
             "ticket": ticket,
             "method": "card",
             "identifier": login.identifier,
-            "pin": service.DEMO_PIN,
+            "pin": demo_accounts.DEMO_PIN,
         }
     else:
         form = {

@@ -25,6 +25,7 @@ from carnet.access.models import GrantLevel
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.auth import service as auth_service
 from carnet.clock import FrozenClock
+from carnet.demo import accounts as demo_accounts
 from carnet.directory.models import Profession
 from carnet.documents import service as documents
 from carnet.documents.models import Document
@@ -137,10 +138,10 @@ def _login(
         key_wrapper=wrapper,
         clock=clock,
     )
-    auth_service.issue_demo_card(
+    demo_accounts.issue_demo_card(
         session,
         professional_id=professional.id,
-        pin=auth_service.DEMO_PIN,
+        pin=demo_accounts.DEMO_PIN,
         key_wrapper=wrapper,
         clock=clock,
     )

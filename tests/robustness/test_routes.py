@@ -54,6 +54,8 @@ NO_INPUT = {
     ("GET", "/oauth/jwks"),
     ("GET", "/oauth/userinfo"),
     ("POST", "/oauth/userinfo"),
+    # The letter's first page: a form that reads no parameter and no bearer token.
+    ("GET", "/oauth/authorize/letter"),
 }
 DEEP = b'{"a":' * 1000 + b"1" + b"}" * 1000
 

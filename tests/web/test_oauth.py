@@ -7,6 +7,7 @@ OpenID Connect Core and Discovery, SMART App Launch 2.x.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pyotp
@@ -20,6 +21,7 @@ from carnet.access.actors import Assurance
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.auth import service
 from carnet.clock import FrozenClock
+from carnet.demo import accounts as demo_accounts
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
 from factories.auth import (
     PASSWORD,
@@ -160,7 +162,7 @@ class TestAuthorizationCodeFlow:
         redirect = sign_in(
             web.client,
             authorize_params(app.client_id, challenge, scope="openid fhirUser user/*.rs"),
-            {"method": "card", "identifier": login.identifier, "pin": service.DEMO_PIN},
+            {"method": "card", "identifier": login.identifier, "pin": demo_accounts.DEMO_PIN},
         )
         assert redirect.status_code == 303, redirect.text
         body = _redeem(web, app.client_id, redirect, verifier)
@@ -376,7 +378,13 @@ class TestAuthorizationCodeFlow:
         app = make_app(session, clock)
         page = web.client.get("/oauth/authorize", params=authorize_params(app.client_id, "a" * 43))
         assert page.status_code == 200
-        assert "<script" not in page.text
+        # Scripts: Carnet's own passkeys.js, and the passkey options as inert JSON; none inline.
+        scripts = re.findall(r"<script[^>]*>", page.text)
+        assert scripts == [
+            '<script src="/portal/static/passkeys.js" defer>',
+            '<script type="application/json" id="passkey-request">',
+        ]
+        assert "script-src 'self'" in page.headers["content-security-policy"]
         assert "http" not in page.text.replace('name="viewport"', "")  # no external URL of any kind
         for field in ("patient-identifier", "patient-password", "patient-otp", "card-pin"):
             assert f'<label for="{field}"' in page.text
@@ -385,7 +393,7 @@ class TestAuthorizationCodeFlow:
         assert "form-action 'self' https://app.example" in policy
         assert page.headers["cache-control"] == "no-store"
 
-    def test_the_demo_sign_in_can_be_turned_off(
+    def test_without_the_demo_accounts_still_sign_in_and_the_demo_card_reader_is_gone(
         self,
         session: Session,
         store: FilesystemDocumentStore,
@@ -393,12 +401,33 @@ class TestAuthorizationCodeFlow:
         wrapper: MasterKeyWrapper,
     ) -> None:
         app = make_app(session, clock)
+        login = make_patient_login(session, clock, wrapper)
+        professional = make_professional_login(session, clock, wrapper)
         with serve(session, store, clock, wrapper, demo_idp=False) as served:
-            page = served.client.get(
-                "/oauth/authorize", params=authorize_params(app.client_id, "a" * 43)
+            _, challenge = pkce()
+            params = authorize_params(app.client_id, challenge)
+            card = sign_in(
+                served.client,
+                params,
+                {
+                    "method": "card",
+                    "identifier": professional.identifier,
+                    "pin": demo_accounts.DEMO_PIN,
+                },
             )
-        assert page.status_code == 404
-        assert "disabled" in page.text
+            redirect = sign_in(
+                served.client,
+                params,
+                {
+                    "method": "patient",
+                    "identifier": login.identifier,
+                    "password": PASSWORD,
+                    "otp": code_now(login.totp, clock),
+                },
+            )
+        assert card.status_code == 401
+        assert redirect.status_code == 303, redirect.text
+        assert "code" in query_of(redirect.headers["location"])
 
 
 class TestClientCredentials:

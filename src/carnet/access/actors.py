@@ -80,6 +80,10 @@ class Actor:
     launch_patient: uuid.UUID | None = None
     # Where the request came from, for the audit trail (set by the way in).
     network_address: str | None = None
+    # A staff member (France's CPE card) acting for the professional ``professional_id``: the
+    # policy decides as for the professional, minus what staff may never do; the audit trail
+    # names the staff member as the agent.
+    staff_id: uuid.UUID | None = None
 
     @property
     def is_strong(self) -> bool:
@@ -96,6 +100,9 @@ class Actor:
         subject = self.subject
         if self.kind is ActorKind.PATIENT and self.person_id is not None:
             subject = f"Patient/{self.person_id}"
+        elif self.kind is ActorKind.PROFESSIONAL and self.staff_id is not None:
+            # The staff member acted; ``professional_id`` (whose access it was) names for whom.
+            subject = f"Practitioner/{self.staff_id}"
         elif self.kind is ActorKind.PROFESSIONAL and self.professional_id is not None:
             subject = f"Practitioner/{self.professional_id}"
         return Agent(

@@ -24,6 +24,10 @@ from carnet.access.matrix import AccessMatrix
 from carnet.access.models import GrantLevel
 from carnet.access.scopes import Interaction, allows
 
+# Staff acting as themselves (profession ``directory.models.Profession.STAFF``), before they
+# chose a professional to act for: the policy never lets them reach a patient.
+_STAFF = "staff"
+
 
 class Action(enum.StrEnum):
     """What an actor asks to do with a dossier."""
@@ -149,8 +153,12 @@ def scope_allows(
 
     ``user/`` and ``system/`` scopes reach every dossier the actor may reach; ``patient/``
     scopes only the launch patient's (a patient's own token: their own dossier, or the one they
-    launched as a representative).
+    launched as a representative). A token launched for someone the patient represents reaches
+    that person's dossier and nothing else, whatever its scopes: the representative chose whose
+    dossier the app gets (SMART App Launch, "launch/patient").
     """
+    if actor.represents_someone_else and actor.launch_patient not in (None, patient_id):
+        return _deny("the token was launched for another patient")
     if allows(actor.scopes, resource, interaction, context="user") or allows(
         actor.scopes, resource, interaction, context="system"
     ):
@@ -222,7 +230,22 @@ _PROFESSIONAL_ON_ACTIVE_DOSSIER = {
 }
 
 
+# What staff (France's CPE card) may not do even for the professional they act for: declaring
+# an emergency and attesting that the patient is present are the professional's own acts and
+# widen who sees the dossier (code de la santé publique, art. R. 1111-46: break-the-glass is the
+# professional's, "sous sa responsabilité"; the CPE holder acts under the responsibility of a
+# professional and with no more access than theirs, décret n° 2016-994).
+_NOT_FOR_STAFF = {
+    Action.BREAK_GLASS: "staff never break the glass, even for their professional",
+    Action.RECORD_CARE_CONTACT: "staff never attest a care contact for their professional",
+}
+
+
 def _professional_dossier(actor: Actor, access: DossierAccess, action: Action) -> Decision:
+    if actor.profession == _STAFF:
+        return _deny("staff reach dossiers only for a professional who allowed them")
+    if actor.staff_id is not None and action in _NOT_FOR_STAFF:
+        return _deny(_NOT_FOR_STAFF[action])
     if access.blocked:
         return _deny("the patient blocked this professional")
     if access.dossier_state != "active":
@@ -269,6 +292,8 @@ def decide_patient_search(actor: Actor, search: PatientSearch) -> Decision:
     """
     if actor.kind is ActorKind.PATIENT:
         return _allow("own and represented dossiers")
+    if actor.profession == _STAFF:
+        return _deny("staff find patients only for a professional who allowed them")
     if actor.kind is ActorKind.PROFESSIONAL or (
         actor.kind is ActorKind.FEEDING_SYSTEM and actor.professional_id is not None
     ):

@@ -506,8 +506,8 @@ def _advance_head(
 ) -> tuple[int, str]:
     """Lock the chain's head and take its next number: ``(seq, previous hash)``.
 
-    Raises ``AuditUnavailable`` when the head carries a signature Carnet did not make
-    (``vouch_for_head``).
+    Raises ``AuditUnavailable`` when the head is unsigned or carries a signature Carnet did not
+    make (``vouch_for_head``).
     """
     advanced = session.execute(_ADVANCE, {"chain": chain_id}).one_or_none()
     if advanced is None:
@@ -541,19 +541,32 @@ def vouch_for_head(
     signature: str | None,
     key_id: str | None,
 ) -> None:
-    """Refuse (``AuditUnavailable``) to extend a head whose signature Carnet did not make.
+    """Refuse (``AuditUnavailable``) to extend a head Carnet cannot vouch for.
 
     Without this, an event rewritten after the last checkpoint, its chain re-hashed, would be
     laundered by Carnet's next append: the new head, signed, would vouch for the forged links.
-    Ed25519 signatures are deterministic, so the head is re-signed and compared (as costly as
-    signing; verifying would cost three times more). An unsigned head is extended: it was last
-    written before signing began (a chain stripped of its signature is what checkpoints catch).
+    So a head is extended only if it carries Carnet's signature (or a retired key's) over its
+    ``(seq, last_hash)``. An unsigned head is refused too: nothing tells one last written before
+    signing began (revision 0009) from one whose signature was deleted to launder an edit;
+    ``carnet audit seal-unsigned`` seals the former, once, after checking their links. The one
+    exception is an empty chain's head (event 0, the genesis hash), inserted unsigned in the
+    transaction that appends its first event: extending it vouches for nothing. Ed25519
+    signatures are deterministic, so the head is re-signed and compared (as costly as signing;
+    verifying would cost three times more). Without a key (a session the Platform did not make)
+    nothing is checked and nothing is sealed.
     """
-    if (
-        sealer is None
-        or signature is None
-        or sealer.vouches_for(chain_id, seq, last_hash, signature, key_id)
-    ):
+    if sealer is None or (seq == 0 and last_hash == GENESIS and signature is None):
+        return
+    if signature is None:
+        log.error(
+            "audit chain %s: its head (event %d) is unsigned; nothing appended — a head from "
+            "before signing is sealed by `carnet audit seal-unsigned`, a signature removed is "
+            "named by `carnet audit verify --checkpoints`",
+            chain_id,
+            seq,
+        )
+        raise AuditUnavailable()
+    if sealer.vouches_for(chain_id, seq, last_hash, signature, key_id):
         return
     log.error(
         "audit chain %s: its head (event %d) carries a signature Carnet did not make; "

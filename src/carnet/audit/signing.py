@@ -17,7 +17,8 @@ every service chooses its time; the key is not a choice, it is part of how the s
 the trail (like the group commit writer kept under the same ``info``), and threading it through
 the forty callers of ``record`` would change every service signature for no decision any of them
 makes. A session without it (tests' own sessions, a hand-built Platform) writes unsigned heads,
-which ``carnet audit verify --checkpoints`` reports.
+which ``carnet audit verify`` reports and a session with the key refuses to extend
+(``service.vouch_for_head``) until ``carnet audit seal-unsigned`` seals them.
 """
 
 from __future__ import annotations

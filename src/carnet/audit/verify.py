@@ -6,7 +6,8 @@ cannot arrange without Carnet's key or the checkpoint log:
 
 - every head's signature verifies with a public audit key, over the head's ``(chain, seq,
   hash)``: an event edited after the last checkpoint and its chain re-hashed leaves a head Carnet
-  never signed;
+  never signed, or an unsigned one (``unsigned head``, also what heads from before signing began
+  are until ``carnet audit seal-unsigned`` seals them);
 - for every chain a checkpoint names, at its latest checkpointed ``(seq, hash)``: the chain still
   exists (a deleted chain with its head), its event ``seq`` still has that hash (an edit re-hashed
   from before the checkpoint), and its head is at or beyond ``seq`` (a truncated tail, a head
@@ -32,7 +33,7 @@ from carnet.audit.service import Verification, verify
 from carnet.audit.signing import KeyRing, head_message
 
 _BATCH: Final = 1000
-UNSIGNED_BEFORE_SIGNING: Final = "unsigned (before signing began)"
+UNSIGNED_HEAD: Final = "unsigned head"
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,6 @@ class TrailReport:
 
     links: Verification
     findings: list[Finding] = field(default_factory=list)
-    # Heads last written before signing began: reported, not counted as tampering.
-    unsigned_before_signing: list[uuid.UUID] = field(default_factory=list)
     signed_heads: int = 0
     checkpointed_chains: int = 0
     checkpoint_records: int = 0
@@ -86,7 +85,7 @@ def verify_trail(
     heads: dict[uuid.UUID, tuple[int, str]] = {}
     for head in session.scalars(query).yield_per(_BATCH):
         heads[head.chain_id] = (head.last_seq, head.last_hash)
-        _check_head(report, ring, head, pins.get(head.chain_id, []), checkpointed=checkpoints)
+        _check_head(report, ring, head, pins.get(head.chain_id, []))
     if checkpoints is not None:
         wanted = {
             chain: pin for chain, pin in pins.items() if chain_ids is None or chain in chain_ids
@@ -100,8 +99,6 @@ def _check_head(
     ring: KeyRing,
     head: AuditChainHead,
     chain_pins: list[Pin],
-    *,
-    checkpointed: CheckpointLog | None,
 ) -> None:
     chain = head.chain_id
     if head.signature is not None:
@@ -126,36 +123,18 @@ def _check_head(
         else:
             report.signed_heads += 1
         return
-    # Unsigned. Without checkpoints nothing tells a head from before signing from one stripped
-    # of its signature; with them, a head from before signing is one the log pinned, unsigned,
-    # exactly where it still is (the first checkpoint lists every head).
-    latest = chain_pins[-1] if chain_pins else None
+    # Unsigned: Carnet refuses to extend it (``service.vouch_for_head``), and nothing here tells
+    # a head from before signing began from one stripped of its signature, unless a checkpoint
+    # saw it signed. Either way it is a finding; ``carnet audit seal-unsigned`` seals the former.
     signed = next((pin for pin in chain_pins if pin.signed), None)
     if signed is not None:
-        report.findings.append(
-            Finding(
-                "unsigned head",
-                f"checkpoint {signed.record} saw it signed; its signature was removed",
-                chain,
-            )
-        )
-    elif checkpointed is None or (
-        latest is not None and (latest.seq, latest.last_hash) == _position(head)
-    ):
-        report.unsigned_before_signing.append(chain)
+        detail = f"checkpoint {signed.record} saw it signed; its signature was removed"
     else:
-        report.findings.append(
-            Finding(
-                "unsigned head",
-                f"head at event {head.last_seq} carries no signature and no checkpoint "
-                "pinned it there",
-                chain,
-            )
+        detail = (
+            f"head at event {head.last_seq} carries no signature (from before signing began: "
+            "`carnet audit seal-unsigned`; otherwise removed)"
         )
-
-
-def _position(head: AuditChainHead) -> tuple[int, str]:
-    return head.last_seq, head.last_hash
+    report.findings.append(Finding(UNSIGNED_HEAD, detail, chain))
 
 
 def _check_pins(
@@ -177,10 +156,10 @@ def _check_pins(
                 )
             }
         for chain in batch:
-            report.findings += _against_pins(chain, pins[chain], found, heads.get(chain))
+            report.findings += against_pins(chain, pins[chain], found, heads.get(chain))
 
 
-def _against_pins(
+def against_pins(
     chain: uuid.UUID,
     chain_pins: list[Pin],
     found: dict[tuple[uuid.UUID, int], str],

@@ -90,6 +90,30 @@ class SignInRefused(AuthError, InvalidInput):
         super().__init__(self.GENERIC)
 
 
+class CardRefused(SignInRefused):
+    """A professional card was refused; ``reason`` (a ``card.CardRefusal``) says which rule.
+
+    Unlike a password, a card is not guessed: telling its holder that it expired or was
+    revoked helps them, not an attacker, so the reason is shown and audited.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
+class InvalidCardAuthority(AuthError, InvalidInput):
+    """A certificate or CRL offered for a card authority cannot be trusted as given."""
+
+    error = "invalid_request"
+
+
+class StaffNotAllowed(AuthError, StateRefused):
+    """A staff member asked to act for a professional who has not allowed them to."""
+
+    error = "access_denied"
+
+
 class UnknownSubject(AuthError, NotFound):
     """No patient, professional, client or organisation has this identifier."""
 
@@ -106,3 +130,53 @@ class DemoIdentityProviderDisabled(AuthError, StateRefused):
             "The demo identity provider is disabled (CARNET_DEMO_IDP=false): demo sign-in "
             "and minted tokens are refused here; sign in through the configured identity provider."
         )
+
+
+class PasskeyRefused(AuthError, InvalidInput):
+    """A passkey could not be registered or removed: the ceremony expired, was not this
+    session's, or the authenticator's answer does not verify."""
+
+    error = "invalid_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="credential")
+
+
+class FederationRefused(CarnetError):
+    """A sign-in through an external identity provider is refused (``carnet.auth.federation``).
+
+    ``reason`` is one of ``REASONS``: the sign-in page says why in the person's language and
+    the audit trail keeps it; ``detail`` is for the server's logs only.
+    """
+
+    REASONS = frozenset(
+        {
+            "unknown-provider",
+            "unavailable",
+            "state-mismatch",
+            "provider-error",
+            "wrong-issuer",
+            "token-refused",
+            "bad-signature",
+            "wrong-audience",
+            "expired",
+            "wrong-nonce",
+            "no-identifier",
+            "too-low",
+            "unknown-person",
+        }
+    )
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        if reason not in self.REASONS:
+            raise ValueError(f"unknown federation refusal {reason!r}")
+        super().__init__(f"federated sign-in refused: {reason}")
+        self.reason = reason
+        self.detail = detail
+
+
+class ApprovalNotFound(NotFound):
+    """The person has no approval of this app (already revoked, or never given)."""
+
+    def __init__(self) -> None:
+        super().__init__("This app has no access to revoke.", field="client_id")

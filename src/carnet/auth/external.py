@@ -102,8 +102,13 @@ class ExternalIssuers:
     """The configured external identity providers, by issuer."""
 
     def __init__(self, issuers: Sequence[ExternalIssuer], *, fetch: Fetch = fetch_url) -> None:
-        self._issuers = {issuer.issuer: issuer for issuer in issuers}
-        self._jwks = {issuer.issuer: RemoteJwks(issuer.jwks_url, fetch=fetch) for issuer in issuers}
+        # A provider without an audience only signs people in (carnet.auth.federation): its
+        # tokens are not accepted by the API.
+        accepted = [issuer for issuer in issuers if issuer.audience is not None]
+        self._issuers = {issuer.issuer: issuer for issuer in accepted}
+        self._jwks = {
+            issuer.issuer: RemoteJwks(issuer.jwks_url, fetch=fetch) for issuer in accepted
+        }
 
     def knows(self, issuer: str) -> bool:
         """Whether tokens from ``issuer`` are accepted."""
@@ -138,7 +143,7 @@ class ExternalIssuers:
                 now=int(clock.now().timestamp()),
                 leeway=leeway,
                 iss={"essential": True, "value": issuer},
-                aud={"essential": True, "value": config.audience},
+                aud={"essential": True, "value": config.audience or ""},
                 exp={"essential": True},
             ).validate(claims)
         except (JoseError, ValueError) as error:

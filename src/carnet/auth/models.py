@@ -23,6 +23,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,7 +60,10 @@ class SigningKey(Base):
 
 
 class CardAuthority(Base):
-    """A certification authority whose professional cards Carnet trusts (the demo CA)."""
+    """A certification authority whose professional cards Carnet trusts.
+
+    Registered by ``carnet cards trust`` (a national card CA), or by the demo for its own.
+    """
 
     __tablename__ = "card_authorities"
 
@@ -69,6 +73,10 @@ class CardAuthority(Base):
     # None for an authority Carnet trusts but does not run (a national card CA).
     sealed_private_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The revocation lists of the authority and of its intermediates, PEM blocks one after
+    # another, replaced whole by ``carnet cards crl``. Without them its cards are refused.
+    crl_pem: Mapped[str | None] = mapped_column(Text)
+    crl_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class OAuthClient(Base):
@@ -86,6 +94,8 @@ class OAuthClient(Base):
     jwks_url: Mapped[str | None] = mapped_column(String(500))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # One of Carnet's own apps (the portals): trusted as Carnet itself, so no consent screen.
+    first_party: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class _Credentials:
@@ -157,6 +167,11 @@ class _IssuedTo:
     # The access token issued from this row, revoked with it if the row turns out stolen.
     access_token_jti: Mapped[str | None] = mapped_column(String(64))
     access_token_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The SMART launch context a patient chose: a person they represent (None: themself).
+    launch_patient_id: Mapped[uuid.UUID | None] = mapped_column()
+    # A staff member acting for the professional ``subject_id`` (France's CPE card): the
+    # staff member's professional id, named in the token's ``act`` claim and the audit trail.
+    staff_id: Mapped[uuid.UUID | None] = mapped_column()
 
 
 class AuthorizationCode(_IssuedTo, Base):
@@ -203,3 +218,121 @@ class RevokedToken(Base):
     revoked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index(None, "expires_at"),)
+
+
+# --- passkeys (WebAuthn) -----------------------------------------------------------------------
+
+
+class PasskeyHolder(enum.StrEnum):
+    """Whose account a passkey signs in to: the three kinds of account Carnet keeps.
+
+    An operator's passkey is the operator account's, whether it is an operator's or a security
+    officer's: the account, not the passkey, says which.
+    """
+
+    PATIENT = "patient"
+    PROFESSIONAL = "professional"
+    OPERATOR = "operator"
+
+
+class PasskeyCredential(Base):
+    """A passkey: a WebAuthn public key credential registered to an account.
+
+    Only the public key is kept; the private key never leaves the person's authenticator. Not
+    keyed by patient: ``credential_id`` must be unique across every account (the sign-in looks
+    the passkey up by it before knowing who signs in), which a table partitioned by patient
+    could not enforce; it holds no health data.
+    """
+
+    __tablename__ = "passkey_credentials"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    holder: Mapped[PasskeyHolder] = mapped_column(checked_enum(PasskeyHolder, "passkey_holder"))
+    # The patient's, professional's or operator account's id.
+    subject_id: Mapped[uuid.UUID] = mapped_column()
+    # WebAuthn Level 3, section 4: a credential id is at most 1,023 bytes.
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    # The COSE_Key (RFC 9052) as the authenticator gave it.
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(2048))
+    # The authenticator's signature counter (a uint32): one that goes backwards is a clone.
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    transports: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The name the person gave it ("phone", "laptop"), to tell their passkeys apart.
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "holder", "subject_id"),)
+
+
+class AppApproval(Base):
+    """A person's approval of a third-party app (consent screen): which access, since when.
+
+    Keyed by the person as the tokens are (``subject_kind``, ``subject_id``), not by dossier:
+    it records what a user allowed an app to ask for, like a refresh token it holds no health
+    data, and professionals approve apps too. Deleted when revoked, with the app's tokens.
+    """
+
+    __tablename__ = "app_approvals"
+
+    subject_kind: Mapped[ActorKind] = mapped_column(
+        checked_enum(ActorKind, "approval_subject_kind"), primary_key=True
+    )
+    subject_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(Text)
+    approved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ProfessionalInvitation(Base):
+    """A one-time invitation the agency gives a professional to set up their sign-in.
+
+    ``carnet professionals invite`` prints a link carrying a random code (256 bits, so a plain
+    SHA-256 digest suffices, as for refresh tokens); the code is spent when the account is
+    created (or its credentials reset), expires, and issuing a new one revokes the earlier ones.
+    """
+
+    __tablename__ = "professional_invitations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    professional_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("professionals.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # As the audit trail names the agent who issued it: "operator:<name>" or "cli".
+    issued_by: Mapped[str] = mapped_column(String(200))
+
+
+# --- staff acting for a professional (cards slice) --------------------------------------------
+
+
+class StaffDelegation(Base):
+    """A professional's allowance for a staff member (a secretary) to act for them.
+
+    France's CPE card ("carte de personnel d'établissement"): staff act under the responsibility
+    of a named professional, with that professional's access and never more, and are audited as
+    themselves. Revoked by setting ``revoked_at``: the row stays, as the audit trail refers to it.
+    Not keyed by patient: it is about two directory entries, and holds no health data.
+    """
+
+    __tablename__ = "staff_delegations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    staff_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
+    professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
+    # Who allowed it: ``operator:<name>`` from the CLI, or ``Practitioner/<id>`` from the portal.
+    granted_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index(None, "staff_id", "professional_id"),
+        Index(None, "professional_id"),
+    )

@@ -9,6 +9,7 @@ write first and then raise; the way in commits such an ``AuthError`` rather than
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -22,20 +23,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pyotp
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import Key, KeySet
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from carnet.access.actors import ActorKind, Assurance
 from carnet.access.scopes import InvalidScope as MalformedScope
 from carnet.access.scopes import Scope, parse_scopes
-from carnet.auth import card
+from carnet.access.service import represents
+from carnet.auth import card, card_authorities, staff
 from carnet.auth.errors import (
+    CardRefused,
     DemoIdentityProviderDisabled,
     InvalidClient,
     InvalidGrant,
@@ -43,12 +44,12 @@ from carnet.auth.errors import (
     InvalidScope,
     InvalidToken,
     SignInRefused,
+    StaffNotAllowed,
     UnauthorizedClient,
     UnknownSubject,
 )
 from carnet.auth.models import (
     AuthorizationCode,
-    CardAuthority,
     ClientKind,
     OAuthClient,
     OperatorAccount,
@@ -57,6 +58,7 @@ from carnet.auth.models import (
     RefreshToken,
     RevokedToken,
 )
+from carnet.auth.passwords import MIN_PASSWORD, check_new_password
 from carnet.auth.revocations import ASSERTION_PREFIX
 from carnet.auth.tokens import (
     ACCESS_TOKEN_TYPE,
@@ -79,14 +81,6 @@ from carnet.patients.models import Patient
 from carnet.patients.service import find_patient, get_patient
 from carnet.storage.crypto import open_sealed, seal
 from carnet.storage.ports import KeyWrapper
-
-# The demo identity provider's documented credentials (README, "Authentication").
-DEMO_PASSWORD = "carnet-demo"  # noqa: S105 — the documented demo password, public on purpose
-DEMO_PIN = "1234"
-DEMO_TOTP_SEED = b"carnet-demo-totp"
-DEMO_AUTHORITY_NAME = "Carnet demo professional card authority"
-# The demo agency operator's account name (password ``DEMO_PASSWORD``, TOTP ``demo_totp_secret``).
-DEMO_OPERATOR = "agency"
 
 MAX_FAILED_SIGN_INS = 5
 LOCK_DURATION = dt.timedelta(minutes=15)
@@ -113,9 +107,8 @@ _CODE_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 _CODE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 _OPERATOR_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
-# Operators reach every dossier's enrolment and the country's figures: a longer password than
-# NIST SP 800-63B's floor of 8, as for any privileged account.
-MIN_OPERATOR_PASSWORD = 12
+# Every account's password rules (NIST SP 800-63B): see carnet.auth.passwords.
+MIN_OPERATOR_PASSWORD = MIN_PASSWORD
 OPERATOR_KINDS = (ActorKind.OPERATOR, ActorKind.SECURITY_OFFICER)
 _DEFAULT_SCOPES = {
     ActorKind.PATIENT: "openid fhirUser launch/patient patient/*.cruds",
@@ -133,7 +126,7 @@ Account = PatientAccount | ProfessionalAccount | OperatorAccount
 
 
 class DuplicateAccount(Conflict):
-    """The person already has an account on the demo identity provider."""
+    """The person already has an account: they sign in, or recover it with a new letter."""
 
 
 # --- secrets -------------------------------------------------------------------------------
@@ -210,9 +203,10 @@ def create_patient_account(
 ) -> str:
     """Give a patient a sign-in; returns the TOTP secret (base32) to enrol in an authenticator.
 
-    Raises ``PatientNotFound`` or ``DuplicateAccount``.
+    Raises ``PatientNotFound``, ``DuplicateAccount`` or ``PasswordRefused`` (``passwords``).
     """
-    get_patient(session, patient_id)
+    patient = get_patient(session, patient_id)
+    check_new_password(password, identifiers=[i.value for i in patient.identifiers])
     return _create_account(
         session,
         PatientAccount(patient_id=patient_id),
@@ -236,9 +230,10 @@ def create_professional_account(
 ) -> str:
     """Give a professional a sign-in; returns the TOTP secret (base32) to enrol.
 
-    Raises ``ProfessionalNotFound`` or ``DuplicateAccount``.
+    Raises ``ProfessionalNotFound``, ``DuplicateAccount`` or ``PasswordRefused``.
     """
-    get_professional(session, professional_id)
+    professional = get_professional(session, professional_id)
+    check_new_password(password, identifiers=[professional.identifier_value])
     return _create_account(
         session,
         ProfessionalAccount(professional_id=professional_id),
@@ -266,7 +261,7 @@ def create_operator_account(
     ``name`` is what they sign in with and how the audit trail names them
     (``operator:<name>``): 2 to 64 lowercase letters, digits, dots, dashes or underscores.
     They always sign in with password and one-time code. Raises ``InvalidRequest`` for a bad
-    name, kind or a password under ``MIN_OPERATOR_PASSWORD`` characters, ``DuplicateAccount``
+    name or kind, ``PasswordRefused`` for a password the rules refuse, ``DuplicateAccount``
     for a name already taken.
     """
     name = name.strip().lower()
@@ -279,11 +274,7 @@ def create_operator_account(
         raise InvalidRequest(
             "An agency account is an operator or a security officer.", field="kind"
         )
-    if len(password) < MIN_OPERATOR_PASSWORD:
-        raise InvalidRequest(
-            f"An operator's password has at least {MIN_OPERATOR_PASSWORD} characters.",
-            field="password",
-        )
+    check_new_password(password, identifiers=[name])
     if session.scalar(select(OperatorAccount.id).where(OperatorAccount.name == name)) is not None:
         raise DuplicateAccount(f"The operator name {name!r} is taken.", field="name")
     secret = totp_secret or pyotp.random_base32()
@@ -365,164 +356,6 @@ def _credentials(
     }
 
 
-def issue_demo_card(
-    session: Session,
-    *,
-    professional_id: uuid.UUID,
-    pin: str,
-    key_wrapper: KeyWrapper,
-    clock: Clock,
-    pin_hash: str | None = None,
-) -> x509.Certificate:
-    """Issue the professional an emulated card from the demo authority; returns its certificate.
-
-    The card's key is sealed in the account (it stands for the chip); the PIN is hashed.
-    Raises ``UnknownSubject`` if the professional has no account.
-    """
-    account = session.get(ProfessionalAccount, professional_id)
-    if account is None:
-        raise UnknownSubject("This professional has no account to attach a card to.")
-    professional = get_professional(session, professional_id)
-    authority, authority_key = demo_card_authority(session, key_wrapper=key_wrapper, clock=clock)
-    certificate, key = card.issue_card(
-        authority,
-        authority_key,
-        card.CardHolder(professional.identifier_system, professional.identifier_value),
-        name=f"{professional.given} {professional.family}",
-        now=clock.now(),
-    )
-    account.card_certificate_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
-    account.card_key_sealed = seal(
-        card.private_key_pem(key), aad=_card_aad(professional_id), wrapper=key_wrapper
-    )
-    account.card_pin_hash = pin_hash or hash_secret(pin)
-    account.updated_at = clock.now()
-    session.flush()
-    return certificate
-
-
-def demo_card_authority(
-    session: Session, *, key_wrapper: KeyWrapper, clock: Clock
-) -> tuple[x509.Certificate, Any]:
-    """The demo card authority's certificate and private key, created on first use."""
-    row = session.scalar(
-        select(CardAuthority)
-        .where(CardAuthority.name == DEMO_AUTHORITY_NAME)
-        .order_by(CardAuthority.created_at.desc())
-        .limit(1)
-    )
-    if row is None or row.sealed_private_key is None:
-        certificate, key = card.issue_authority(DEMO_AUTHORITY_NAME, clock.now())
-        row = CardAuthority(
-            id=uuid.uuid4(),
-            name=DEMO_AUTHORITY_NAME,
-            certificate_pem=certificate.public_bytes(serialization.Encoding.PEM).decode(),
-            created_at=clock.now(),
-        )
-        row.sealed_private_key = seal(
-            card.private_key_pem(key), aad=_authority_aad(row.id), wrapper=key_wrapper
-        )
-        session.add(row)
-        session.flush()
-        return certificate, key
-    pem = open_sealed(row.sealed_private_key, aad=_authority_aad(row.id), wrapper=key_wrapper)
-    return x509.load_pem_x509_certificate(row.certificate_pem.encode()), card.load_private_key(pem)
-
-
-def provision_demo_accounts(session: Session, *, key_wrapper: KeyWrapper, clock: Clock) -> int:
-    """Give every patient and professional without an account the demo credentials.
-
-    Password ``DEMO_PASSWORD``; a TOTP secret derived from ``DEMO_TOTP_SEED`` and the national
-    identifier (``demo_totp_secret``), so it is the same after a reload; every professional
-    also gets a demo card with PIN ``DEMO_PIN``. The agency gets its operator ``DEMO_OPERATOR``
-    (TOTP secret ``demo_totp_secret(DEMO_OPERATOR)``). Idempotent; returns the accounts created.
-    """
-    # One hash for every demo account: they share a documented password anyway, and hashing
-    # hundreds of times would make the demo load crawl.
-    password_hash = hash_secret(DEMO_PASSWORD)
-    pin_hash = hash_secret(DEMO_PIN)
-    created = 0
-    lonely_patients = select(Patient).where(
-        ~exists().where(PatientAccount.patient_id == Patient.id)
-    )
-    for patient in session.scalars(lonely_patients).all():
-        first = min((i.system, i.value) for i in patient.identifiers)
-        session.add(
-            PatientAccount(
-                patient_id=patient.id,
-                **_credentials(
-                    ActorKind.PATIENT,
-                    patient.id,
-                    password_hash=password_hash,
-                    totp_secret=demo_totp_secret(first[1]),
-                    key_wrapper=key_wrapper,
-                    clock=clock,
-                ),
-            )
-        )
-        created += 1
-    lonely_professionals = select(Professional).where(
-        ~exists().where(ProfessionalAccount.professional_id == Professional.id)
-    )
-    for professional in session.scalars(lonely_professionals).all():
-        session.add(
-            ProfessionalAccount(
-                professional_id=professional.id,
-                **_credentials(
-                    ActorKind.PROFESSIONAL,
-                    professional.id,
-                    password_hash=password_hash,
-                    totp_secret=demo_totp_secret(professional.identifier_value),
-                    key_wrapper=key_wrapper,
-                    clock=clock,
-                ),
-            )
-        )
-        created += 1
-    if (
-        session.scalar(select(OperatorAccount.id).where(OperatorAccount.name == DEMO_OPERATOR))
-        is None
-    ):
-        operator_id = uuid.uuid4()
-        session.add(
-            OperatorAccount(
-                id=operator_id,
-                name=DEMO_OPERATOR,
-                kind=ActorKind.OPERATOR,
-                active=True,
-                **_credentials(
-                    ActorKind.OPERATOR,
-                    operator_id,
-                    password_hash=password_hash,
-                    totp_secret=demo_totp_secret(DEMO_OPERATOR),
-                    key_wrapper=key_wrapper,
-                    clock=clock,
-                ),
-            )
-        )
-        created += 1
-    session.flush()
-    cardless = select(ProfessionalAccount.professional_id).where(
-        ProfessionalAccount.card_certificate_pem.is_(None)
-    )
-    for professional_id in session.scalars(cardless).all():
-        issue_demo_card(
-            session,
-            professional_id=professional_id,
-            pin=DEMO_PIN,
-            key_wrapper=key_wrapper,
-            clock=clock,
-            pin_hash=pin_hash,
-        )
-    return created
-
-
-def demo_totp_secret(identifier_value: str) -> str:
-    """The demo TOTP secret (base32) of the account of this national identifier (or name)."""
-    digest = hmac.new(DEMO_TOTP_SEED, identifier_value.encode(), hashlib.sha256).digest()
-    return base64.b32encode(digest[:20]).decode("ascii")
-
-
 def current_otp(
     session: Session,
     *,
@@ -589,52 +422,17 @@ def sign_in_with_password(
     )
 
 
-def read_demo_card(
-    session: Session,
-    *,
-    identifier: str,
-    pin: str,
-    challenge: bytes,
-    key_wrapper: KeyWrapper,
-    clock: Clock,
-) -> card.CardResponse:
-    """The emulated card reader: check the PIN, then have the card sign ``challenge``.
-
-    A wrong PIN counts as a failed sign-in (``SignInRefused``, recorded before raising).
-    """
-    now = clock.now()
-    found = _find_account(session, ActorKind.PROFESSIONAL, identifier)
-    account = found[0] if found else None
-    if not isinstance(account, ProfessionalAccount):
-        verify_secret(pin, _decoy_hash())
-        raise SignInRefused()
-    pin_ok = verify_secret(pin, account.card_pin_hash or _decoy_hash())
-    if account.card_key_sealed is None or account.card_certificate_pem is None:
-        raise SignInRefused()
-    _refuse_if_locked(account, now)
-    _record_attempt(account, ok=pin_ok, now=now)
-    key = card.load_private_key(
-        open_sealed(
-            account.card_key_sealed, aad=_card_aad(account.professional_id), wrapper=key_wrapper
-        )
-    )
-    return card.sign_challenge(account.card_certificate_pem.encode(), key, challenge)
-
-
 def sign_in_with_card(
     session: Session, *, response: card.CardResponse, challenge: bytes, clock: Clock
 ) -> Principal:
     """Verify a card's signature of ``challenge`` and its certificate: ``Assurance.HIGH``.
 
-    The certificate must chain to a card authority Carnet trusts and name an active
-    professional. Raises ``SignInRefused`` otherwise.
+    The certificate must chain to a card authority Carnet trusts, not be revoked by its CRLs
+    and name an active professional of the directory. Raises ``CardRefused`` otherwise, naming
+    the rule (``card.CardRefusal``).
     """
-    authorities = [
-        x509.load_pem_x509_certificate(pem.encode())
-        for pem in session.scalars(select(CardAuthority.certificate_pem))
-    ]
     holder = card.verify_card_response(
-        response, challenge, authorities=authorities, now=clock.now()
+        response, challenge, authorities=card_authorities.trusted(session), now=clock.now()
     )
     professional = session.scalar(
         select(Professional).where(
@@ -643,7 +441,7 @@ def sign_in_with_card(
         )
     )
     if professional is None or not professional.active:
-        raise SignInRefused()
+        raise CardRefused(card.CardRefusal.UNKNOWN_PROFESSIONAL)
     return principal_for(
         session,
         ActorKind.PROFESSIONAL,
@@ -872,11 +670,18 @@ def ensure_first_party_client(
             redirect_uris=[redirect_uri],
             allowed_scopes=scopes,
             clock=clock,
+            first_party=True,
         )
-    if client.redirect_uris != [redirect_uri] or client.allowed_scopes != scopes:
+    if (
+        client.redirect_uris != [redirect_uri]
+        or client.allowed_scopes != scopes
+        or not client.first_party
+    ):
         client.redirect_uris = [redirect_uri]
         client.allowed_scopes = scopes
         client.active = True
+        # Carnet's own app: it skips the consent screen (see carnet.web.consent).
+        client.first_party = True
         session.flush()
     return client
 
@@ -1190,8 +995,13 @@ def create_authorization_code(
     nonce: str | None,
     principal: Principal,
     clock: Clock,
+    launch_patient: uuid.UUID | None = None,
 ) -> str:
-    """A single-use code for ``principal``, valid 60 s, bound to client, URI and challenge."""
+    """A single-use code for ``principal``, valid 60 s, bound to client, URI and challenge.
+
+    ``launch_patient`` is the SMART launch context a representative chose (someone they
+    represent, checked by the caller); None for the person themself.
+    """
     code = secrets.token_urlsafe(32)
     now = clock.now()
     session.add(
@@ -1203,6 +1013,7 @@ def create_authorization_code(
             code_challenge=code_challenge,
             nonce=nonce,
             expires_at=now + CODE_LIFETIME,
+            launch_patient_id=launch_patient,
             **_subject_columns(session, principal, now),
         )
     )
@@ -1255,6 +1066,7 @@ def redeem_authorization_code(
         nonce=row.nonce,
         family=(family_id, now + authority.config.refresh_token_lifetime),
         clock=clock,
+        launch_patient=_still_represented(session, row, now),
     )
     row.access_token_jti = response.access_token.jti
     row.access_token_expires_at = response.access_token.expires_at
@@ -1302,7 +1114,26 @@ def refresh_access_token(
         nonce=None,
         family=(row.family_id, row.expires_at),
         clock=clock,
+        launch_patient=_still_represented(session, row, now),
     )
+
+
+def _still_represented(
+    session: Session, row: AuthorizationCode | RefreshToken, now: dt.datetime
+) -> uuid.UUID | None:
+    """The row's launch patient, if its person still represents them; ``InvalidGrant`` if not.
+
+    A representation ends (a child comes of age, a guardianship is lifted): the app's tokens
+    for that person end with it, whatever their own lifetime.
+    """
+    launch = row.launch_patient_id
+    if launch is None or launch == row.subject_id:
+        return launch
+    if row.subject_kind is not ActorKind.PATIENT or not represents(
+        session, row.subject_id, launch, now=now
+    ):
+        raise InvalidGrant("The person no longer represents the patient this app was launched for.")
+    return launch
 
 
 def client_credentials(
@@ -1345,10 +1176,17 @@ def _respond(
     nonce: str | None,
     family: tuple[uuid.UUID, dt.datetime] | None,
     clock: Clock,
+    launch_patient: uuid.UUID | None = None,
 ) -> TokenResponse:
     now = clock.now()
     access = issue_access_token(
-        session, authority, principal, scope=scope, client_id=client.client_id, clock=clock
+        session,
+        authority,
+        principal,
+        scope=scope,
+        client_id=client.client_id,
+        clock=clock,
+        launch_patient=launch_patient,
     )
     words = scope.split()
     refresh = None
@@ -1366,6 +1204,7 @@ def _respond(
                 access_token_jti=access.jti,
                 access_token_expires_at=access.expires_at,
                 expires_at=expires_at,
+                launch_patient_id=launch_patient,
                 **_subject_columns(session, principal, now),
             )
         )
@@ -1380,7 +1219,10 @@ def _respond(
         expires_in=int((access.expires_at - now).total_seconds()),
         refresh_token=refresh,
         id_token=id_token,
-        patient=str(principal.person_id) if principal.kind is ActorKind.PATIENT else None,
+        # SMART launch context: the patient whose record the app works on.
+        patient=str(launch_patient or principal.person_id)
+        if principal.kind is ActorKind.PATIENT
+        else None,
     )
 
 
@@ -1401,11 +1243,12 @@ def _subject_columns(session: Session, principal: Principal, now: dt.datetime) -
         "assurance": int(principal.assurance),
         "amr": " ".join(principal.methods),
         "auth_time": principal.auth_time or now,
+        "staff_id": principal.staff_id,
     }
 
 
 def _principal_of(session: Session, row: AuthorizationCode | RefreshToken) -> Principal:
-    return principal_for(
+    principal = principal_for(
         session,
         row.subject_kind,
         row.subject_id,
@@ -1413,6 +1256,14 @@ def _principal_of(session: Session, row: AuthorizationCode | RefreshToken) -> Pr
         methods=row.amr.split(),
         auth_time=row.auth_time,
     )
+    if row.staff_id is None:
+        return principal
+    # A revoked allowance, or a staff member who left, ends at the next refresh.
+    try:
+        staff.check_allowed(session, row.staff_id, row.subject_id)
+    except StaffNotAllowed as refused:
+        raise InvalidGrant(refused.message) from None
+    return dataclasses.replace(principal, staff_id=row.staff_id)
 
 
 def _claim(

@@ -46,6 +46,8 @@ LOGIN_TICKET_SECONDS = 600
 KIND_CLAIM = "carnet_kind"
 ORGANISATION_CLAIM = "carnet_org"
 PROFESSION_CLAIM = "carnet_profession"
+# A patient's token launched for someone they represent: that person's patient id.
+PATIENT_CLAIM = "carnet_patient"
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,8 @@ class Principal:
     organisation_id: uuid.UUID | None = None
     profession: str | None = None
     auth_time: dt.datetime | None = None
+    # A staff member acting for ``professional_id`` (``auth.staff``): their professional id.
+    staff_id: uuid.UUID | None = None
 
     @property
     def fhir_user(self) -> str | None:
@@ -170,11 +174,13 @@ def issue_access_token(
     client_id: str,
     clock: Clock,
     lifetime: dt.timedelta | None = None,
+    launch_patient: uuid.UUID | None = None,
 ) -> IssuedToken:
     """Sign an access token for ``principal`` with the current key.
 
     ``scope`` must already be the granted scope (see ``service.grant_scopes``); ``lifetime``
-    defaults to ``CARNET_ACCESS_TOKEN_SECONDS``.
+    defaults to ``CARNET_ACCESS_TOKEN_SECONDS``; ``launch_patient`` is the person a patient
+    represents and launched the app for (``PATIENT_CLAIM``).
     """
     now = clock.now()
     expires_at = now + (lifetime or authority.config.access_token_lifetime)
@@ -202,6 +208,11 @@ def issue_access_token(
         claims[ORGANISATION_CLAIM] = str(principal.organisation_id)
     if principal.profession is not None:
         claims[PROFESSION_CLAIM] = principal.profession
+    if principal.staff_id is not None:
+        # RFC 8693 section 4.1: the token is the professional's, the actor is the staff member.
+        claims["act"] = {"sub": f"Practitioner/{principal.staff_id}"}
+    if launch_patient is not None and launch_patient != principal.person_id:
+        claims[PATIENT_CLAIM] = str(launch_patient)
     token = sign(session, authority, claims, typ=ACCESS_TOKEN_TYPE, clock=clock)
     return IssuedToken(token=token, jti=jti, expires_at=expires_at, scope=scope, claims=claims)
 
@@ -380,11 +391,17 @@ def actor_from_claims(claims: dict[str, Any]) -> Actor:
         fields: dict[str, Any] = {}
         if kind is ActorKind.PATIENT:
             fields = {"person_id": uuid.UUID(subject), "acting_for": uuid.UUID(subject)}
+            launched = claims.get(PATIENT_CLAIM)
+            if launched:
+                # Acting for the person they represent, and for them only (SMART launch
+                # context); the policy checks the representation again at every access.
+                fields |= {"acting_for": uuid.UUID(launched), "launch_patient": uuid.UUID(launched)}
         elif kind is ActorKind.PROFESSIONAL:
             fields = {
                 "professional_id": uuid.UUID(subject),
                 "organisation_id": organisation_id,
                 "profession": claims.get(PROFESSION_CLAIM),
+                "staff_id": _staff_of(claims.get("act")),
             }
         elif kind is ActorKind.FEEDING_SYSTEM:
             fields = {"organisation_id": organisation_id}
@@ -400,3 +417,13 @@ def actor_from_claims(claims: dict[str, Any]) -> Actor:
         token_id=str(claims["jti"]),
         **fields,
     )
+
+
+def _staff_of(act: Any) -> uuid.UUID | None:
+    """The staff member an ``act`` claim names (``{"sub": "Practitioner/<id>"}``), if any."""
+    if act is None:
+        return None
+    prefix, _, staff = str(act["sub"]).partition("/")
+    if prefix != "Practitioner":
+        raise ValueError("act names no practitioner")
+    return uuid.UUID(staff)

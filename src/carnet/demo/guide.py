@@ -6,7 +6,7 @@ reading anyone's dossier.
 
 from __future__ import annotations
 
-from carnet.auth.service import DEMO_OPERATOR, DEMO_PASSWORD, DEMO_PIN
+from carnet.demo.accounts import DEMO_OPERATOR, DEMO_PASSWORD, DEMO_PIN
 from carnet.demo.population import DEMO_NOW, build_population
 from carnet.directory.models import Profession
 from carnet.patients.identifiers import LU_MATRICULE

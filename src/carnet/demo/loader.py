@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from carnet.access.actors import Actor, ActorKind, Assurance
 from carnet.access.scopes import parse_scope
-from carnet.auth.service import provision_demo_accounts
 from carnet.clock import FrozenClock
 from carnet.db import unit_of_work
+from carnet.demo.accounts import provision_demo_accounts
 from carnet.demo.content import DocumentContext, render
 from carnet.demo.essentials import FactPlan
 from carnet.demo.population import (

@@ -25,6 +25,10 @@ class Profession(enum.StrEnum):
     PHYSIOTHERAPIST = "physiotherapist"
     EMERGENCY_PHYSICIAN = "emergency-physician"
     BIOLOGIST = "biologist"
+    # Staff of a practice or establishment (France's CPE card, a medical secretary): not a
+    # regulated profession and never acting on their own, only for a professional who allowed
+    # them (``auth.models.StaffDelegation``), with that professional's access.
+    STAFF = "staff"
 
 
 class OrganisationKind(enum.StrEnum):

@@ -380,6 +380,30 @@ def activate_with_code(
     raise the same ``ActivationRefused``; a wrong code counts against the letter's codes and is
     audited before the error is raised, so the caller must commit it.
     """
+    patient, matched = check_activation_code(
+        session, system=system, identifier=identifier, code=code, clock=clock
+    )
+    spend_activation_code(session, patient.id, matched, clock=clock)
+    return patient
+
+
+def check_activation_code(
+    session: Session,
+    *,
+    system: str,
+    identifier: str,
+    code: str,
+    clock: Clock,
+    birth_date: dt.date | None = None,
+) -> tuple[Patient, uuid.UUID]:
+    """The patient and the id of their letter's live code that ``code`` matches; nothing spent.
+
+    With ``birth_date``, a patient born another day is refused like a wrong code (and counts
+    as one). Refusals as ``activate_with_code``: the same ``ActivationRefused`` for every
+    reason, a wrong code counted and audited before raising (the caller commits it).
+    Onboarding checks the code first and spends it (``spend_activation_code``) only when the
+    account is created, in the same transaction.
+    """
     now = clock.now()
     normalised = _SEPARATORS.sub("", code).upper()
     try:
@@ -392,14 +416,15 @@ def activate_with_code(
         _code_matches(normalised, _decoy())  # the same work whether or not there is a code
     if patient is None:
         raise ActivationRefused()
-    agent = Agent(kind=ActorKind.PATIENT.value, subject=f"Patient/{patient.id}")
+    if birth_date is not None and patient.birth_date != birth_date:
+        matched = None
     if matched is None:
         for row in live:
             row.failed_attempts += 1
         session.flush()
         audit_trail.record(
             session,
-            agent=agent,
+            agent=_patient_agent(patient.id),
             action=AuditAction.LIFECYCLE,
             clock=clock,
             patient_id=patient.id,
@@ -407,11 +432,27 @@ def activate_with_code(
             reason="wrong, expired or locked activation code",
         )
         raise ActivationRefused()
-    matched.used_at = now
+    return patient, matched.id
+
+
+def spend_activation_code(
+    session: Session, patient_id: uuid.UUID, code_id: uuid.UUID, *, clock: Clock
+) -> None:
+    """Spend a code ``check_activation_code`` matched, and open the dossier if it is not open.
+
+    The code is re-read under lock: if it was spent, revoked or expired meanwhile (the letter
+    used twice at once, a new letter issued), ``ActivationRefused``. Audited.
+    """
+    now = clock.now()
+    row = next((r for r in _live_codes(session, patient_id, now) if r.id == code_id), None)
+    if row is None:
+        raise ActivationRefused()
+    row.used_at = now
     session.flush()
+    agent = _patient_agent(patient_id)
     transition_dossier(
         session,
-        patient.id,
+        patient_id,
         DossierState.ACTIVE,
         agent=agent,
         reason="activated with the invitation letter's code",
@@ -422,11 +463,14 @@ def activate_with_code(
         agent=agent,
         action=AuditAction.LIFECYCLE,
         clock=clock,
-        patient_id=patient.id,
-        entity_ids=[matched.id],
+        patient_id=patient_id,
+        entity_ids=[row.id],
         details={"invitation": "code used"},
     )
-    return patient
+
+
+def _patient_agent(patient_id: uuid.UUID) -> Agent:
+    return Agent(kind=ActorKind.PATIENT.value, subject=f"Patient/{patient_id}")
 
 
 def _live_codes(session: Session, patient_id: uuid.UUID, now: dt.datetime) -> list[ActivationCode]:

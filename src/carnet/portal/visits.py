@@ -556,13 +556,18 @@ def public_page(
 
 def install(app: FastAPI) -> None:
     """Serve the portal: its routes, its static files, and readable error pages on /portal."""
-    from carnet.portal import agency, essentials, patient, professional  # noqa: PLC0415
+    from carnet.portal import agency, apps, essentials, patient, professional  # noqa: PLC0415
 
     app.include_router(router)
     app.include_router(patient.router)
     app.include_router(professional.router)
     app.include_router(agency.router)
     app.include_router(essentials.router)
+    app.include_router(apps.router)
+    # Passkeys: the Security page (carnet.portal.security).
+    from carnet.portal import security  # noqa: PLC0415
+
+    app.include_router(security.router)
     app.mount(
         STATIC_PATH, StaticFiles(packages=[("carnet.portal", "static")]), name="portal-static"
     )

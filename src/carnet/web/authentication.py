@@ -8,13 +8,14 @@ the scope a route needs gets 403 ``error="insufficient_scope"``.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from carnet.access.actors import Actor
+from carnet.access.actors import Actor, ActorKind
 from carnet.access.scopes import Interaction, allows
 from carnet.auth.errors import InvalidToken
 from carnet.auth.tokens import TokenAuthority, authenticate
@@ -22,6 +23,8 @@ from carnet.platform import Platform
 
 log = logging.getLogger(__name__)
 REALM = 'Bearer realm="carnet"'
+# The header naming the patient a representative's request acts for (see ``on_behalf_of``).
+ON_BEHALF_OF = "On-Behalf-Of"
 
 
 class BearerChallenge(HTTPException):
@@ -72,8 +75,38 @@ def authenticated_actor(request: Request) -> Actor:
         ) from None
     # Where the request came from belongs in the audit trail.
     actor = replace(actor, network_address=request.client.host if request.client else None)
+    actor = on_behalf_of(actor, request.headers.get(ON_BEHALF_OF))
     request.state.actor = actor
     return actor
+
+
+def on_behalf_of(actor: Actor, header: str | None) -> Actor:
+    """The actor acting for the patient named by an ``On-Behalf-Of`` header, if there is one.
+
+    A patient's token may name someone they represent (``Patient/<id>``): the request then
+    acts on that dossier only, as a token launched for them would (``launch_patient``). The
+    policy checks the representation at each access and the audit trail names the patient
+    acted for (``on_behalf_of``). Only a patient's token may, and not one already launched
+    for somebody else: 403 otherwise, 400 for a value that names no patient.
+    """
+    if header is None:
+        return actor
+    reference = header.strip().removeprefix("Patient/")
+    try:
+        patient_id = uuid.UUID(reference)
+    except ValueError:
+        raise BearerChallenge(
+            400,
+            f"{ON_BEHALF_OF} must name a patient as Patient/<id>.",
+            f'{REALM}, error="invalid_request"',
+        ) from None
+    if actor.kind is not ActorKind.PATIENT or actor.launch_patient not in (None, patient_id):
+        raise BearerChallenge(
+            403,
+            f"Only a patient's token acts on behalf of someone they represent ({ON_BEHALF_OF}).",
+            f'{REALM}, error="insufficient_scope"',
+        )
+    return replace(actor, acting_for=patient_id, launch_patient=patient_id)
 
 
 CurrentActor = Annotated[Actor, Depends(authenticated_actor)]

@@ -11,14 +11,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from functools import cache
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Request
@@ -31,30 +33,36 @@ from carnet.access.scopes import NON_RESOURCE_SCOPES
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction, AuditOutcome
 from carnet.audit.service import Agent
-from carnet.auth import keys, service
+from carnet.auth import approvals, card_authorities, keys, passkeys, service
+from carnet.auth.card import CardResponse
 from carnet.auth.errors import (
     AuthError,
+    CardRefused,
     InvalidRequest,
     InvalidToken,
     SignInRefused,
     UnsupportedGrantType,
     UnsupportedResponseType,
 )
+from carnet.auth.federation import Federation
 from carnet.auth.models import AuthorizationCode, OAuthClient
 from carnet.auth.tokens import (
     LOGIN_TICKET_SECONDS,
     TICKET_TYPE,
     Principal,
     TokenAuthority,
+    peek,
     sign,
     verify_signed,
 )
+from carnet.clock import Clock
 from carnet.db import unit_of_work
 from carnet.directory.service import get_professional
 from carnet.errors import InvalidValue
 from carnet.patients.service import get_patient
 from carnet.platform import Platform
 from carnet.storable import check_text, column_limit
+from carnet.storage.ports import KeyWrapper
 from carnet.web.authentication import CurrentActor, authority_of
 from carnet.web.i18n import LANGUAGE_COOKIE, negotiate, translations
 
@@ -103,6 +111,34 @@ class SignInThrottle:
             if len(self._attempts) > 10_000:  # forget idle addresses rather than grow forever
                 self._attempts = {a: q for a, q in self._attempts.items() if q}
             return True
+
+
+# --- the demo's card reader, installed by the application (never imported from here) ---------
+
+
+class CardReader(Protocol):
+    """An emulated card reader: checks the PIN, has the card sign the challenge.
+
+    Only the demo has one (``carnet.demo.accounts.read_demo_card``); ``create_app`` installs it
+    as ``app.state.demo_card_reader`` when ``CARNET_DEMO_IDP`` is on, so that production code
+    holds no demo secret and the card method without it refuses.
+    """
+
+    def __call__(
+        self,
+        session: Session,
+        *,
+        identifier: str,
+        pin: str,
+        challenge: bytes,
+        key_wrapper: KeyWrapper,
+        clock: Clock,
+    ) -> CardResponse: ...
+
+
+def _card_reader(request: Request) -> CardReader | None:
+    reader: CardReader | None = getattr(request.app.state, "demo_card_reader", None)
+    return reader
 
 
 async def form_fields(request: Request) -> dict[str, str]:
@@ -316,8 +352,6 @@ def authorize(request: Request) -> Response:
             return _page(request, "invalid-link", status_code=400, reason=refused.message)
         params[name] = value
     language = _language(request, params.get("ui_locales"))
-    if not authority.config.demo_idp:
-        return _page(request, "demo-off", status_code=404, language=language)
     browser = secrets.token_urlsafe(24)
     with unit_of_work(platform.sessions) as session:
         try:
@@ -349,7 +383,16 @@ def authorize(request: Request) -> Response:
             ticket = _issue_ticket(session, authority, platform, claims, browser)
         except AuthError as error:
             return _redirect(redirect_uri, _error_params(error, state, authority))
-        response = _login_page(client, ticket, scope, redirect_uri, language=language)
+        response = _login_page(
+            client,
+            ticket,
+            scope,
+            redirect_uri,
+            language=language,
+            demo_idp=authority.config.demo_idp,
+            providers=_federated_buttons(request, language),
+            card_sign_in=authority.config.demo_idp or card_authorities.any_trusted(session),
+        )
     response.set_cookie(
         _COOKIE,
         browser,
@@ -370,8 +413,6 @@ def sign_in(request: Request, form: Form) -> Response:
     throttle: SignInThrottle = request.app.state.sign_in_throttle
     if not throttle.allow(request.client.host if request.client else "unknown"):
         return _page(request, "throttled", status_code=429, headers={"Retry-After": "60"})
-    if not authority.config.demo_idp:
-        return _page(request, "demo-off", status_code=404)
     with unit_of_work(platform.sessions) as session:
         ticket = _read_ticket(session, authority, platform, form.get("ticket", ""), request)
         if ticket is None:
@@ -380,14 +421,29 @@ def sign_in(request: Request, form: Form) -> Response:
             client = service.get_client(session, ticket["client_id"])
         except AuthError:
             return _page(request, "ticket-refused", status_code=400)
+        card_refusal: str | None = None
         try:
-            principal = _authenticate(session, authority, platform, form, ticket)
-        except SignInRefused:
+            principal = _authenticate(
+                session,
+                authority,
+                platform,
+                form,
+                ticket,
+                card_reader=_card_reader(request),
+                address=request.client.host if request.client else None,
+            )
+        except SignInRefused as refused:
             # Committed with this transaction: the failure counts towards the account's lock.
             principal = None
-        _record_sign_in(session, platform, form, principal, request)
+            # A card is told why it was refused (card.CardRefusal); a password never is.
+            card_refusal = refused.reason if isinstance(refused, CardRefused) else None
+        _record_sign_in(session, platform, form, principal, request, card_refusal=card_refusal)
+        cards = card_authorities.any_trusted(session)
         if principal is not None:
-            return complete_sign_in(
+            # Staff first choose whom they act for (staff_sign_in imports this module).
+            from carnet.web import staff_sign_in  # noqa: PLC0415
+
+            return staff_sign_in.continue_sign_in(
                 request,
                 session,
                 platform=platform,
@@ -404,6 +460,10 @@ def sign_in(request: Request, form: Form) -> Response:
         language=_language(request, ticket.get("ui_locales")),
         refused=True,
         method=form.get("method"),
+        demo_idp=authority.config.demo_idp,
+        card_sign_in=authority.config.demo_idp or cards,
+        card_refusal=card_refusal,
+        providers=_federated_buttons(request, _language(request, ticket.get("ui_locales"))),
     )
     page.status_code = 401
     return page
@@ -426,6 +486,45 @@ def complete_sign_in(
     redirect back to the client) is written once. Runs inside the caller's transaction: the
     code is committed with the sign-in's audit record before the browser is sent back.
     """
+    if approvals.needs_consent(client):
+        # consent.py builds its page on this module's: imported here, where it is needed.
+        from carnet.web import consent  # noqa: PLC0415
+
+        page = consent.screen(
+            request,
+            session,
+            platform=platform,
+            authority=authority,
+            client=client,
+            ticket=ticket,
+            principal=principal,
+        )
+        if page is not None:
+            return page
+    return issue_code(
+        session,
+        platform=platform,
+        authority=authority,
+        client=client,
+        ticket=ticket,
+        principal=principal,
+    )
+
+
+def issue_code(
+    session: Session,
+    *,
+    platform: Platform,
+    authority: TokenAuthority,
+    client: OAuthClient,
+    ticket: dict[str, Any],
+    principal: Principal,
+    launch_patient: uuid.UUID | None = None,
+) -> RedirectResponse:
+    """The authorization code, and the browser sent back to the client with it.
+
+    ``launch_patient`` is the person a representative chose on the consent screen.
+    """
     code = service.create_authorization_code(
         session,
         client=client,
@@ -435,6 +534,7 @@ def complete_sign_in(
         nonce=ticket.get("nonce"),
         principal=principal,
         clock=platform.clock,
+        launch_patient=launch_patient,
     )
     params = {"code": code, "state": ticket.get("state"), "iss": authority.config.issuer}
     return _redirect(ticket["redirect_uri"], params)
@@ -446,10 +546,13 @@ def _record_sign_in(
     form: dict[str, str],
     principal: Principal | None,
     request: Request,
+    *,
+    card_refusal: str | None = None,
 ) -> None:
     """Professionals' and operators' sign-ins, successful or not, go to the audit trail.
 
-    Recorded with this transaction, which is committed whatever the outcome.
+    Recorded with this transaction, which is committed whatever the outcome; a refused card
+    with the rule that refused it (``card.CardRefusal``).
     """
     method = form.get("method")
     if method not in ("professional", "card", "operator"):
@@ -473,7 +576,7 @@ def _record_sign_in(
             subject=f"attempt:{form.get('identifier', '')[:64]}",
             network_address=address,
         )
-        outcome, reason = AuditOutcome.DENIED, "sign-in refused"
+        outcome, reason = AuditOutcome.DENIED, card_refusal or "sign-in refused"
     audit_trail.record(
         session,
         agent=agent,
@@ -491,12 +594,35 @@ def _authenticate(
     platform: Platform,
     form: dict[str, str],
     ticket: dict[str, Any],
+    *,
+    card_reader: CardReader | None = None,
+    address: str | None = None,
 ) -> Principal:
     method = form.get("method")
     identifier = form.get("identifier", "")
+    # --- passkeys: the ticket's challenge is the WebAuthn challenge (carnet.auth.passkeys) ---
+    if method == "passkey":
+        return passkeys.sign_in_with_passkey(
+            session,
+            rp=passkeys.RelyingParty.of(authority),
+            response=form.get("credential", ""),
+            challenge=base64.urlsafe_b64decode(ticket["challenge"] + "=="),
+            clock=platform.clock,
+            network_address=address,
+        )
+    # --- end passkeys ---
     if method == "card":
         challenge = base64.urlsafe_b64decode(ticket["challenge"] + "==")
-        response = service.read_demo_card(
+        if form.get("certificate"):
+            # A real card, through the card agent (staff_sign_in documents its contract).
+            from carnet.web.staff_sign_in import agent_response  # noqa: PLC0415
+
+            return service.sign_in_with_card(
+                session, response=agent_response(form), challenge=challenge, clock=platform.clock
+            )
+        if card_reader is None:
+            raise SignInRefused()
+        response = card_reader(
             session,
             identifier=identifier,
             pin=form.get("pin", ""),
@@ -590,11 +716,21 @@ def _login_page(
     language: str,
     refused: bool = False,
     method: str | None = None,
+    demo_idp: bool = False,
+    providers: list[tuple[str, str]] | None = None,
+    card_sign_in: bool | None = None,
+    card_refusal: str | None = None,
 ) -> HTMLResponse:
     page = (
         _environment(language)
         .get_template("login.html")
         .render(
+            # The demo adds its hints and its card reader; the page is otherwise the same.
+            demo_idp=demo_idp,
+            # Cards: the demo's reader, or any trusted card authority (a card agent answers).
+            card_sign_in=demo_idp if card_sign_in is None else card_sign_in,
+            card_refusal=card_refusal,
+            challenge=_challenge_of(ticket),
             language=language,
             client_name=client.name,
             scopes=scope.split(),
@@ -603,6 +739,10 @@ def _login_page(
             # After a failure, the form that failed is the one to try again.
             method=method,
             static=PORTAL_STATIC,
+            # Federated sign-in (carnet.web.federation): one button per provider.
+            providers=providers or [],
+            # Passkeys: the request options, for static/passkeys.js.
+            passkey_request=_passkey_request(ticket),
         )
     )
     # Browsers apply form-action to the redirect that follows the form too: allow the
@@ -612,11 +752,39 @@ def _login_page(
         headers={
             "Content-Security-Policy": (
                 "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; "
+                # Passkeys: static/passkeys.js, and no other script.
+                "script-src 'self'; "
                 f"base-uri 'none'; form-action 'self' {_origin(redirect_uri)}"
             ),
             "Cache-Control": "no-store",
         },
     )
+
+
+def _passkey_request(ticket: str) -> dict[str, Any] | None:
+    """The passkey request options for the page, built on the ticket's challenge.
+
+    Read from the ticket without verifying it: Carnet has just signed it (or verified it, when
+    the form is shown again), and the options are only what the browser asks the
+    authenticator; the answer is verified against the verified ticket on POST.
+    """
+    try:
+        claims = peek(ticket)[1]
+        options: dict[str, Any] = json.loads(
+            passkeys.authentication_options(
+                rp=passkeys.RelyingParty.from_public_url(str(claims["iss"])),
+                challenge=base64.urlsafe_b64decode(str(claims["challenge"]) + "=="),
+            )
+        )
+    except (InvalidToken, KeyError, ValueError):
+        return None
+    return options
+
+
+def _federated_buttons(request: Request, language: str) -> list[tuple[str, str]]:
+    """The configured identity providers' names and labels (``carnet.auth.federation``)."""
+    federation: Federation | None = getattr(request.app.state, "federation", None)
+    return federation.buttons(language) if federation is not None else []
 
 
 def _origin(uri: str) -> str:
@@ -810,3 +978,13 @@ def userinfo(request: Request, actor: CurrentActor) -> JSONResponse:
         else:
             body["name"] = actor.subject
     return JSONResponse(body, headers=_NO_STORE)
+
+
+def _challenge_of(ticket: str) -> str | None:
+    """The card challenge a sign-in ticket carries, for the card agent (unverified: the
+    ticket is verified when the form comes back; the challenge is no secret)."""
+    try:
+        challenge = peek(ticket)[1].get("challenge")
+    except InvalidToken:
+        return None
+    return challenge if isinstance(challenge, str) else None

@@ -15,6 +15,11 @@ it arrives; the exact limits, answered in each way in's words, are ``carnet.web.
 
 Workers also start fast and are given time (``CARNET_WORKER_HEALTHCHECK_SECONDS``): see
 ``fork_workers_from_a_preloaded_server``.
+
+Logging is configured the same in every process, one worker or many (``LOG_CONFIG``, which
+uvicorn applies in each worker it starts): without it, workers had no handler, so Carnet's INFO
+lines were dropped and its warnings written bare. Each request is logged by ``AccessLog``, not
+by uvicorn's access log, which writes query strings (``carnet.web.access_log``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import logging
 import multiprocessing
 import socket
 import sys
-from typing import Any
+from typing import Any, Final
 
 import uvicorn._subprocess
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -142,3 +147,27 @@ def fork_workers_from_a_preloaded_server(application: str) -> None:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([application.partition(":")[0], __name__])
     uvicorn._subprocess.spawn = context  # type: ignore[assignment]
+
+
+# The CLI's format (``carnet.cli``): level, logger, message. Carnet's loggers at INFO (refusals,
+# job summaries, the access log), everything else at WARNING, uvicorn's own narration at INFO;
+# all of it on standard error. uvicorn applies it in the server process and in each worker
+# (``uvicorn.config.Config.configure_logging``), so one worker or many log alike.
+LOG_CONFIG: Final[dict[str, Any]] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"carnet": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "carnet",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+    "loggers": {
+        "carnet": {"level": "INFO"},
+        "uvicorn": {"level": "INFO"},
+        "alembic": {"level": "WARNING"},
+    },
+}
