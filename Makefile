@@ -29,11 +29,12 @@ test: $(STAMP) lint ## Set up, lint, and run the whole suite on SQLite and Postg
 	@test -x "$(CHROMIUM)" || command -v chromium >/dev/null || echo "notice: Chromium not found at $(CHROMIUM): the browser tests (tests/browser) will be skipped, or fail where CI is set (apt-get install chromium)"
 	$(BIN)/python -m pytest $(T) --cov --cov-report=term
 
-lint: $(STAMP) ## ruff, mypy and the import contracts
+lint: $(STAMP) ## ruff, mypy, the import contracts and the patient-table lint
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python tests/architecture/patient_tables.py src/carnet
 
 fmt: $(STAMP) ## Format and fix what ruff can
 	$(BIN)/ruff format src tests bench

@@ -26,7 +26,7 @@ from carnet.cli import app
 from carnet.clock import FrozenClock
 from carnet.db import make_engine
 from carnet.directory.models import Profession
-from carnet.documents import service as documents
+from carnet.documents import publication, reading
 from carnet.migrations.partitioning import (
     UNPARTITIONED_PATIENT_TABLES,
     PartitioningMismatch,
@@ -151,7 +151,7 @@ class TestServicesOnPartitions:
         for patient in patients:
             first = make_document(session, store, clock, actor=biologist, patient_id=patient.id)
             # A replacement references its predecessor: a foreign key within the partition.
-            documents.replace_document(
+            publication.replace_document(
                 session,
                 store,
                 actor=biologist,
@@ -162,9 +162,7 @@ class TestServicesOnPartitions:
                 clock=clock,
             )
         for patient in patients:
-            page = documents.list_documents(
-                session, patient_actor(patient), patient.id, clock=clock
-            )
+            page = reading.list_documents(session, patient_actor(patient), patient.id, clock=clock)
             assert [d.title for d in page.documents] == ["Bilan sanguin (corrigé)"]
             assert all(d.patient_id == patient.id for d in page.documents)
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from carnet.demo.content import DocumentContext, render
+from carnet.demo.documents.catalogue import render
+from carnet.demo.documents.model import DocumentContext
 
 PDF = "application/pdf"
 _STAMP = b"BENCH-SAMPLE-"

@@ -17,7 +17,7 @@
   those the load generator reads; the other dossiers' rows name objects never written, which
   keeps a 10-million-document run on an ordinary disk. Nothing reads them.
 - Reachable patients each grant one of the ``readers`` (general practitioners the load generator
-  signs in as) an extended access, through ``access.service.grant_access``, acting as the
+  signs in as) an extended access, through ``access.rules.grant_access``, acting as the
   patient: the policy then lets that doctor find, read and retrieve their documents.
 """
 
@@ -41,15 +41,15 @@ from sqlalchemy.orm import Session
 from bench.national.content import PDF, Templates
 from carnet.access.actors import Actor, ActorKind, Assurance
 from carnet.access.models import GrantLevel
+from carnet.access.rules import grant_access
 from carnet.access.scopes import parse_scopes
-from carnet.access.service import grant_access
 from carnet.catalogue import load_catalogue
 from carnet.db import unit_of_work
 from carnet.directory import service as directory
 from carnet.directory.models import OrganisationKind, Profession, Professional
 from carnet.documents import bulk
+from carnet.documents.metadata import DocumentMetadata
 from carnet.documents.models import Confidentiality
-from carnet.documents.service import DocumentMetadata
 from carnet.lifecycle.enrolment import RegistryRow, enrol_rows
 from carnet.patients import identifiers
 from carnet.patients import service as patients

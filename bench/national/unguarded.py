@@ -6,7 +6,7 @@ command: patient data is reached through the policy and every access is audited)
 module, which lives in ``bench/`` and is never installed, replaces them inside the benchmark's
 own server processes:
 
-- ``policy``: ``access.service.dossier_access`` answers, without reading anything, what the
+- ``policy``: ``access.guard.dossier_access`` answers, without reading anything, what the
   benchmark's rules would (an extended grant, consulted before); the in-memory decisions
   still run, so the same documents are shown;
 - ``audit``: ``audit.service.record`` writes nothing, and no first-consultation notice is sent.
@@ -24,7 +24,7 @@ import uuid
 from typing import Any
 
 from carnet import app as carnet_app
-from carnet.access import service as access_service
+from carnet.access import guard as access_guard
 from carnet.access.actors import Actor
 from carnet.access.models import GrantLevel
 from carnet.access.policy import DossierAccess
@@ -45,7 +45,7 @@ def create_app() -> Any:
 def switch_off(names: list[str]) -> None:
     """Replace the named parts in this process."""
     if "policy" in names:
-        access_service.dossier_access = _granted
+        access_guard.dossier_access = _granted
     if "audit" in names:
         audit_service.record = _unrecorded
         audit_service.record_consultation = _untold

@@ -41,7 +41,8 @@ from carnet.audit.models import AuditAction
 from carnet.clock import Clock
 from carnet.directory import service as directory
 from carnet.directory.models import Organisation, OrganisationKind, Profession, Professional
-from carnet.documents import service as documents
+from carnet.documents import publication
+from carnet.documents.metadata import DocumentMetadata
 from carnet.documents.models import Confidentiality, Document
 from carnet.errors import CarnetError
 from carnet.fhir.ids import document_resource_id
@@ -236,7 +237,7 @@ def import_export_zip(
     documents name, and the documents with their master identifiers, metadata and bytes.
 
     For an operator moving a dossier into a Carnet that does not hold the patient
-    (``ImportConflict`` otherwise). Each document is published through ``documents.service``
+    (``ImportConflict`` otherwise). Each document is published through ``documents.publication``
     by a stand-in for its author — the professional, their organisation's system, or the
     patient — under the client id ``carnet-import``, so the policy, validation, encryption and
     audit all run; a replaced document is published first, then replaced by its successor.
@@ -451,7 +452,7 @@ def _import_documents(
         replaced = _replaced(resource)
         try:
             if replaced in new_ids:
-                document = documents.replace_document(
+                document = publication.replace_document(
                     session,
                     store,
                     actor=actor,
@@ -462,7 +463,7 @@ def _import_documents(
                     clock=clock,
                 )
             else:
-                document = documents.add_document(
+                document = publication.add_document(
                     session,
                     store,
                     actor=actor,
@@ -505,13 +506,11 @@ def _replaced(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def _metadata(
-    resource: dict[str, Any], directory_ids: _DirectoryIds, rid: str
-) -> documents.DocumentMetadata:
+def _metadata(resource: dict[str, Any], directory_ids: _DirectoryIds, rid: str) -> DocumentMetadata:
     attachment = _path(resource, "content", 0, "attachment") or {}
     authors = [author.get("reference", "") for author in resource.get("author", [])]
     try:
-        return documents.DocumentMetadata(
+        return DocumentMetadata(
             type_system=_path(resource, "type", "coding", 0, "system") or "",
             type_code=_path(resource, "type", "coding", 0, "code") or "",
             title=attachment.get("title", ""),
@@ -572,7 +571,7 @@ def _content(archive: zipfile.ZipFile, resource: dict[str, Any], rid: str, max_b
     return archive.read(info)
 
 
-def _stand_in(session: Session, metadata: documents.DocumentMetadata, patient: Patient) -> Actor:
+def _stand_in(session: Session, metadata: DocumentMetadata, patient: Patient) -> Actor:
     """Who publishes a re-imported document: its author, their system, or the patient."""
     common: dict[str, Any] = {
         "assurance": Assurance.HIGH,

@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access
+from carnet.access import guard as access_guard
+from carnet.access import rules as access_rules
 from carnet.access.actors import Actor
 from carnet.access.models import GrantLevel
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.clock import FrozenClock
-from carnet.documents import service as documents
+from carnet.documents import reading
 from carnet.notifications import service as notices
 from carnet.notifications.models import NotificationKind
 from carnet.patients.models import Patient
@@ -32,13 +33,13 @@ Search = Callable[[Session, Actor, Patient, FrozenClock], object]
 
 
 def _find_documents(session: Session, actor: Actor, patient: Patient, clock: FrozenClock) -> object:
-    return documents.list_documents(session, actor, patient.id, clock=clock)  # ITI-67
+    return reading.list_documents(session, actor, patient.id, clock=clock)  # ITI-67
 
 
 def _find_submission_sets(
     session: Session, actor: Actor, patient: Patient, clock: FrozenClock
 ) -> object:
-    return documents.list_submission_sets(session, actor, patient.id, clock=clock)  # ITI-66
+    return reading.list_submission_sets(session, actor, patient.id, clock=clock)  # ITI-66
 
 
 def _first_access_notices(session: Session, patient: Patient) -> int:
@@ -89,7 +90,7 @@ class TestAStrangersSearch:
 
         [event] = _events_of(session, dossier, stranger)
         assert (event.action, event.outcome) == (AuditAction.SEARCH, AuditOutcome.DENIED)
-        assert event.reason == access.NOTHING_SHOWN
+        assert event.reason == access_guard.NOTHING_SHOWN
         assert event.entity_ids == "[]"
 
     def test_a_later_real_consultation_is_still_told_as_the_first(
@@ -98,7 +99,7 @@ class TestAStrangersSearch:
         gp = make_professional(session, clock, family="Generalist")
         doctor = professional_actor(gp)
         search(session, doctor, dossier, clock)
-        access.grant_access(
+        access_rules.grant_access(
             session, patient_actor(dossier), dossier.id,
             level=GrantLevel.NORMAL, professional_id=gp.id, clock=clock,
         )  # fmt: skip
@@ -114,7 +115,7 @@ def test_a_professional_shown_what_they_wrote_did_consult_the_dossier(
     author = professional_actor(make_professional(session, clock, family="Auteur"))
     mine = make_document(session, store, clock, actor=author, patient_id=dossier.id)
 
-    page = documents.list_documents(session, author, dossier.id, clock=clock)
+    page = reading.list_documents(session, author, dossier.id, clock=clock)
 
     assert [document.id for document in page.documents] == [mine.id]
     searches = [e for e in _events_of(session, dossier, author) if e.action is AuditAction.SEARCH]

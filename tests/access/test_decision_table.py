@@ -18,14 +18,17 @@ from dataclasses import dataclass, field, replace
 import pytest
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access
+from carnet.access import care as access_care
+from carnet.access import guard as access_guard
+from carnet.access import representation as access_representation
+from carnet.access import rules as access_rules
 from carnet.access.actors import Actor, Assurance
 from carnet.access.errors import AccessDenied, InsufficientScope, StrongerAuthenticationRequired
 from carnet.access.models import CareContactMethod, GrantLevel, RepresentationKind
 from carnet.catalogue import LOINC_SYSTEM
 from carnet.clock import FrozenClock
 from carnet.directory.models import OrganisationKind, Profession
-from carnet.documents import service as documents
+from carnet.documents import publication, reading, visibility
 from carnet.documents.models import Confidentiality
 from carnet.storage import FilesystemDocumentStore
 from factories.actors import (
@@ -86,7 +89,7 @@ class World:
 def world(session: Session, store: FilesystemDocumentStore, clock: FrozenClock) -> World:
     patient = make_patient(session, clock)
     parent = make_patient(session, clock, given="Jean", birth_date=dt.date(1950, 1, 1))
-    access.record_representation(
+    access_representation.record_representation(
         session,
         operator_actor(),
         patient.id,
@@ -126,7 +129,7 @@ def world(session: Session, store: FilesystemDocumentStore, clock: FrozenClock) 
 
     def publish(name: str, by: str = "biologist", **changes: object) -> None:
         metadata = lab_metadata(clock, **changes)
-        document = documents.add_document(
+        document = publication.add_document(
             session,
             store,
             actor=w.actors[by],
@@ -150,7 +153,7 @@ def world(session: Session, store: FilesystemDocumentStore, clock: FrozenClock) 
     publish(BY_PHARMACIST, by="pharmacist", confidentiality=Confidentiality.VERY_RESTRICTED)
     publish(BY_EMERGENCY, by="emergency", confidentiality=Confidentiality.VERY_RESTRICTED)
     publish(BY_PATIENT, by="patient")
-    replacement = documents.replace_document(
+    replacement = publication.replace_document(
         session,
         store,
         actor=w.actors["biologist"],
@@ -161,7 +164,7 @@ def world(session: Session, store: FilesystemDocumentStore, clock: FrozenClock) 
         clock=clock,
     )
     w.documents[REPLACEMENT] = replacement.id
-    documents.mark_entered_in_error(
+    visibility.mark_entered_in_error(
         session,
         actor=w.actors["biologist"],
         patient_id=patient.id,
@@ -169,7 +172,7 @@ def world(session: Session, store: FilesystemDocumentStore, clock: FrozenClock) 
         clock=clock,
     )
     for reader in ("gp", "pharmacist", "emergency"):
-        access.mask_document(
+        access_rules.mask_document(
             session,
             w.actors["patient"],
             patient.id,
@@ -191,7 +194,7 @@ def none(w: World, reader: str) -> None:
 
 def grant(level: GrantLevel) -> Setup:
     def setup(w: World, reader: str) -> None:
-        access.grant_access(
+        access_rules.grant_access(
             w.session,
             w.actors["patient"],
             w.patient_id,
@@ -205,7 +208,7 @@ def grant(level: GrantLevel) -> Setup:
 
 
 def expired_grant(w: World, reader: str) -> None:
-    access.grant_access(
+    access_rules.grant_access(
         w.session,
         w.actors["patient"],
         w.patient_id,
@@ -218,7 +221,7 @@ def expired_grant(w: World, reader: str) -> None:
 
 
 def organisation_grant(w: World, reader: str) -> None:
-    access.grant_access(
+    access_rules.grant_access(
         w.session,
         w.actors["patient"],
         w.patient_id,
@@ -230,10 +233,10 @@ def organisation_grant(w: World, reader: str) -> None:
 
 
 def care_contact_open(w: World, reader: str) -> None:
-    code = access.issue_care_contact_code(
+    code = access_care.issue_care_contact_code(
         w.session, w.actors["patient"], w.patient_id, clock=w.clock
     )
-    access.record_care_contact(
+    access_care.record_care_contact(
         w.session,
         w.actors[reader],
         w.patient_id,
@@ -249,7 +252,7 @@ def care_contact_closed(w: World, reader: str) -> None:
 
 
 def treating_doctor(w: World, reader: str) -> None:
-    access.designate_treating_doctor(
+    access_rules.designate_treating_doctor(
         w.session,
         w.actors["patient"],
         w.patient_id,
@@ -260,7 +263,7 @@ def treating_doctor(w: World, reader: str) -> None:
 
 def blocked(w: World, reader: str) -> None:
     treating_doctor(w, reader) if w.actors[reader].profession == "general-practitioner" else None
-    access.block_professional(
+    access_rules.block_professional(
         w.session,
         w.actors["patient"],
         w.patient_id,
@@ -270,7 +273,7 @@ def blocked(w: World, reader: str) -> None:
 
 
 def emergency(w: World, reader: str) -> None:
-    access.break_glass(
+    access_care.break_glass(
         w.session,
         w.actors[reader],
         w.patient_id,
@@ -285,11 +288,11 @@ def emergency_expired(w: World, reader: str) -> None:
 
 
 def emergency_opposed(w: World, reader: str) -> None:
-    access.set_preferences(
+    access_rules.set_preferences(
         w.session,
         w.actors["patient"],
         w.patient_id,
-        access.Preferences(emergency_opposed=True),
+        access_guard.Preferences(emergency_opposed=True),
         clock=w.clock,
     )
     with pytest.raises(AccessDenied):
@@ -297,18 +300,18 @@ def emergency_opposed(w: World, reader: str) -> None:
 
 
 def emergency_widened(w: World, reader: str) -> None:
-    access.set_preferences(
+    access_rules.set_preferences(
         w.session,
         w.actors["patient"],
         w.patient_id,
-        access.Preferences(emergency_widened=True),
+        access_guard.Preferences(emergency_widened=True),
         clock=w.clock,
     )
     emergency(w, reader)
 
 
 def blocked_then_emergency(w: World, reader: str) -> None:
-    access.block_professional(
+    access_rules.block_professional(
         w.session,
         w.actors["patient"],
         w.patient_id,
@@ -393,26 +396,26 @@ def test_listing(
 ) -> None:
     setup(world, reader)
     actor = world.actors[reader]
-    everything = documents.DocumentFilter(statuses=())
+    everything = reading.DocumentFilter(statuses=())
     if expected == DENIED:
         with pytest.raises(AccessDenied):
-            documents.list_documents(
+            reading.list_documents(
                 world.session, actor, world.patient_id, everything, clock=world.clock
             )
         return
     if expected == STEP_UP:
         with pytest.raises(StrongerAuthenticationRequired):
-            documents.list_documents(
+            reading.list_documents(
                 world.session, actor, world.patient_id, everything, clock=world.clock
             )
         return
     if expected == "scope":
         with pytest.raises(InsufficientScope):
-            documents.list_documents(
+            reading.list_documents(
                 world.session, actor, world.patient_id, everything, clock=world.clock
             )
         return
-    page = documents.list_documents(
+    page = reading.list_documents(
         world.session, actor, world.patient_id, everything, clock=world.clock
     )
     assert world.names({d.id for d in page.documents}) == expected
@@ -421,12 +424,12 @@ def test_listing(
     # Reading one by one agrees with the listing: what is listed reads, what is not is "not found".
     for name, document_id in world.documents.items():
         if name in expected:
-            documents.read_content(
+            reading.read_content(
                 world.session, world.store, actor, world.patient_id, document_id, clock=world.clock
             )
         else:
             with pytest.raises(AccessDenied):
-                documents.get_document(
+                reading.get_document(
                     world.session, actor, world.patient_id, document_id, clock=world.clock
                 )
 
@@ -435,7 +438,7 @@ def test_listing(
 
 
 def _publish(w: World, reader: str) -> None:
-    documents.add_document(
+    publication.add_document(
         w.session,
         w.store,
         actor=w.actors[reader],
@@ -447,7 +450,7 @@ def _publish(w: World, reader: str) -> None:
 
 
 def _grant(w: World, reader: str) -> None:
-    access.grant_access(
+    access_rules.grant_access(
         w.session,
         w.actors[reader],
         w.patient_id,
@@ -463,7 +466,7 @@ def _break_glass(w: World, reader: str) -> None:
 
 def _withdraw(name: str) -> Callable[[World, str], None]:
     def act(w: World, reader: str) -> None:
-        documents.mark_entered_in_error(
+        visibility.mark_entered_in_error(
             w.session,
             actor=w.actors[reader],
             patient_id=w.patient_id,
@@ -476,7 +479,7 @@ def _withdraw(name: str) -> Callable[[World, str], None]:
 
 
 def _mask(w: World, reader: str) -> None:
-    documents.set_visibility(
+    visibility.set_visibility(
         w.session,
         actor=w.actors[reader],
         patient_id=w.patient_id,

@@ -8,7 +8,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access
+from carnet.access import care as access_care
+from carnet.access import guard as access_guard
+from carnet.access import representation as access_representation
+from carnet.access import rules as access_rules
 from carnet.access.actors import Actor, Assurance
 from carnet.access.errors import (
     AccessDenied,
@@ -48,14 +51,14 @@ def gp(session: Session, clock: FrozenClock) -> Professional:
 
 
 def _access(session: Session, actor: Actor, patient: Patient, clock: FrozenClock) -> DossierAccess:
-    return access.dossier_access(session, actor, patient.id, now=clock.now())
+    return access_guard.dossier_access(session, actor, patient.id, now=clock.now())
 
 
 class TestGrants:
     def test_grant_then_revoke_keeps_history(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
-        grant = access.grant_access(
+        grant = access_rules.grant_access(
             session, me, patient.id, level=GrantLevel.EXTENDED, professional_id=gp.id, clock=clock
         )
         assert (
@@ -63,21 +66,21 @@ class TestGrants:
             is GrantLevel.EXTENDED
         )
         clock.advance(dt.timedelta(hours=1))
-        access.revoke_grant(session, me, patient.id, grant.id, clock=clock)
+        access_rules.revoke_grant(session, me, patient.id, grant.id, clock=clock)
         assert _access(session, professional_actor(gp), patient, clock).grant_level is None
         stored = session.get(Grant, (patient.id, grant.id))
         assert stored is not None
         assert stored.revoked_at == clock.now()
         assert stored.revoked_by == me.subject
         with pytest.raises(AccessRuleNotFound):
-            access.revoke_grant(session, me, patient.id, grant.id, clock=clock)
+            access_rules.revoke_grant(session, me, patient.id, grant.id, clock=clock)
 
     def test_organisation_grant_needs_an_end_date(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor
     ) -> None:
         lab = make_organisation(session, clock)
         with pytest.raises(InvalidAccessRule) as caught:
-            access.grant_access(
+            access_rules.grant_access(
                 session,
                 me,
                 patient.id,
@@ -92,7 +95,7 @@ class TestGrants:
     ) -> None:
         lab = make_organisation(session, clock)
         with pytest.raises(InvalidAccessRule) as caught:
-            access.grant_access(
+            access_rules.grant_access(
                 session,
                 me,
                 patient.id,
@@ -107,7 +110,7 @@ class TestGrants:
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
         with pytest.raises(InvalidAccessRule):
-            access.grant_access(
+            access_rules.grant_access(
                 session,
                 me,
                 patient.id,
@@ -122,7 +125,7 @@ class TestGrants:
     ) -> None:
         weak = patient_actor(patient, assurance=Assurance.LOW)
         with pytest.raises(StrongerAuthenticationRequired):
-            access.grant_access(
+            access_rules.grant_access(
                 session,
                 weak,
                 patient.id,
@@ -137,20 +140,23 @@ class TestBlocksAndDesignations:
     def test_block_is_idempotent_and_can_be_lifted(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
-        first = access.block_professional(session, me, patient.id, gp.id, clock=clock)
-        assert access.block_professional(session, me, patient.id, gp.id, clock=clock).id == first.id
+        first = access_rules.block_professional(session, me, patient.id, gp.id, clock=clock)
+        assert (
+            access_rules.block_professional(session, me, patient.id, gp.id, clock=clock).id
+            == first.id
+        )
         assert _access(session, professional_actor(gp), patient, clock).blocked
-        access.lift_block(session, me, patient.id, gp.id, clock=clock)
+        access_rules.lift_block(session, me, patient.id, gp.id, clock=clock)
         assert not _access(session, professional_actor(gp), patient, clock).blocked
         with pytest.raises(AccessRuleNotFound):
-            access.lift_block(session, me, patient.id, gp.id, clock=clock)
+            access_rules.lift_block(session, me, patient.id, gp.id, clock=clock)
 
     def test_new_treating_doctor_ends_the_previous(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
         other = make_professional(session, clock, family="Other")
-        access.designate_treating_doctor(session, me, patient.id, gp.id, clock=clock)
-        access.designate_treating_doctor(session, me, patient.id, other.id, clock=clock)
+        access_rules.designate_treating_doctor(session, me, patient.id, gp.id, clock=clock)
+        access_rules.designate_treating_doctor(session, me, patient.id, other.id, clock=clock)
         rows = list(session.scalars(select(TreatingDoctor).order_by(TreatingDoctor.designated_at)))
         assert [row.ended_at is None for row in rows] == [False, True]
         assert not _access(session, professional_actor(gp), patient, clock).treating_doctor
@@ -160,15 +166,15 @@ class TestBlocksAndDesignations:
     ) -> None:
         nurse = make_professional(session, clock, profession=Profession.NURSE)
         with pytest.raises(InvalidAccessRule, match="general practitioner"):
-            access.designate_treating_doctor(session, me, patient.id, nurse.id, clock=clock)
+            access_rules.designate_treating_doctor(session, me, patient.id, nurse.id, clock=clock)
 
 
 class TestCareContacts:
     def test_code_opens_a_window_once(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
-        code = access.issue_care_contact_code(session, me, patient.id, clock=clock)
-        contact = access.record_care_contact(
+        code = access_care.issue_care_contact_code(session, me, patient.id, clock=clock)
+        contact = access_care.record_care_contact(
             session,
             professional_actor(gp),
             patient.id,
@@ -178,7 +184,7 @@ class TestCareContacts:
         )
         assert contact.window_ends_at == clock.now() + dt.timedelta(days=90)
         with pytest.raises(InvalidAccessRule, match="wrong or expired"):
-            access.record_care_contact(
+            access_care.record_care_contact(
                 session,
                 professional_actor(gp),
                 patient.id,
@@ -190,9 +196,9 @@ class TestCareContacts:
     def test_expired_or_wrong_code(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
-        code = access.issue_care_contact_code(session, me, patient.id, clock=clock)
+        code = access_care.issue_care_contact_code(session, me, patient.id, clock=clock)
         with pytest.raises(InvalidAccessRule) as caught:
-            access.record_care_contact(
+            access_care.record_care_contact(
                 session,
                 professional_actor(gp),
                 patient.id,
@@ -203,7 +209,7 @@ class TestCareContacts:
         assert caught.value.field == "code"
         clock.advance(dt.timedelta(minutes=16))
         with pytest.raises(InvalidAccessRule):
-            access.record_care_contact(
+            access_care.record_care_contact(
                 session,
                 professional_actor(gp),
                 patient.id,
@@ -218,14 +224,14 @@ class TestCareContacts:
         pharmacist = professional_actor(
             make_professional(session, clock, profession=Profession.PHARMACIST)
         )
-        contact = access.record_care_contact(
+        contact = access_care.record_care_contact(
             session, pharmacist, patient.id, method=CareContactMethod.CARD, clock=clock
         )
         assert contact.window_ends_at == clock.now() + dt.timedelta(days=3)
-        access.set_preferences(
-            session, me, patient.id, access.Preferences(care_contact_days=365), clock=clock
+        access_rules.set_preferences(
+            session, me, patient.id, access_guard.Preferences(care_contact_days=365), clock=clock
         )
-        longer = access.record_care_contact(
+        longer = access_care.record_care_contact(
             session, pharmacist, patient.id, method=CareContactMethod.CARD, clock=clock
         )
         assert longer.window_ends_at == clock.now() + dt.timedelta(days=365)
@@ -234,14 +240,16 @@ class TestCareContacts:
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
         doctor = professional_actor(gp)
-        contact = access.record_care_contact(
+        contact = access_care.record_care_contact(
             session, doctor, patient.id, method=CareContactMethod.CARD, clock=clock
         )
         longer = clock.now() + dt.timedelta(days=300)
-        access.adjust_care_contact(session, me, patient.id, contact.id, ends_at=longer, clock=clock)
+        access_care.adjust_care_contact(
+            session, me, patient.id, contact.id, ends_at=longer, clock=clock
+        )
         assert contact.window_ends_at == longer
         with pytest.raises(InvalidAccessRule) as caught:
-            access.adjust_care_contact(
+            access_care.adjust_care_contact(
                 session,
                 me,
                 patient.id,
@@ -251,30 +259,34 @@ class TestCareContacts:
             )
         assert caught.value.field == "ends_at"
         with pytest.raises(AccessDenied):
-            access.adjust_care_contact(
+            access_care.adjust_care_contact(
                 session, doctor, patient.id, contact.id, ends_at=longer, clock=clock
             )
-        access.adjust_care_contact(
+        access_care.adjust_care_contact(
             session, me, patient.id, contact.id, ends_at=clock.now(), clock=clock
         )
         assert not _access(session, doctor, patient, clock).care_contact_open
         with pytest.raises(AccessRuleNotFound):
-            access.adjust_care_contact(
+            access_care.adjust_care_contact(
                 session, me, patient.id, contact.id, ends_at=longer, clock=clock
             )
 
     def test_patient_may_switch_care_contacts_off(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
-        access.record_care_contact(
+        access_care.record_care_contact(
             session, professional_actor(gp), patient.id, method=CareContactMethod.CARD, clock=clock
         )
-        access.set_preferences(
-            session, me, patient.id, access.Preferences(care_contacts_enabled=False), clock=clock
+        access_rules.set_preferences(
+            session,
+            me,
+            patient.id,
+            access_guard.Preferences(care_contacts_enabled=False),
+            clock=clock,
         )
         assert not _access(session, professional_actor(gp), patient, clock).care_contact_open
         with pytest.raises(InvalidAccessRule, match="switched care-contact access off"):
-            access.record_care_contact(
+            access_care.record_care_contact(
                 session,
                 professional_actor(gp),
                 patient.id,
@@ -286,7 +298,7 @@ class TestCareContacts:
         self, session: Session, clock: FrozenClock, patient: Patient, gp: Professional
     ) -> None:
         with pytest.raises(InvalidAccessRule, match="professional card"):
-            access.record_care_contact(
+            access_care.record_care_contact(
                 session,
                 professional_actor(gp, assurance=Assurance.SUBSTANTIAL),
                 patient.id,
@@ -297,10 +309,10 @@ class TestCareContacts:
     @pytest.mark.parametrize(
         ("preferences", "field"),
         [
-            (access.Preferences(care_contact_days=366), "care_contact_days"),
-            (access.Preferences(care_contact_days=0), "care_contact_days"),
+            (access_guard.Preferences(care_contact_days=366), "care_contact_days"),
+            (access_guard.Preferences(care_contact_days=0), "care_contact_days"),
             (
-                access.Preferences(emergency_opposed=True, emergency_widened=True),
+                access_guard.Preferences(emergency_opposed=True, emergency_widened=True),
                 "emergency_widened",
             ),
         ],
@@ -311,13 +323,13 @@ class TestCareContacts:
         clock: FrozenClock,
         patient: Patient,
         me: Actor,
-        preferences: access.Preferences,
+        preferences: access_guard.Preferences,
         field: str,
     ) -> None:
         with pytest.raises(InvalidAccessRule) as caught:
-            access.set_preferences(session, me, patient.id, preferences, clock=clock)
+            access_rules.set_preferences(session, me, patient.id, preferences, clock=clock)
         assert caught.value.field == field
-        assert access.current_preferences(session, patient.id) == access.Preferences()
+        assert access_rules.current_preferences(session, patient.id) == access_guard.Preferences()
 
 
 class TestBreakGlass:
@@ -328,7 +340,7 @@ class TestBreakGlass:
             make_professional(session, clock, profession=Profession.EMERGENCY_PHYSICIAN)
         )
         with pytest.raises(InvalidAccessRule) as caught:
-            access.break_glass(session, doctor, patient.id, reason=" urgent ", clock=clock)
+            access_care.break_glass(session, doctor, patient.id, reason=" urgent ", clock=clock)
         assert caught.value.field == "reason"
 
     def test_lasts_a_bounded_time(
@@ -337,7 +349,7 @@ class TestBreakGlass:
         doctor = professional_actor(
             make_professional(session, clock, profession=Profession.EMERGENCY_PHYSICIAN)
         )
-        opened = access.break_glass(
+        opened = access_care.break_glass(
             session, doctor, patient.id, reason="Cardiac arrest in the street", clock=clock
         )
         assert opened.expires_at == clock.now() + dt.timedelta(hours=24)
@@ -354,7 +366,7 @@ class TestBreakGlass:
             make_professional(session, clock, profession=Profession.EMERGENCY_PHYSICIAN)
         )
         with pytest.raises(AccessDenied, match="No such dossier or document"):
-            access.break_glass(
+            access_care.break_glass(
                 session, doctor, uuid.uuid4(), reason="Unconscious, no papers", clock=clock
             )
 
@@ -365,7 +377,7 @@ class TestRepresentation:
     ) -> None:
         child = make_patient(session, clock, given="Tom", birth_date=dt.date(2015, 3, 1))
         parent = make_patient(session, clock, given="Anne", birth_date=dt.date(1985, 1, 1))
-        link = access.record_representation(
+        link = access_representation.record_representation(
             session,
             operator_actor(),
             child.id,
@@ -374,18 +386,20 @@ class TestRepresentation:
             clock=clock,
         )
         assert link.ends_at == dt.datetime(2033, 3, 1, tzinfo=dt.UTC)
-        assert access.represented_patients(session, parent.id, now=clock.now()) == [child.id]
+        assert access_representation.represented_patients(session, parent.id, now=clock.now()) == [
+            child.id
+        ]
         as_parent = patient_actor(parent, acting_for=child)
         assert _access(session, as_parent, child, clock).is_representative
         clock.advance(dt.timedelta(days=365 * 8))
-        assert access.represented_patients(session, parent.id, now=clock.now()) == []
+        assert access_representation.represented_patients(session, parent.id, now=clock.now()) == []
 
     def test_adult_has_no_parent_representative(
         self, session: Session, clock: FrozenClock, patient: Patient
     ) -> None:
         parent = make_patient(session, clock, given="Anne", birth_date=dt.date(1950, 1, 1))
         with pytest.raises(InvalidAccessRule, match="of age"):
-            access.record_representation(
+            access_representation.record_representation(
                 session,
                 operator_actor(),
                 patient.id,
@@ -399,11 +413,11 @@ class TestRepresentation:
     ) -> None:
         other = make_patient(session, clock, given="Eve")
         with pytest.raises(AccessDenied):
-            access.record_representation(
+            access_representation.record_representation(
                 session, me, other.id, patient.id, kind=RepresentationKind.GUARDIAN, clock=clock
             )
         with pytest.raises(InvalidAccessRule):
-            access.record_representation(
+            access_representation.record_representation(
                 session,
                 operator_actor(),
                 patient.id,
@@ -417,25 +431,25 @@ class TestOverview:
     def test_lists_the_rules_in_force(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
-        revoked = access.grant_access(
+        revoked = access_rules.grant_access(
             session, me, patient.id, level=GrantLevel.NORMAL, professional_id=gp.id, clock=clock
         )
-        access.revoke_grant(session, me, patient.id, revoked.id, clock=clock)
-        live = access.grant_access(
+        access_rules.revoke_grant(session, me, patient.id, revoked.id, clock=clock)
+        live = access_rules.grant_access(
             session, me, patient.id, level=GrantLevel.EXTENDED, professional_id=gp.id, clock=clock
         )
-        access.designate_treating_doctor(session, me, patient.id, gp.id, clock=clock)
+        access_rules.designate_treating_doctor(session, me, patient.id, gp.id, clock=clock)
         blocked = make_professional(session, clock, family="Blocked")
-        access.block_professional(session, me, patient.id, blocked.id, clock=clock)
-        overview = access.access_overview(session, me, patient.id, clock=clock)
+        access_rules.block_professional(session, me, patient.id, blocked.id, clock=clock)
+        overview = access_rules.access_overview(session, me, patient.id, clock=clock)
         assert [grant.id for grant in overview.grants] == [live.id]
         assert overview.treating_doctor is not None
         assert overview.treating_doctor.professional_id == gp.id
         assert [block.professional_id for block in overview.blocks] == [blocked.id]
-        assert overview.preferences == access.Preferences()
+        assert overview.preferences == access_guard.Preferences()
 
     def test_professionals_cannot_see_it(
         self, session: Session, clock: FrozenClock, patient: Patient, gp: Professional
     ) -> None:
         with pytest.raises(AccessDenied):
-            access.access_overview(session, professional_actor(gp), patient.id, clock=clock)
+            access_rules.access_overview(session, professional_actor(gp), patient.id, clock=clock)

@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access
+from carnet.access import care as access_care
+from carnet.access import identification as access_identification
+from carnet.access import rules as access_rules
 from carnet.access.actors import Actor
 from carnet.access.errors import AccessDenied
 from carnet.access.models import GrantLevel
@@ -47,7 +49,7 @@ class TestStaffActingForADoctor:
         self, session: Session, clock: FrozenClock, patient: Patient, secretary: Professional
     ) -> None:
         doctor = make_professional(session, clock)
-        access.grant_access(
+        access_rules.grant_access(
             session,
             patient_actor(patient),
             patient.id,
@@ -55,7 +57,9 @@ class TestStaffActingForADoctor:
             professional_id=doctor.id,
             clock=clock,
         )
-        access.read_demographics(session, _for(doctor, secretary), patient.id, clock=clock)
+        access_identification.read_demographics(
+            session, _for(doctor, secretary), patient.id, clock=clock
+        )
         event = session.scalars(
             select(AuditEvent).where(
                 AuditEvent.chain_id == patient.id,
@@ -71,9 +75,13 @@ class TestStaffActingForADoctor:
     ) -> None:
         doctor = make_professional(session, clock)
         with pytest.raises(AccessDenied):
-            access.read_demographics(session, _for(doctor, secretary), patient.id, clock=clock)
+            access_identification.read_demographics(
+                session, _for(doctor, secretary), patient.id, clock=clock
+            )
         with pytest.raises(AccessDenied):
-            access.read_demographics(session, professional_actor(doctor), patient.id, clock=clock)
+            access_identification.read_demographics(
+                session, professional_actor(doctor), patient.id, clock=clock
+            )
 
     def test_staff_never_break_the_glass_even_for_an_emergency_physician(
         self, session: Session, clock: FrozenClock, patient: Patient, secretary: Professional
@@ -81,11 +89,11 @@ class TestStaffActingForADoctor:
         physician = make_professional(session, clock, profession=Profession.EMERGENCY_PHYSICIAN)
         reason = "Unconscious patient brought in"
         with pytest.raises(AccessDenied):
-            access.break_glass(
+            access_care.break_glass(
                 session, _for(physician, secretary), patient.id, reason=reason, clock=clock
             )
         # The physician themself may: the refusal is staff's alone.
-        access.break_glass(
+        access_care.break_glass(
             session, professional_actor(physician), patient.id, reason=reason, clock=clock
         )
 
@@ -93,7 +101,7 @@ class TestStaffActingForADoctor:
         self, session: Session, clock: FrozenClock, patient: Patient, secretary: Professional
     ) -> None:
         # Even granted by the patient, a staff entry acting as itself sees nothing.
-        access.grant_access(
+        access_rules.grant_access(
             session,
             patient_actor(patient),
             patient.id,
@@ -102,7 +110,7 @@ class TestStaffActingForADoctor:
             clock=clock,
         )
         with pytest.raises(AccessDenied):
-            access.read_demographics(
+            access_identification.read_demographics(
                 session, professional_actor(secretary), patient.id, clock=clock
             )
 

@@ -41,7 +41,7 @@ from carnet.audit.verify import TrailReport, verify_trail
 from carnet.cli import app
 from carnet.clock import FrozenClock
 from carnet.db import make_engine, session_factory, unit_of_work
-from carnet.documents import service as documents
+from carnet.documents import reading
 from carnet.lifecycle.jobs import run_jobs
 from carnet.migrations.privileges import grant_runtime
 from carnet.schema import metadata
@@ -106,7 +106,7 @@ def _record_history(
         heads.append(_head(engine, patient))
     clock.advance(dt.timedelta(minutes=1))
     with unit_of_work(sessions) as session:
-        documents.read_content(session, store, author, patient, document.id, clock=clock)
+        reading.read_content(session, store, author, patient, document.id, clock=clock)
     heads.append(_head(engine, patient))
     return History(patient, other, heads, author, document.id)
 
@@ -384,7 +384,7 @@ class TestTamperingByTheDatabaseOwner:
         # The next read of the dossier would sign the forged head and launder the rewrite.
         clock.advance(dt.timedelta(minutes=1))
         with pytest.raises(AuditUnavailable), unit_of_work(sealed(engine, key)) as session:
-            documents.read_content(
+            reading.read_content(
                 session, store, history.author, history.patient, history.document, clock=clock
             )
         assert _head(engine, history.patient)[0] == last

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pyotp
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import rules as access_rules
 from carnet.access.models import GrantLevel
 from carnet.catalogue import LOINC_SYSTEM
 from carnet.clock import Clock
@@ -26,7 +26,8 @@ from carnet.db import unit_of_work
 from carnet.demo import accounts as demo_accounts
 from carnet.directory import service as directory
 from carnet.directory.models import OrganisationKind, Profession, Professional
-from carnet.documents import service as documents
+from carnet.documents import publication
+from carnet.documents.metadata import DocumentMetadata
 from carnet.essentials import service as essentials
 from carnet.essentials.models import Category
 from carnet.lifecycle.service import issue_invitation
@@ -128,7 +129,7 @@ def seed_cast(settings: Settings) -> Cast:
             for patient in (followed, injured):
                 _publish_lab_report(session, platform.store, clock, patient.id, biologist)
                 _record_essentials(session, clock, patient)
-            access_service.grant_access(
+            access_rules.grant_access(
                 session,
                 patient_actor(followed),
                 followed.id,
@@ -272,12 +273,12 @@ def _publish_lab_report(
     patient_id: uuid.UUID,
     biologist: Professional,
 ) -> None:
-    documents.add_document(
+    publication.add_document(
         session,
         store,
         actor=professional_actor(biologist),
         patient_id=patient_id,
-        metadata=documents.DocumentMetadata(
+        metadata=DocumentMetadata(
             type_system=LAB_REPORT[0],
             type_code=LAB_REPORT[1],
             title=LAB_REPORT_TITLE,

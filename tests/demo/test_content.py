@@ -1,4 +1,4 @@
-"""Tests of the synthetic document content of the demo population (carnet/demo/content.py)."""
+"""Tests of the synthetic document content of the demo population (carnet/demo/documents/)."""
 
 import dataclasses
 import datetime as dt
@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 
-from carnet.demo.content import (
+from carnet.demo.documents.catalogue import render, supported_mime_types
+from carnet.demo.documents.model import (
     MIME_CDA,
     MIME_FHIR_JSON,
     MIME_PDF,
     MIME_TEXT,
     DocumentContext,
-    render,
-    supported_mime_types,
 )
 from factories.pdf import content_streams
 

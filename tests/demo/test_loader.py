@@ -16,7 +16,7 @@ from carnet.db import session_factory
 from carnet.demo import load_demo
 from carnet.demo.population import build_population
 from carnet.directory.models import Organisation, Professional
-from carnet.documents import service as documents
+from carnet.documents import reading
 from carnet.documents.models import Document, SubmissionSet
 from carnet.patients import identifiers
 from carnet.patients.models import DossierState, Patient
@@ -128,7 +128,7 @@ def test_loaded_documents_are_readable_and_intact(
         for row in rows:
             if row.hidden_from_patient:
                 continue  # held back until its author discloses it
-            _, content = documents.read_content(
+            _, content = reading.read_content(
                 session, store, _reader(row.patient_id), row.patient_id, row.id, clock=clock
             )
             assert hashlib.sha256(content).hexdigest() == row.sha256

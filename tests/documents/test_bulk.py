@@ -13,14 +13,14 @@ from sqlalchemy.orm import Session
 
 from carnet.access.errors import AccessDenied
 from carnet.access.models import GrantLevel
-from carnet.access.service import grant_access
+from carnet.access.rules import grant_access
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction, AuditEvent
 from carnet.catalogue import LOCAL_TYPE_SYSTEM
 from carnet.clock import FrozenClock
 from carnet.directory.errors import ProfessionalNotFound
 from carnet.directory.models import Organisation, Profession, Professional
-from carnet.documents import bulk, service
+from carnet.documents import bulk, reading
 from carnet.documents.errors import DossierNotActive, DuplicateDocument, InvalidDocument
 from carnet.documents.models import Confidentiality, Document, DocumentStatus
 from carnet.patients.errors import PatientNotFound
@@ -96,7 +96,7 @@ def test_loads_readable_documents_and_records_one_event(
     )
     assert session.scalar(select(func.count()).select_from(Document)) == 12
     me = patient_actor(patients[1])
-    page = service.list_documents(session, me, patients[1].id, clock=clock)
+    page = reading.list_documents(session, me, patients[1].id, clock=clock)
     assert [d.title for d in page.documents] == ["Bilan 0", "Bilan 1", "Bilan 2", "Bilan 3"]
     loaded = page.documents[2]
     assert loaded.status is DocumentStatus.CURRENT
@@ -104,7 +104,7 @@ def test_loads_readable_documents_and_records_one_event(
     assert loaded.master_identifier == f"urn:uuid:{loaded.id}"
     assert loaded.submitted_at == clock.now()
     assert loaded.source_system == "legacy-lab"
-    document, content = service.read_content(
+    document, content = reading.read_content(
         session, store, me, patients[1].id, loaded.id, clock=clock
     )
     assert content == PDF
@@ -114,7 +114,7 @@ def test_loads_readable_documents_and_records_one_event(
     grant_access(
         session, me, patients[1].id, level=GrantLevel.NORMAL, professional_id=doctor.id, clock=clock
     )
-    seen = service.list_documents(session, professional_actor(doctor), patients[1].id, clock=clock)
+    seen = reading.list_documents(session, professional_actor(doctor), patients[1].id, clock=clock)
     assert len(seen.documents) == 3
     assert seen.withheld
 

@@ -17,7 +17,7 @@ from carnet.access.errors import AccessDenied
 from carnet.clock import FrozenClock
 from carnet.directory.errors import OrganisationNotFound
 from carnet.directory.models import Organisation, Profession, Professional
-from carnet.documents import service
+from carnet.documents import publication, reading, visibility
 from carnet.documents.errors import (
     DocumentNotCurrent,
     DocumentTooLarge,
@@ -25,6 +25,7 @@ from carnet.documents.errors import (
     DuplicateDocument,
     InvalidDocument,
 )
+from carnet.documents.metadata import SubmissionSetMetadata
 from carnet.documents.models import Confidentiality, Document, DocumentStatus, SubmissionSet
 from carnet.notifications import service as notices
 from carnet.notifications.models import NotificationKind
@@ -94,7 +95,7 @@ class TestAddDocument:
         assert document.content_key == f"{patient.id}/{document.sha256}"
         assert document.master_identifier.startswith("urn:uuid:")
         assert document.submitted_at == clock.now()
-        _, read = service.read_content(session, store, author, patient.id, document.id, clock=clock)
+        _, read = reading.read_content(session, store, author, patient.id, document.id, clock=clock)
         assert read == content
         (on_disk,) = _store_files(store)
         assert content not in on_disk.read_bytes()
@@ -143,7 +144,7 @@ class TestAddDocument:
             source_system="urn:oid:1.2.3",
             class_code="laboratory",
         )
-        document = service.add_document(
+        document = publication.add_document(
             session,
             store,
             actor=author,
@@ -153,7 +154,7 @@ class TestAddDocument:
             clock=clock,
         )
         session.expire_all()
-        stored = service.get_document(session, author, patient.id, document.id, clock=clock)
+        stored = reading.get_document(session, author, patient.id, document.id, clock=clock)
         assert stored.author_professional_id == biologist.id
         assert stored.custodian_organisation_id == lab.id
         assert stored.master_identifier == "urn:oid:1.2.3.4.5"
@@ -175,7 +176,7 @@ class TestAddDocument:
         good = lab_metadata(
             clock, expected_size=len(content), expected_sha256=hashlib.sha256(content).hexdigest()
         )
-        service.add_document(
+        publication.add_document(
             session,
             store,
             actor=author,
@@ -189,7 +190,7 @@ class TestAddDocument:
             ({"expected_sha256": "0" * 64}, "hash"),
         ):
             with pytest.raises(InvalidDocument) as caught:
-                service.add_document(
+                publication.add_document(
                     session,
                     store,
                     actor=author,
@@ -232,7 +233,7 @@ class TestAddDocument:
         author: Actor,
     ) -> None:
         with pytest.raises(InvalidDocument) as caught:
-            service.add_document(
+            publication.add_document(
                 session,
                 store,
                 actor=author,
@@ -265,7 +266,7 @@ class TestAddDocument:
         author: Actor,
     ) -> None:
         with pytest.raises(InvalidDocument) as caught:
-            service.add_document(
+            publication.add_document(
                 session,
                 store,
                 actor=author,
@@ -405,12 +406,12 @@ class TestSubmit:
         patient: Patient,
         author: Actor,
     ) -> None:
-        submission, documents = service.submit(
+        submission, documents = publication.submit(
             session,
             store,
             actor=author,
             patient_id=patient.id,
-            submission_set=service.SubmissionSetMetadata(source_id="urn:oid:1.3.6.1.4.1.21367"),
+            submission_set=SubmissionSetMetadata(source_id="urn:oid:1.3.6.1.4.1.21367"),
             documents=[(lab_metadata(clock), b"one"), (lab_metadata(clock), b"two")],
             clock=clock,
         )
@@ -427,12 +428,12 @@ class TestSubmit:
         author: Actor,
     ) -> None:
         with pytest.raises(InvalidDocument), session.begin_nested():
-            service.submit(
+            publication.submit(
                 session,
                 store,
                 actor=author,
                 patient_id=patient.id,
-                submission_set=service.SubmissionSetMetadata(source_id="urn:oid:1.2"),
+                submission_set=SubmissionSetMetadata(source_id="urn:oid:1.2"),
                 documents=[(lab_metadata(clock), b"good"), (lab_metadata(clock, title=""), b"bad")],
                 clock=clock,
             )
@@ -454,12 +455,12 @@ class TestSubmit:
         author: Actor,
     ) -> None:
         with pytest.raises(InvalidDocument) as caught:
-            service.submit(
+            publication.submit(
                 session,
                 store,
                 actor=author,
                 patient_id=patient.id,
-                submission_set=service.SubmissionSetMetadata(source_id=source_id),
+                submission_set=SubmissionSetMetadata(source_id=source_id),
                 documents=[(lab_metadata(clock), b"x")] * documents,
                 clock=clock,
             )
@@ -473,10 +474,8 @@ class TestSubmit:
         patient: Patient,
         author: Actor,
     ) -> None:
-        metadata = service.SubmissionSetMetadata(
-            source_id="urn:oid:1", master_identifier="urn:oid:9.9"
-        )
-        service.submit(
+        metadata = SubmissionSetMetadata(source_id="urn:oid:1", master_identifier="urn:oid:9.9")
+        publication.submit(
             session,
             store,
             actor=author,
@@ -486,7 +485,7 @@ class TestSubmit:
             clock=clock,
         )
         with pytest.raises(DuplicateDocument):
-            service.submit(
+            publication.submit(
                 session,
                 store,
                 actor=author,
@@ -533,48 +532,48 @@ class TestListDocuments:
         make_document(session, store, clock, actor=author, patient_id=other.id)
 
         assert [
-            d.id for d in service.list_documents(session, me, patient.id, clock=clock).documents
+            d.id for d in reading.list_documents(session, me, patient.id, clock=clock).documents
         ] == [
             new.id,
             summary.id,
             old.id,
         ]
-        by_type = service.DocumentFilter(type_codes=[PATIENT_SUMMARY[1]])
+        by_type = reading.DocumentFilter(type_codes=[PATIENT_SUMMARY[1]])
         assert [
             d.id
-            for d in service.list_documents(session, me, patient.id, by_type, clock=clock).documents
+            for d in reading.list_documents(session, me, patient.id, by_type, clock=clock).documents
         ] == [summary.id]
-        by_class = service.DocumentFilter(class_codes=["laboratory"])
+        by_class = reading.DocumentFilter(class_codes=["laboratory"])
         assert [
             d.id
-            for d in service.list_documents(
+            for d in reading.list_documents(
                 session, me, patient.id, by_class, clock=clock
             ).documents
         ] == [
             new.id,
             old.id,
         ]
-        recent = service.DocumentFilter(
+        recent = reading.DocumentFilter(
             created_from=clock.now() - dt.timedelta(days=15), created_to=clock.now()
         )
         assert [
             d.id
-            for d in service.list_documents(session, me, patient.id, recent, clock=clock).documents
+            for d in reading.list_documents(session, me, patient.id, recent, clock=clock).documents
         ] == [
             new.id,
             summary.id,
         ]
-        by_author = service.DocumentFilter(author_professional_id=gp.id)
+        by_author = reading.DocumentFilter(author_professional_id=gp.id)
         assert [
             d.id
-            for d in service.list_documents(
+            for d in reading.list_documents(
                 session, me, patient.id, by_author, clock=clock
             ).documents
         ] == [new.id]
-        page = service.DocumentFilter(limit=1, offset=1)
+        page = reading.DocumentFilter(limit=1, offset=1)
         assert [
             d.id
-            for d in service.list_documents(session, me, patient.id, page, clock=clock).documents
+            for d in reading.list_documents(session, me, patient.id, page, clock=clock).documents
         ] == [summary.id]
 
     def test_status_filter(
@@ -588,21 +587,21 @@ class TestListDocuments:
     ) -> None:
         kept = make_document(session, store, clock, actor=author, patient_id=patient.id)
         withdrawn = make_document(session, store, clock, actor=author, patient_id=patient.id)
-        service.mark_entered_in_error(
+        visibility.mark_entered_in_error(
             session, actor=author, patient_id=patient.id, document_id=withdrawn.id, clock=clock
         )
         assert [
-            d.id for d in service.list_documents(session, me, patient.id, clock=clock).documents
+            d.id for d in reading.list_documents(session, me, patient.id, clock=clock).documents
         ] == [kept.id]
-        everything = service.DocumentFilter(statuses=())
+        everything = reading.DocumentFilter(statuses=())
         # The patient no longer sees what was withdrawn; its author still does.
         assert (
-            len(service.list_documents(session, me, patient.id, everything, clock=clock).documents)
+            len(reading.list_documents(session, me, patient.id, everything, clock=clock).documents)
             == 1
         )
         assert (
             len(
-                service.list_documents(
+                reading.list_documents(
                     session, author, patient.id, everything, clock=clock
                 ).documents
             )
@@ -623,11 +622,11 @@ class TestListDocuments:
         field: str,
     ) -> None:
         with pytest.raises(InvalidDocument) as caught:
-            service.list_documents(
+            reading.list_documents(
                 session,
                 me,
                 patient.id,
-                service.DocumentFilter(limit=limit, offset=offset),
+                reading.DocumentFilter(limit=limit, offset=offset),
                 clock=clock,
             )
         assert caught.value.field == field
@@ -643,7 +642,7 @@ class TestReadContent:
         author: Actor,
     ) -> None:
         with pytest.raises(AccessDenied, match="No such dossier or document"):
-            service.read_content(session, store, author, patient.id, uuid.uuid4(), clock=clock)
+            reading.read_content(session, store, author, patient.id, uuid.uuid4(), clock=clock)
 
     def test_document_of_another_patient_is_not_found(
         self,
@@ -656,7 +655,7 @@ class TestReadContent:
         other = make_patient(session, clock, given="Paul")
         document = make_document(session, store, clock, actor=author, patient_id=other.id)
         with pytest.raises(AccessDenied):
-            service.read_content(session, store, author, patient.id, document.id, clock=clock)
+            reading.read_content(session, store, author, patient.id, document.id, clock=clock)
 
     def test_tampered_content_is_detected(
         self,
@@ -672,7 +671,7 @@ class TestReadContent:
         raw[-5] ^= 0x01
         path.write_bytes(bytes(raw))
         with pytest.raises(ContentCorrupted):
-            service.read_content(session, store, author, patient.id, document.id, clock=clock)
+            reading.read_content(session, store, author, patient.id, document.id, clock=clock)
 
 
 class TestReplaceDocument:
@@ -689,7 +688,7 @@ class TestReplaceDocument:
             session, store, clock, actor=author, patient_id=patient.id, content=b"v1"
         )
         clock.advance(dt.timedelta(hours=1))
-        second = service.replace_document(
+        second = publication.replace_document(
             session,
             store,
             actor=author,
@@ -704,7 +703,7 @@ class TestReplaceDocument:
         assert second.replaces_id == first.id
         assert second.status is DocumentStatus.CURRENT
         assert [
-            d.id for d in service.list_documents(session, me, patient.id, clock=clock).documents
+            d.id for d in reading.list_documents(session, me, patient.id, clock=clock).documents
         ] == [second.id]
 
     def test_only_current_documents_can_be_replaced(
@@ -716,7 +715,7 @@ class TestReplaceDocument:
         author: Actor,
     ) -> None:
         first = make_document(session, store, clock, actor=author, patient_id=patient.id)
-        service.replace_document(
+        publication.replace_document(
             session,
             store,
             actor=author,
@@ -727,7 +726,7 @@ class TestReplaceDocument:
             clock=clock,
         )
         with pytest.raises(DocumentNotCurrent, match="superseded"):
-            service.replace_document(
+            publication.replace_document(
                 session,
                 store,
                 actor=author,
@@ -748,7 +747,7 @@ class TestReplaceDocument:
     ) -> None:
         first = make_document(session, store, clock, actor=author, patient_id=patient.id)
         with pytest.raises(InvalidDocument):
-            service.replace_document(
+            publication.replace_document(
                 session,
                 store,
                 actor=author,
@@ -769,7 +768,7 @@ class TestReplaceDocument:
         author: Actor,
     ) -> None:
         with pytest.raises(AccessDenied):
-            service.replace_document(
+            publication.replace_document(
                 session,
                 store,
                 actor=author,
@@ -791,13 +790,13 @@ class TestMarkEnteredInError:
         author: Actor,
     ) -> None:
         document = make_document(session, store, clock, actor=author, patient_id=patient.id)
-        service.mark_entered_in_error(
+        visibility.mark_entered_in_error(
             session, actor=author, patient_id=patient.id, document_id=document.id, clock=clock
         )
         session.expire_all()
-        stored = service.get_document(session, author, patient.id, document.id, clock=clock)
+        stored = reading.get_document(session, author, patient.id, document.id, clock=clock)
         assert stored.status is DocumentStatus.ENTERED_IN_ERROR
         with pytest.raises(DocumentNotCurrent):
-            service.mark_entered_in_error(
+            visibility.mark_entered_in_error(
                 session, actor=author, patient_id=patient.id, document_id=document.id, clock=clock
             )

@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access
+from carnet.access import care as access_care
+from carnet.access import representation as access_representation
+from carnet.access import rules as access_rules
 from carnet.access.actors import Actor, Assurance
 from carnet.access.errors import AccessDenied, InsufficientScope, StrongerAuthenticationRequired
 from carnet.access.models import GrantLevel, RepresentationKind
@@ -55,7 +57,7 @@ def doctor(
     session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
 ) -> Actor:
     """The patient's doctor, with a normal grant."""
-    access.grant_access(
+    access_rules.grant_access(
         session, me, patient.id, level=GrantLevel.NORMAL, professional_id=gp.id, clock=clock
     )
     return professional_actor(gp)
@@ -337,7 +339,7 @@ class TestWhoMayWrite:
     ) -> None:
         child = make_patient(session, clock, birth_date=dt.date(2018, 2, 3), given="Tom")
         parent = make_patient(session, clock, given="Sophie")
-        access.record_representation(
+        access_representation.record_representation(
             session,
             operator_actor(),
             child.id,
@@ -359,7 +361,7 @@ class TestWhoMayWrite:
     def test_a_blocked_professional_writes_nothing(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
-        access.block_professional(session, me, patient.id, gp.id, clock=clock)
+        access_rules.block_professional(session, me, patient.id, gp.id, clock=clock)
         with pytest.raises(AccessDenied):
             _record(session, professional_actor(gp), patient, clock, Category.ALLERGY, "Latex")
 
@@ -414,7 +416,7 @@ class TestWhoMayRead:
         )
         with pytest.raises(AccessDenied):
             essentials.read_essentials(session, physician, patient.id, clock=clock)
-        access.break_glass(
+        access_care.break_glass(
             session, physician, patient.id, reason="Unconscious after a road accident", clock=clock
         )
         found = essentials.read_essentials(session, physician, patient.id, clock=clock)
@@ -430,7 +432,7 @@ class TestWhoMayRead:
         _record(session, me, patient, clock, Category.ALLERGY, "Latex")
         _record(session, me, patient, clock, Category.ADVANCE_DIRECTIVE, "Living will at home")
         physio = make_professional(session, clock, profession=Profession.PHYSIOTHERAPIST)
-        access.grant_access(
+        access_rules.grant_access(
             session, me, patient.id, level=GrantLevel.NORMAL, professional_id=physio.id, clock=clock
         )
         found = essentials.read_essentials(

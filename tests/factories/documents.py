@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from carnet.access.actors import Actor
 from carnet.catalogue import LOINC_SYSTEM
 from carnet.clock import Clock
-from carnet.documents import service
+from carnet.documents import publication
+from carnet.documents.metadata import DocumentMetadata
 from carnet.documents.models import Document
 from carnet.storage import DocumentStore
 
@@ -19,12 +20,12 @@ LAB_REPORT = (LOINC_SYSTEM, "11502-2")
 PATIENT_SUMMARY = (LOINC_SYSTEM, "60591-5")
 
 
-def lab_metadata(clock: Clock, **changes: object) -> service.DocumentMetadata:
+def lab_metadata(clock: Clock, **changes: object) -> DocumentMetadata:
     """Metadata of a plain-text laboratory report written a day before ``clock`` says.
 
     The author is left out: the service takes it from the publishing actor.
     """
-    metadata = service.DocumentMetadata(
+    metadata = DocumentMetadata(
         type_system=LAB_REPORT[0],
         type_code=LAB_REPORT[1],
         title="Bilan sanguin",
@@ -46,7 +47,7 @@ def make_document(
     **changes: object,
 ) -> Document:
     """A current document in the patient's dossier, published by ``actor``."""
-    return service.add_document(
+    return publication.add_document(
         session,
         store,
         actor=actor,

@@ -17,12 +17,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access
+from carnet.access import care as access_care
+from carnet.access import rules as access_rules
 from carnet.access.actors import Actor
 from carnet.access.models import GrantLevel
 from carnet.clock import FrozenClock
 from carnet.directory.models import OrganisationKind, Profession
-from carnet.documents import service as documents
+from carnet.documents import publication
 from carnet.fhir.ids import document_resource_id
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
 from factories.actors import (
@@ -90,7 +91,7 @@ def day(
 
 
 def _publish(day: Day, patient_id: uuid.UUID) -> uuid.UUID:
-    document = documents.add_document(
+    document = publication.add_document(
         day.session,
         day.served.platform.store,
         actor=day.actors["lab"],
@@ -113,10 +114,10 @@ def _script(day: Day) -> list[tuple[str, str, str]]:
     second = _publish(day, p)
     _publish(day, day.other_id)  # someone else's dossier: must not show
     day.at(8)
-    access.grant_access(
+    access_rules.grant_access(
         s, day.actors["patient"], p, level=GrantLevel.NORMAL, professional_id=gp, clock=c
     )
-    access.grant_access(
+    access_rules.grant_access(
         s, day.actors["other"], day.other_id, level=GrantLevel.NORMAL, professional_id=gp, clock=c
     )
     day.at(9)
@@ -130,15 +131,15 @@ def _script(day: Day) -> list[tuple[str, str, str]]:
     denied = day.get("pharmacist", f"/fhir/Binary/{document_resource_id(p, second)}")
     assert denied.status_code == 404
     day.at(14)
-    access.break_glass(
+    access_care.break_glass(
         s, day.actors["emergency"], p, reason="Found unconscious at the station", clock=c
     )
     assert (
         day.get("emergency", "/fhir/DocumentReference", patient=f"Patient/{p}").json()["total"] == 2
     )
     day.at(18)
-    (grant,) = access.access_overview(s, day.actors["patient"], p, clock=c).grants
-    access.revoke_grant(s, day.actors["patient"], p, grant.id, clock=c)
+    (grant,) = access_rules.access_overview(s, day.actors["patient"], p, clock=c).grants
+    access_rules.revoke_grant(s, day.actors["patient"], p, grant.id, clock=c)
     day.at(19)
     assert day.get("gp", "/fhir/DocumentReference", patient=f"Patient/{p}").json()["total"] == 0
     gp_ref, ph_ref, em_ref = (f"Practitioner/{x}" for x in (gp, pharmacist, emergency))
@@ -269,7 +270,7 @@ def test_bad_parameters(day: Day) -> None:
 
 def test_nothing_is_served_when_the_trail_cannot_be_written(day: Day) -> None:
     first = _publish(day, day.patient_id)
-    access.grant_access(
+    access_rules.grant_access(
         day.session,
         day.actors["patient"],
         day.patient_id,

@@ -22,7 +22,7 @@ from fhir.resources.R4B.consent import Consent as FhirConsent
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access
+from carnet.access import care as access_care
 from carnet.access.actors import Actor
 from carnet.access.errors import AccessDenied
 from carnet.access.models import CareContactMethod
@@ -260,7 +260,7 @@ class TestOtherRules:
         assert opposed["id"].startswith("e")
 
         def break_glass() -> object:
-            return access.break_glass(
+            return access_care.break_glass(
                 dossier.session,
                 dossier.actors["emergency"],
                 dossier.patient_id,
@@ -283,7 +283,7 @@ class TestOtherRules:
         assert listed == widened
 
     def test_an_open_care_contact_is_listed_and_can_be_ended(self, dossier: Dossier) -> None:
-        access.record_care_contact(
+        access_care.record_care_contact(
             dossier.session,
             dossier.actors["gp"],
             dossier.patient_id,

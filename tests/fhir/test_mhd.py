@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access
+from carnet.access import rules as access_rules
 from carnet.access.actors import Actor, Assurance
 from carnet.access.models import GrantLevel
 from carnet.clock import FrozenClock
@@ -83,7 +83,7 @@ def dossier(
     normal = publish(content=b"Hemoglobin 14.2 g/dL")
     restricted = publish(confidentiality=Confidentiality.RESTRICTED)
     masked = publish(masked_from_professionals=True)
-    access.grant_access(
+    access_rules.grant_access(
         session,
         me,
         patient.id,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.actors import Actor
 from carnet.clock import FrozenClock
-from carnet.documents import service as documents
+from carnet.documents import publication
 from carnet.documents.errors import InvalidDocument
 from carnet.documents.models import Document
 from carnet.fhir.ids import document_resource_id
@@ -60,7 +60,7 @@ class Feed:
     def publish(self, mime_type: str, content: bytes) -> Document:
         """A document published through the service, as a feed that predates the checks did."""
         assert self.patient.person_id is not None
-        return documents.add_document(
+        return publication.add_document(
             self.session,
             self.served.platform.store,
             actor=self.lab,

@@ -238,14 +238,14 @@ class TestAllOrNothing:
     def test_a_pharmacist_blocked_by_the_patient_cannot_publish(
         self, feed: Feed, session: Session, clock: FrozenClock
     ) -> None:
-        from carnet.access import service as access
+        from carnet.access import rules as access_rules
 
         pharmacist = professional_actor(
             make_professional(session, clock, profession=Profession.PHARMACIST)
         )
         assert pharmacist.professional_id is not None
         assert feed.patient.person_id is not None
-        access.block_professional(
+        access_rules.block_professional(
             session, feed.patient, feed.patient.person_id, pharmacist.professional_id, clock=clock
         )
         auth = bearer(feed.served, session, pharmacist, clock, "user/DocumentReference.c")

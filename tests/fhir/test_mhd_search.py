@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from carnet.access.actors import Actor
 from carnet.clock import FrozenClock
-from carnet.documents import service as documents
+from carnet.documents import publication
+from carnet.documents.metadata import DocumentMetadata, SubmissionSetMetadata
 from carnet.documents.models import Confidentiality, Document
 from carnet.fhir.ids import document_resource_id
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
@@ -180,15 +181,15 @@ def test_find_lists(
 ) -> None:
     author = professional_actor(make_professional(session, clock, family="Lists"))
     assert world.me.person_id is not None
-    submission, added = documents.submit(
+    submission, added = publication.submit(
         session,
         store,
         actor=author,
         patient_id=world.me.person_id,
-        submission_set=documents.SubmissionSetMetadata(source_id="urn:oid:1.2.3"),
+        submission_set=SubmissionSetMetadata(source_id="urn:oid:1.2.3"),
         documents=[
             (
-                documents.DocumentMetadata(
+                DocumentMetadata(
                     type_system="http://loinc.org",
                     type_code="11502-2",
                     title="x",

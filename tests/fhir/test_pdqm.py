@@ -21,7 +21,9 @@ from fhir.resources.R4B.patient import Patient as FhirPatient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access
+from carnet.access import identification as access_identification
+from carnet.access import representation as access_representation
+from carnet.access import rules as access_rules
 from carnet.access.actors import Actor, Assurance
 from carnet.access.models import GrantLevel, RepresentationKind
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
@@ -90,7 +92,7 @@ def population(
         "lab": system_actor(lab, scopes="system/*.rs"),
         "operator": operator_actor(),
     }
-    access.grant_access(
+    access_rules.grant_access(
         session,
         actors["lea"],
         lea.id,
@@ -233,7 +235,7 @@ class TestProfessionalWithoutBasis:
     def test_a_blocked_professional_finds_nobody(self, population: Population) -> None:
         stranger = population.actors["stranger"].professional_id
         assert stranger is not None
-        access.block_professional(
+        access_rules.block_professional(
             population.session,
             population.actors["lea"],
             population.lea.id,
@@ -265,10 +267,10 @@ class TestProfessionalWithBasis:
 
     def test_a_revoked_grant_ends_the_basis(self, population: Population) -> None:
         lea = population.actors["lea"]
-        overview = access.access_overview(
+        overview = access_rules.access_overview(
             population.session, lea, population.lea.id, clock=population.clock
         )
-        access.revoke_grant(
+        access_rules.revoke_grant(
             population.session,
             lea,
             population.lea.id,
@@ -322,7 +324,7 @@ class TestOthers:
         assert [e["resource"]["id"] for e in response.json()["entry"]] == [str(population.lea.id)]
 
     def test_count_caps_the_answer(self, population: Population) -> None:
-        access.grant_access(
+        access_rules.grant_access(
             population.session,
             population.actors["zoe"],
             population.zoe.id,
@@ -364,10 +366,10 @@ def test_a_representative_finds_the_person_they_represent(
     """Service level: tokens do not carry representation yet; the rule is in the service."""
     parent = make_patient(session, clock, given="Anne")
     child = make_patient(session, clock, given="Tom", birth_date=dt.date(2015, 3, 2))
-    access.record_representation(
+    access_representation.record_representation(
         session, operator_actor(), child.id, parent.id, kind=RepresentationKind.PARENT, clock=clock
     )
-    found = access.find_patients(
+    found = access_identification.find_patients(
         session, patient_actor(parent), PatientCriteria(family="Weber"), clock=clock
     )
     assert [(item.patient.given, item.full) for item in found] == [("Anne", True), ("Tom", True)]

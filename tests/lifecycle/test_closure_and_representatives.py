@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from carnet.access.errors import AccessDenied, AccessRuleNotFound
 from carnet.access.models import GrantLevel, RepresentationKind
-from carnet.access.service import grant_access, record_representation, revoke_representation
+from carnet.access.representation import record_representation, revoke_representation
+from carnet.access.rules import grant_access
 from carnet.audit.models import AuditAction, AuditEvent
 from carnet.clock import FrozenClock
-from carnet.documents import service as documents
+from carnet.documents import reading
 from carnet.lifecycle import service
 from carnet.storage import FilesystemDocumentStore
 from factories.actors import operator_actor, patient_actor, professional_actor
@@ -42,21 +43,21 @@ class TestClosure:
             professional_id=colleague.id,
             clock=clock,
         )
-        assert documents.get_document(session, reader, patient.id, own.id, clock=clock)
+        assert reading.get_document(session, reader, patient.id, own.id, clock=clock)
 
         service.close(session, me, patient.id, clock=clock)
 
-        document, content = documents.read_content(
+        document, content = reading.read_content(
             session, store, writer, patient.id, own.id, clock=clock
         )
         assert (document.id, content) == (own.id, store.get(own.content_key))
-        listed = documents.list_documents(session, writer, patient.id, clock=clock)
+        listed = reading.list_documents(session, writer, patient.id, clock=clock)
         assert [d.id for d in listed.documents] == [own.id]  # not the colleague's
         with pytest.raises(AccessDenied):
-            documents.get_document(session, reader, patient.id, own.id, clock=clock)
-        assert documents.get_document(session, reader, patient.id, others.id, clock=clock)
+            reading.get_document(session, reader, patient.id, own.id, clock=clock)
+        assert reading.get_document(session, reader, patient.id, others.id, clock=clock)
         with pytest.raises(AccessDenied):
-            documents.list_documents(session, me, patient.id, clock=clock)
+            reading.list_documents(session, me, patient.id, clock=clock)
 
     def test_a_reopened_dossier_is_readable_again(
         self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock
@@ -67,7 +68,7 @@ class TestClosure:
         make_document(session, store, clock, actor=writer, patient_id=patient.id)
         service.close(session, me, patient.id, clock=clock)
         service.activate(session, me, patient.id, clock=clock)
-        assert documents.list_documents(session, me, patient.id, clock=clock).total == 1
+        assert reading.list_documents(session, me, patient.id, clock=clock).total == 1
 
 
 class TestRepresentatives:
@@ -80,7 +81,7 @@ class TestRepresentatives:
         writer = professional_actor(make_professional(session, clock))
         make_document(session, store, clock, actor=writer, patient_id=child.id)
         with pytest.raises(AccessDenied):
-            documents.list_documents(session, for_child, child.id, clock=clock)
+            reading.list_documents(session, for_child, child.id, clock=clock)
 
         record_representation(
             session,
@@ -90,11 +91,11 @@ class TestRepresentatives:
             kind=RepresentationKind.PARENT,
             clock=clock,
         )
-        assert documents.list_documents(session, for_child, child.id, clock=clock).total == 1
+        assert reading.list_documents(session, for_child, child.id, clock=clock).total == 1
 
         clock.advance(dt.datetime(2028, 6, 3, tzinfo=dt.UTC) - clock.now())  # 18th birthday
         with pytest.raises(AccessDenied):
-            documents.list_documents(session, for_child, child.id, clock=clock)
+            reading.list_documents(session, for_child, child.id, clock=clock)
 
     def test_a_guardianship_ends_when_revoked_and_both_are_recorded(
         self, session: Session, clock: FrozenClock

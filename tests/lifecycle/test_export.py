@@ -25,7 +25,7 @@ from carnet.cli import app
 from carnet.clock import FrozenClock
 from carnet.db import make_engine, session_factory, unit_of_work
 from carnet.directory.models import Profession
-from carnet.documents import service as documents
+from carnet.documents import publication, visibility
 from carnet.documents.models import Confidentiality, Document, DocumentStatus
 from carnet.exports import SHA256_EXTENSION, ImportReport, build_export_zip, import_export_zip
 from carnet.lifecycle import service as lifecycle
@@ -60,7 +60,7 @@ def dossier(session: Session, store: FilesystemDocumentStore, clock: FrozenClock
     )
     doctor = professional_actor(make_professional(session, clock, family="Hoffmann"))
     first = make_document(session, store, clock, actor=biologist, patient_id=patient.id)
-    second = documents.replace_document(
+    second = publication.replace_document(
         session,
         store,
         actor=biologist,
@@ -81,7 +81,7 @@ def dossier(session: Session, store: FilesystemDocumentStore, clock: FrozenClock
         content=b"%PDF-1.4 a consultation",
     )
     masked = make_document(session, store, clock, actor=system_actor(lab), patient_id=patient.id)
-    documents.set_visibility(
+    visibility.set_visibility(
         session,
         actor=me,
         patient_id=patient.id,
@@ -94,7 +94,7 @@ def dossier(session: Session, store: FilesystemDocumentStore, clock: FrozenClock
         session, store, clock, actor=doctor, patient_id=patient.id, hidden_from_patient=True
     )
     wrong = make_document(session, store, clock, actor=doctor, patient_id=patient.id)
-    documents.mark_entered_in_error(
+    visibility.mark_entered_in_error(
         session, actor=doctor, patient_id=patient.id, document_id=wrong.id, clock=clock
     )
     return Dossier(patient, [first, second, restricted, masked, upload], [hidden, wrong])

@@ -9,7 +9,7 @@ import threading
 from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session
 
-from carnet.access.service import break_glass
+from carnet.access.care import break_glass
 from carnet.audit.models import AuditAction, AuditEvent
 from carnet.audit.service import verify
 from carnet.clock import FrozenClock

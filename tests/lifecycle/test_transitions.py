@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from carnet.access.actors import Actor, Assurance
 from carnet.access.errors import AccessDenied, StrongerAuthenticationRequired
 from carnet.access.models import RepresentationKind
-from carnet.access.service import record_representation
+from carnet.access.representation import record_representation
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.clock import FrozenClock
 from carnet.documents.errors import DossierNotActive

@@ -9,13 +9,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access
+from carnet.access import care as access_care
+from carnet.access import rules as access_rules
 from carnet.access.models import GrantLevel
 from carnet.app import create_app
 from carnet.clock import FrozenClock
 from carnet.db import session_factory, unit_of_work
 from carnet.directory.models import Profession
-from carnet.documents import service as documents
+from carnet.documents import reading
 from carnet.notifications import service as notices
 from carnet.notifications.models import Notification, NotificationKind
 from carnet.platform import Platform
@@ -50,11 +51,11 @@ def test_first_access_by_a_professional_is_told_once(
     patient = make_patient(session, clock)
     gp = make_professional(session, clock)
     me, doctor = patient_actor(patient), professional_actor(gp)
-    access.grant_access(
+    access_rules.grant_access(
         session, me, patient.id, level=GrantLevel.NORMAL, professional_id=gp.id, clock=clock
     )
-    documents.list_documents(session, doctor, patient.id, clock=clock)
-    documents.list_documents(session, doctor, patient.id, clock=clock)
+    reading.list_documents(session, doctor, patient.id, clock=clock)
+    reading.list_documents(session, doctor, patient.id, clock=clock)
     assert _kinds(session, patient.id) == [NotificationKind.FIRST_ACCESS.value]
 
 
@@ -63,13 +64,13 @@ def test_emergency_access_is_told_to_the_patient_and_the_treating_doctor(
 ) -> None:
     patient = make_patient(session, clock)
     gp = make_professional(session, clock)
-    access.designate_treating_doctor(
+    access_rules.designate_treating_doctor(
         session, patient_actor(patient), patient.id, gp.id, clock=clock
     )
     emergency = professional_actor(
         make_professional(session, clock, profession=Profession.EMERGENCY_PHYSICIAN)
     )
-    access.break_glass(
+    access_care.break_glass(
         session, emergency, patient.id, reason="Road accident, unconscious", clock=clock
     )
     sent = session.scalars(select(Notification).where(Notification.patient_id == patient.id))
@@ -103,7 +104,7 @@ def test_the_server_mails_an_emergency_notice_within_seconds(
     )
     with TestClient(create_app(platform=platform)):
         with unit_of_work(sessions) as session:
-            access.break_glass(
+            access_care.break_glass(
                 session, emergency, patient_id, reason="Road accident, unconscious", clock=clock
             )
         messages: list[EmailMessage] = []

@@ -14,13 +14,9 @@ from typing import Any
 import pytest
 from lxml import etree, html  # type: ignore[import-untyped]  # lxml ships no type hints
 
-from carnet.portal import document_view
-from carnet.portal.document_view import (
-    Rendition,
-    readable_fhir_date,
-    readable_timestamp,
-    render_document,
-)
+from carnet.portal import document_cda, document_rendition, document_view
+from carnet.portal.document_rendition import Rendition, readable_fhir_date, readable_timestamp
+from carnet.portal.document_view import render_document
 from conftest import DATASETS
 
 CDA_FILES = sorted(
@@ -415,7 +411,7 @@ class TestHostileXml:
 
         assert rendition.kind == "text"
         assert rendition.text == content.decode("utf-8", errors="replace")
-        assert rendition.note == document_view.LABELS["de"]["note_unreadable"]
+        assert rendition.note == document_rendition.LABELS["de"]["note_unreadable"]
 
     def test_a_stylesheet_failure_falls_back_to_the_pretty_printed_source(
         self, monkeypatch: pytest.MonkeyPatch
@@ -423,7 +419,7 @@ class TestHostileXml:
         def failing(*_args: Any, **_kwargs: Any) -> Any:
             raise etree.XSLTApplyError("stylesheet failed")
 
-        monkeypatch.setattr(document_view, "_cda_transform", lambda: failing)
+        monkeypatch.setattr(document_cda, "_cda_transform", lambda: failing)
         content = (
             b'<ClinicalDocument xmlns="urn:hl7-org:v3"><title>Lettre</title><id root="1"/>'
             b"</ClinicalDocument>"
@@ -432,7 +428,7 @@ class TestHostileXml:
         rendition = render_document("text/xml", content, language="en")
 
         assert rendition.kind == "text"
-        assert rendition.note == document_view.LABELS["en"]["note_unreadable"]
+        assert rendition.note == document_rendition.LABELS["en"]["note_unreadable"]
         assert rendition.text is not None
         assert rendition.text.splitlines()[1] == "  <title>Lettre</title>"
 
@@ -458,7 +454,7 @@ class TestHostileXml:
         rendition = render_document("text/xml", content, language="en")
 
         assert rendition.kind == "download"
-        assert rendition.note == document_view.LABELS["en"]["note_too_large"]
+        assert rendition.note == document_rendition.LABELS["en"]["note_too_large"]
 
 
 class TestFhir:
@@ -633,7 +629,7 @@ class TestFhir:
         rendition = render_document("application/json", content, language="en")
 
         assert rendition.kind == "text"
-        assert rendition.note == document_view.LABELS["en"][note]
+        assert rendition.note == document_rendition.LABELS["en"][note]
 
     def test_an_unexpected_shape_falls_back_without_an_error(self) -> None:
         document = json.dumps(
@@ -810,7 +806,7 @@ def test_the_stylesheet_runs_without_file_or_network_access(tmp_path: Path) -> N
     reader = f"""<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
       <xsl:template match="/"><out><xsl:value-of select="document('file://{secret}')"/></out></xsl:template>
     </xsl:stylesheet>""".encode()
-    transform = document_view.compiled_stylesheet(reader)
+    transform = document_cda.compiled_stylesheet(reader)
 
     try:
         output = str(transform(etree.XML(b"<x/>")))

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access
+from carnet.access import rules as access_rules
 from carnet.access.actors import Actor
 from carnet.access.models import GrantLevel
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
@@ -97,7 +97,7 @@ def me(patient: Patient) -> Actor:
 @pytest.fixture
 def doctor(session: Session, clock: FrozenClock, patient: Patient, me: Actor) -> Actor:
     gp = make_professional(session, clock, family="Hoffmann")
-    access.grant_access(
+    access_rules.grant_access(
         session, me, patient.id, level=GrantLevel.NORMAL, professional_id=gp.id, clock=clock
     )
     return professional_actor(gp)
@@ -314,7 +314,7 @@ class TestForms:
     ) -> None:
         patient = make_patient(session, clock)
         login = make_professional_login(session, clock, wrapper)
-        access.grant_access(
+        access_rules.grant_access(
             session,
             patient_actor(patient),
             patient.id,

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from carnet.access.errors import AccessDenied
 from carnet.access.models import RepresentationKind
-from carnet.access.service import record_representation
+from carnet.access.representation import record_representation
 from carnet.audit import service as audit_trail
 from carnet.clock import FrozenClock
-from carnet.documents import service as documents
+from carnet.documents import reading
 from carnet.documents.models import Document
 from carnet.patients.models import Patient
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
@@ -65,7 +65,7 @@ def test_another_patients_refused_attempt_is_named_another_patient(
     _refused(
         session,
         clock,
-        lambda: documents.get_document(session, someone, patient.id, document.id, clock=clock),
+        lambda: reading.get_document(session, someone, patient.id, document.id, clock=clock),
     )
 
     text = _history_rows(web)
@@ -92,11 +92,11 @@ def test_a_false_claim_to_represent_is_another_patient_a_true_one_a_representati
     _refused(
         session,
         clock,
-        lambda: documents.list_documents(
+        lambda: reading.list_documents(
             session, patient_actor(claimant, acting_for=patient), patient.id, clock=clock
         ),
     )
-    documents.list_documents(
+    reading.list_documents(
         session, patient_actor(parent, acting_for=patient), patient.id, clock=clock
     )
 

@@ -14,7 +14,7 @@ from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.catalogue import load_catalogue
 from carnet.clock import FrozenClock
 from carnet.directory.models import Professional
-from carnet.documents import service as documents
+from carnet.documents import reading
 from carnet.documents.models import Document
 from carnet.patients.models import Patient
 from carnet.portal.document_content import CONTENT_CSP
@@ -56,7 +56,7 @@ def _publish(
 
 
 def _listed(session: Session, clock: FrozenClock, patient: Patient) -> list[Document]:
-    return documents.list_documents(
+    return reading.list_documents(
         session, patient_actor(patient), patient.id, clock=clock
     ).documents
 

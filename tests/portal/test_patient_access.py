@@ -8,13 +8,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import care as access_care
+from carnet.access import identification as access_identification
+from carnet.access import rules as access_rules
 from carnet.access.errors import AccessDenied
 from carnet.access.models import Block, Grant, GrantLevel
 from carnet.audit.models import AuditAction, AuditEvent
 from carnet.clock import FrozenClock
 from carnet.directory.models import Profession, Professional
-from carnet.documents import service as documents
+from carnet.documents import reading
 from carnet.notifications import service as notices
 from carnet.notifications.models import NewDocuments
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
@@ -81,7 +83,7 @@ class TestWhoHasAccess:
         # Access lasts through the whole of the end date, in the portal's time zone.
         assert grant.ends_at == dt.datetime(2026, 12, 31, 23, 0, tzinfo=dt.UTC)
         # The grant is a real one: the doctor now reads the dossier.
-        documents.list_documents(session, professional_actor(doctor), login.patient.id, clock=clock)
+        reading.list_documents(session, professional_actor(doctor), login.patient.id, clock=clock)
 
     def test_finds_a_professional_by_their_identifier(
         self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
@@ -98,7 +100,7 @@ class TestWhoHasAccess:
     ) -> None:
         login = _signed_in(web, session, clock, wrapper)
         doctor = _professional(session, clock, "Kieffer")
-        access_service.grant_access(
+        access_rules.grant_access(
             session, patient_actor(login.patient), login.patient.id,
             level=GrantLevel.NORMAL, professional_id=doctor.id, clock=clock,
         )  # fmt: skip
@@ -110,7 +112,7 @@ class TestWhoHasAccess:
         session.refresh(grant)
         assert grant.revoked_at == clock.now()
         with pytest.raises(AccessDenied):
-            access_service.read_demographics(
+            access_identification.read_demographics(
                 session, professional_actor(doctor), login.patient.id, clock=clock
             )
 
@@ -127,18 +129,18 @@ class TestWhoHasAccess:
         [block] = session.scalars(select(Block).where(Block.patient_id == login.patient.id))
         assert block.lifted_at is None
         # A block holds even against the patient's own grant.
-        access_service.grant_access(
+        access_rules.grant_access(
             session, patient_actor(login.patient), login.patient.id,
             level=GrantLevel.NORMAL, professional_id=doctor.id, clock=clock,
         )  # fmt: skip
         with pytest.raises(AccessDenied):
-            access_service.read_demographics(
+            access_identification.read_demographics(
                 session, professional_actor(doctor), login.patient.id, clock=clock
             )
         lifted = _post(web, f"/portal/patient/access/blocks/{block.id}/lift", page)
         assert "The block is lifted." in lifted
         assert "You have blocked nobody." in lifted
-        access_service.read_demographics(
+        access_identification.read_demographics(
             session, professional_actor(doctor), login.patient.id, clock=clock
         )
 
@@ -152,7 +154,7 @@ class TestWhoHasAccess:
             web, "/portal/patient/access/treating-doctor", found.text, professional=str(doctor.id)
         )
         assert "Your treating doctor is designated." in page
-        overview = access_service.access_overview(
+        overview = access_rules.access_overview(
             session, patient_actor(login.patient), login.patient.id, clock=clock
         )
         assert overview.treating_doctor is not None
@@ -174,7 +176,7 @@ class TestWhoHasAccess:
             web, "/portal/patient/access/treating-doctor", found.text, professional=str(nurse.id)
         )
         assert "general practitioner or a specialist" in page
-        overview = access_service.access_overview(
+        overview = access_rules.access_overview(
             session, patient_actor(login.patient), login.patient.id, clock=clock
         )
         assert overview.treating_doctor is None
@@ -187,14 +189,14 @@ class TestWhoHasAccess:
         page = web.client.get(ACCESS)
         opposed = _post(web, "/portal/patient/access/emergency", page.text, choice="oppose")
         assert "You oppose emergency access" in opposed
-        assert access_service.current_preferences(session, login.patient.id).emergency_opposed
+        assert access_rules.current_preferences(session, login.patient.id).emergency_opposed
         with pytest.raises(AccessDenied):
-            access_service.break_glass(
+            access_care.break_glass(
                 session, professional_actor(urgentist), login.patient.id,
                 reason="Unconscious after a road accident", clock=clock,
             )  # fmt: skip
         clock.advance(dt.timedelta(minutes=5))
-        choice = access_service.preferences_in_force(session, login.patient.id)
+        choice = access_rules.preferences_in_force(session, login.patient.id)
         assert choice is not None
         assert f'name="preferences" value="{choice.id}"' in opposed
         withdrawn = _post(
@@ -202,14 +204,14 @@ class TestWhoHasAccess:
             choice="withdraw", preferences=str(choice.id),
         )  # fmt: skip
         assert "Your opposition is withdrawn" in withdrawn
-        assert not access_service.current_preferences(session, login.patient.id).emergency_opposed
+        assert not access_rules.current_preferences(session, login.patient.id).emergency_opposed
 
     def test_an_open_emergency_access_is_shown_with_its_reason(
         self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
     ) -> None:
         login = _signed_in(web, session, clock, wrapper)
         urgentist = _professional(session, clock, "Urgence", Profession.EMERGENCY_PHYSICIAN)
-        access_service.break_glass(
+        access_care.break_glass(
             session, professional_actor(urgentist), login.patient.id,
             reason="Unconscious after a road accident", clock=clock,
         )  # fmt: skip
@@ -247,12 +249,12 @@ class TestHistory:
         document = make_document(
             session, store, clock, actor=professional_actor(author), patient_id=login.patient.id
         )
-        access_service.grant_access(
+        access_rules.grant_access(
             session, patient_actor(login.patient), login.patient.id,
             level=GrantLevel.NORMAL, professional_id=reader.id, clock=clock,
         )  # fmt: skip
         clock.advance(dt.timedelta(minutes=10))
-        documents.get_document(
+        reading.get_document(
             session, professional_actor(reader), login.patient.id, document.id, clock=clock
         )
         page = web.client.get("/portal/patient/history")
@@ -276,7 +278,7 @@ class TestHistory:
     ) -> None:
         login = _signed_in(web, session, clock, wrapper)
         urgentist = _professional(session, clock, "Urgence", Profession.EMERGENCY_PHYSICIAN)
-        access_service.break_glass(
+        access_care.break_glass(
             session, professional_actor(urgentist), login.patient.id,
             reason="Unconscious after a road accident", clock=clock,
         )  # fmt: skip
@@ -337,7 +339,7 @@ class TestNotifications:
     ) -> None:
         login = _signed_in(web, session, clock, wrapper)
         urgentist = _professional(session, clock, "Urgence", Profession.EMERGENCY_PHYSICIAN)
-        access_service.break_glass(
+        access_care.break_glass(
             session, professional_actor(urgentist), login.patient.id,
             reason="Unconscious after a road accident", clock=clock,
         )  # fmt: skip

@@ -13,7 +13,7 @@ import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import representation as access_representation
 from carnet.access.models import Representation, RepresentationKind
 from carnet.audit.models import AuditAction, AuditEvent
 from carnet.auth import service as auth_service
@@ -224,7 +224,7 @@ class TestActingFor:
     ) -> tuple[PatientLogin, Patient]:
         parent = _signed_in(web, session, clock, wrapper)
         child = make_patient(session, clock, given="Noah", birth_date=dt.date(2015, 3, 1))
-        access_service.record_representation(
+        access_representation.record_representation(
             session,
             operator_actor(),
             child.id,
@@ -295,7 +295,7 @@ class TestActingFor:
         [link] = session.scalars(
             select(Representation).where(Representation.patient_id == child.id)
         )
-        access_service.revoke_representation(
+        access_representation.revoke_representation(
             session, operator_actor(), child.id, link.id, clock=clock
         )
         home = web.client.get("/portal/patient")

@@ -20,14 +20,15 @@ from fhir.resources.R4B.documentreference import DocumentReference
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import guard as access_guard
+from carnet.access import rules as access_rules
 from carnet.access.models import GrantLevel
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.auth import service as auth_service
 from carnet.clock import FrozenClock
 from carnet.demo import accounts as demo_accounts
 from carnet.directory.models import Profession
-from carnet.documents import service as documents
+from carnet.documents import reading
 from carnet.documents.models import Document
 from carnet.essentials import service as essentials
 from carnet.notifications import service as notifications
@@ -75,7 +76,7 @@ class Clinic:
 
     def grant(self, level: GrantLevel = GrantLevel.NORMAL) -> None:
         """The patient grants the professional access, as from their own portal."""
-        access_service.grant_access(
+        access_rules.grant_access(
             self.session,
             patient_actor(self.patient),
             self.patient.id,
@@ -446,11 +447,11 @@ class TestBreakGlass:
 
     def test_a_patient_who_opposed_emergency_access_is_not_opened(self, emergency: Clinic) -> None:
         clinic = emergency
-        access_service.set_preferences(
+        access_rules.set_preferences(
             clinic.session,
             patient_actor(clinic.patient),
             clinic.patient.id,
-            access_service.Preferences(emergency_opposed=True),
+            access_guard.Preferences(emergency_opposed=True),
             clock=clinic.clock,
         )
         answer = self._break(clinic, reason="Unconscious on arrival.", confirm="yes")
@@ -510,7 +511,7 @@ class TestUpload:
         assert added.mime_type == "text/plain"
         assert added.hidden_from_patient
         assert added.service_start == dt.datetime(2026, 5, 29, 22, 0, tzinfo=dt.UTC)
-        as_patient = documents.list_documents(
+        as_patient = reading.list_documents(
             clinic.session, patient_actor(clinic.patient), clinic.patient.id, clock=clinic.clock
         )
         assert as_patient.total == 0  # masked from the patient until disclosed
@@ -564,7 +565,7 @@ class TestWeakSignIn:
     ) -> None:
         login = make_professional_login(session, clock, wrapper)
         patient = make_patient(session, clock)
-        access_service.grant_access(
+        access_rules.grant_access(
             session,
             patient_actor(patient),
             patient.id,

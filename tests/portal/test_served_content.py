@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import rules as access_rules
 from carnet.access.models import GrantLevel
 from carnet.clock import FrozenClock
 from carnet.documents.models import Document
@@ -188,7 +188,7 @@ class TestTheProfessionalPortal:
         login = make_professional_login(session, clock, wrapper)
         sign_in_professional(web.client, login, clock)
         patient = make_patient_login(session, clock, wrapper).patient
-        access_service.grant_access(
+        access_rules.grant_access(
             session, patient_actor(patient), patient.id,
             level=GrantLevel.NORMAL, professional_id=login.professional.id, clock=clock,
         )  # fmt: skip

@@ -23,7 +23,7 @@ from carnet.access.actors import Actor
 from carnet.cli import app
 from carnet.clock import FrozenClock
 from carnet.db import session_factory, unit_of_work
-from carnet.documents import service
+from carnet.documents import publication, visibility
 from carnet.lifecycle import jobs
 from carnet.lifecycle.models import JobRun
 from carnet.lifecycle.sweep import SweepReport, sweep_store
@@ -108,7 +108,7 @@ def test_referenced_objects_are_kept_whatever_the_document_status(
     with unit_of_work(sessions) as session:
         current = make_document(session, store, clock, actor=author, patient_id=patient_id)
         old = make_document(session, store, clock, actor=author, patient_id=patient_id)
-        new = service.replace_document(
+        new = publication.replace_document(
             session,
             store,
             actor=author,
@@ -119,7 +119,7 @@ def test_referenced_objects_are_kept_whatever_the_document_status(
             clock=clock,
         )
         wrong = make_document(session, store, clock, actor=author, patient_id=patient_id)
-        service.mark_entered_in_error(
+        visibility.mark_entered_in_error(
             session, actor=author, patient_id=patient_id, document_id=wrong.id, clock=clock
         )
     orphan = store.put(str(patient_id), b"Contenu d'une publication refusee").key

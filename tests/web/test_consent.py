@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import representation as access_representation
 from carnet.access.models import RepresentationKind
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.auth.models import AppApproval
@@ -272,7 +272,7 @@ class TestRepresentatives:
         login = make_patient_login(session, clock, wrapper)
         child = make_patient(session, clock, given="Tom", birth_date=dt.date(2015, 3, 1))
         stranger = make_patient(session, clock, given="Zoé")
-        access_service.record_representation(
+        access_representation.record_representation(
             session,
             operator_actor(),
             child.id,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import guard as access_guard
 from carnet.access.actors import Actor, ActorKind
 from carnet.access.errors import InvalidAccessRule
 from carnet.access.policy import Action
@@ -61,7 +61,7 @@ def read_history(
     if actor.kind is ActorKind.SECURITY_OFFICER:
         pass  # reads across dossiers; recorded below like any reading
     elif actor.kind is ActorKind.PATIENT and query.patient_id is not None:
-        access_service.authorize(
+        access_guard.authorize(
             session,
             actor,
             query.patient_id,
@@ -70,7 +70,7 @@ def read_history(
             audit=AuditAction.AUDIT_SEARCH,
         )
     else:
-        raise access_service.refuse(
+        raise access_guard.refuse(
             actor, AuditAction.AUDIT_SEARCH, "reads no audit trail", query.patient_id
         )
     selection = _selection(query)

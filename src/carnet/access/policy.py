@@ -2,7 +2,7 @@
 
 Every way in and every job reaches patient data through the services, and the services ask
 these functions before they read or write. They take what the rules say at this instant
-(``DossierAccess``, loaded by ``access.service.dossier_access``) and what a document is
+(``DossierAccess``, loaded by ``access.guard.dossier_access``) and what a document is
 (``DocumentFacts``), and return a ``Decision`` with its reason — the reason is for the audit
 trail, never for the client: a denied request looks like a missing one.
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import guard as access_guard
 from carnet.access.actors import Actor, ActorKind
 from carnet.access.scopes import Scope, parse_scopes
 from carnet.audit import service as audit_trail
@@ -146,7 +146,7 @@ def check_launch_patient(
     if (
         principal.kind is not ActorKind.PATIENT
         or principal.person_id is None
-        or not access_service.represents(session, principal.person_id, launch_patient, now=now)
+        or not access_guard.represents(session, principal.person_id, launch_patient, now=now)
     ):
         raise InvalidRequest("You do not represent this person.", field="patient")
 

@@ -31,9 +31,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from carnet.access.actors import ActorKind, Assurance
+from carnet.access.guard import represents
 from carnet.access.scopes import InvalidScope as MalformedScope
 from carnet.access.scopes import Scope, parse_scopes
-from carnet.access.service import represents
 from carnet.auth import card, card_authorities, staff
 from carnet.auth.errors import (
     CardRefused,

@@ -143,7 +143,7 @@ def provision_demo_accounts(session: Session, *, key_wrapper: KeyWrapper, clock:
     password_hash = service.hash_secret(DEMO_PASSWORD)
     pin_hash = service.hash_secret(DEMO_PIN)
     created = 0
-    lonely_patients = select(Patient).where(
+    lonely_patients = select(Patient).where(  # patient-data: the demo's fictional patients
         ~exists().where(PatientAccount.patient_id == Patient.id)
     )
     for patient in session.scalars(lonely_patients).all():

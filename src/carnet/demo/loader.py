@@ -19,7 +19,8 @@ from carnet.access.scopes import parse_scope
 from carnet.clock import FrozenClock
 from carnet.db import unit_of_work
 from carnet.demo.accounts import provision_demo_accounts
-from carnet.demo.content import DocumentContext, render
+from carnet.demo.documents.catalogue import render
+from carnet.demo.documents.model import DocumentContext
 from carnet.demo.essentials import FactPlan
 from carnet.demo.population import (
     DEMO_NOW,
@@ -30,7 +31,8 @@ from carnet.demo.population import (
 )
 from carnet.directory import service as directory
 from carnet.directory.service import LU_ORGANISATION
-from carnet.documents import service as documents
+from carnet.documents import publication
+from carnet.documents.metadata import DocumentMetadata, SubmissionSetMetadata
 from carnet.documents.models import Document
 from carnet.essentials import service as essentials
 from carnet.essentials.models import EssentialFact
@@ -182,7 +184,7 @@ def _load_patient(
         report.patients_created += 1
     else:
         report.patients_existing += 1
-    existing = set(
+    existing = set(  # patient-data: a reload skips the demo's own documents already there
         session.scalars(select(Document.master_identifier).where(Document.patient_id == patient.id))
     )
     national_id = spec.identifiers[0][1]
@@ -210,19 +212,19 @@ def _load_patient(
             document_id=plan.master_identifier,
         )
         content = render(context, plan.mime_type, random.Random(plan.seed))  # noqa: S311
-        documents.submit(
+        publication.submit(
             session,
             store,
             actor=_publisher(session, patient.id, author_id, organisation_id),
             patient_id=patient.id,
-            submission_set=documents.SubmissionSetMetadata(
+            submission_set=SubmissionSetMetadata(
                 source_id=f"urn:carnet:demo:{plan.organisation or 'patient'}",
                 author_professional_id=author_id,
                 author_organisation_id=organisation_id,
             ),
             documents=[
                 (
-                    documents.DocumentMetadata(
+                    DocumentMetadata(
                         type_system=plan.type.system,
                         type_code=plan.type.code,
                         title=title,
@@ -264,7 +266,7 @@ def _load_essentials(
         return
     # Facts have no identifier of their own to match: a dossier has the demo's facts or none,
     # since they are recorded in the same transaction as the patient.
-    already = session.scalar(
+    already = session.scalar(  # patient-data: the demo's own facts, recorded or not yet
         select(EssentialFact.id).where(EssentialFact.patient_id == patient_id).limit(1)
     )
     if already is not None:

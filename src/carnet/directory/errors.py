@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from carnet.errors import CarnetError, Conflict, InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from carnet.directory.registry import RegistryProblem
 
 
 class DirectoryError(CarnetError):
@@ -35,3 +41,25 @@ class OrganisationNotFound(DirectoryError, NotFound):
 
     def __init__(self) -> None:
         super().__init__("No such organisation is registered.")
+
+
+class InvalidDirectoryFile(DirectoryError, InvalidInput):
+    """A registry file the directory refuses whole: ``problems`` says where, line by line.
+
+    Each problem reads ``line N: column: reason``; nothing of the file was written.
+    """
+
+    def __init__(self, problems: Sequence[RegistryProblem]) -> None:
+        shown = "; ".join(str(problem) for problem in problems[:_SHOWN])
+        more = len(problems) - _SHOWN
+        super().__init__(
+            f"The registry file is refused, nothing was written ({len(problems)} problems): "
+            + shown
+            + (f"; and {more} more" if more > 0 else ""),
+            field="file",
+        )
+        self.problems = tuple(problems)
+
+
+# How many problems the one-line message repeats (``problems`` has them all).
+_SHOWN = 20

@@ -42,7 +42,7 @@ def register_organisation(
     city: str | None = None,
 ) -> Organisation:
     """Record an organisation; ``DuplicateDirectoryEntry`` if its identifier is taken."""
-    value = _check_identifier(identifier_system, identifier_value)
+    value = check_identifier(identifier_system, identifier_value)
     if not name.strip():
         raise InvalidDirectoryEntry("The organisation's name is empty.", field="name")
     if find_organisation(session, identifier_system, value) is not None:
@@ -80,7 +80,7 @@ def register_professional(
     with their Luhn key. Raises ``InvalidDirectoryEntry``, ``DuplicateDirectoryEntry`` or
     ``OrganisationNotFound``.
     """
-    value = _check_identifier(identifier_system, identifier_value)
+    value = check_identifier(identifier_system, identifier_value)
     for field, text in (("family", family), ("given", given)):
         if not text.strip():
             raise InvalidDirectoryEntry(f"The professional's {field} name is empty.", field=field)
@@ -191,7 +191,11 @@ def search_professionals(
     return list(session.scalars(query.order_by(Professional.family, Professional.id).limit(limit)))
 
 
-def _check_identifier(system: str, value: str) -> str:
+def check_identifier(system: str, value: str) -> str:
+    """The identifier's canonical form (RPPS checked with its Luhn key, other codes by shape).
+
+    Raises ``InvalidDirectoryEntry`` naming the field ``identifier``.
+    """
     if not system.strip():
         raise InvalidDirectoryEntry("The identifier system is empty.", field="identifier")
     if system == identifiers.FR_RPPS:

@@ -34,7 +34,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import guard as access_guard
 from carnet.access.actors import Actor, ActorKind
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction
@@ -43,8 +43,8 @@ from carnet.db import UTCDateTime
 from carnet.directory.errors import OrganisationNotFound, ProfessionalNotFound
 from carnet.directory.models import Organisation, Professional
 from carnet.documents.errors import DossierNotActive, DuplicateDocument, InvalidDocument
+from carnet.documents.metadata import DocumentMetadata, check_metadata
 from carnet.documents.models import Document, DocumentStatus
-from carnet.documents.service import DocumentMetadata, _check_metadata
 from carnet.patients.errors import PatientNotFound
 from carnet.patients.models import Dossier, DossierState
 from carnet.storage import StoredContent
@@ -119,9 +119,7 @@ def load_documents(
     before it; on PostgreSQL the caller's transaction is then unusable and must roll back).
     """
     if actor.kind is not ActorKind.OPERATOR:
-        raise access_service.refuse(
-            actor, AuditAction.PUBLISH, "only the agency loads in bulk", None
-        )
+        raise access_guard.refuse(actor, AuditAction.PUBLISH, "only the agency loads in bulk", None)
     if not source.strip():
         raise InvalidDocument("Say what is being loaded.", field="source")
     now = clock.now()
@@ -160,7 +158,7 @@ def _row(index: int, document: BulkDocument, now: dt.datetime) -> tuple[Any, ...
     metadata = document.metadata
     where = f"documents[{index}]"
     try:
-        class_code = _check_metadata(metadata, now)
+        class_code = check_metadata(metadata, now)
         if metadata.replaces_id is not None:
             raise InvalidDocument("A bulk load replaces no document.", field="replaces_id")
         stored = document.content

@@ -1,19 +1,25 @@
-"""What jobs need to know about documents without an actor: which stored objects rows use.
+"""What jobs need to know about documents without an actor: stored objects, counts, purging.
 
 No way in may import this module (an import-linter contract says so): it reads across every
-dossier, with no policy and no audit, because what it returns is store keys, never a
-document's metadata or content. Its one reader is the store sweeper (carnet.lifecycle.sweep).
+dossier, with no policy and no audit, because what it returns is never a document's metadata or
+content — the store keys rows use (the store sweeper, carnet.lifecycle.sweep), how many
+documents each dossier received (the daily digest) — or it deletes a whole dossier's documents
+when the retention rule says so (the retention job, carnet.lifecycle.jobs).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Collection
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.orm import Session
 
-from carnet.documents.models import Document
+from carnet.catalogue import UnknownDocumentType, load_catalogue
+from carnet.documents.models import Document, SubmissionSet
+from carnet.storage import DocumentStore
 
 # Bounds the values sent in one IN (...) list: SQLite and psycopg both cap bound parameters.
 _IN_LIST = 500
@@ -53,3 +59,55 @@ def store_references(session: Session, keys: Collection[str]) -> set[str]:
             )
         )
     return referenced
+
+
+def new_document_counts(
+    session: Session,
+    patient_ids: Collection[uuid.UUID],
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+) -> dict[uuid.UUID, dict[str, int]]:
+    """How many documents others published in each dossier from ``since`` until ``until``.
+
+    Counted per catalogue type key, for the daily digest (a job: counts, never content). The
+    patient's own uploads are left out, as they are from the immediate notices; dossiers with
+    nothing new are absent from the result.
+    """
+    catalogue = load_catalogue()
+    counts: dict[uuid.UUID, dict[str, int]] = {}
+    ordered = sorted(patient_ids)
+    for start in range(0, len(ordered), _IN_LIST):
+        rows = session.execute(
+            select(Document.patient_id, Document.type_system, Document.type_code, func.count())
+            .where(
+                Document.patient_id.in_(ordered[start : start + _IN_LIST]),
+                Document.submitted_at >= since,
+                Document.submitted_at < until,
+                Document.authored_by_patient.is_(False),
+            )
+            .group_by(Document.patient_id, Document.type_system, Document.type_code)
+        )
+        for patient_id, type_system, type_code, count in rows:
+            try:
+                key = catalogue.by_code(type_system, type_code).key
+            except UnknownDocumentType:
+                key = type_code
+            per_type = counts.setdefault(patient_id, {})
+            per_type[key] = per_type.get(key, 0) + count
+    return counts
+
+
+def purge_documents(
+    session: Session, store: DocumentStore, patient_id: uuid.UUID
+) -> tuple[int, int]:
+    """Delete every document of a dossier, rows and stored content; ``(documents, objects)``.
+
+    For the retention job alone, on a closed dossier whose retention period has ended: no actor
+    and no policy, the retention rule decides. The stored objects go first: should the
+    transaction then fail, its rows point at nothing and the next run deletes them.
+    """
+    objects = store.delete_patient(str(patient_id))
+    deleted = session.execute(delete(Document).where(Document.patient_id == patient_id))
+    session.execute(delete(SubmissionSet).where(SubmissionSet.patient_id == patient_id))
+    return cast(CursorResult[Any], deleted).rowcount, objects

@@ -32,7 +32,7 @@ from typing import ClassVar, NamedTuple
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import guard as access_guard
 from carnet.access.actors import Actor, ActorKind
 from carnet.access.matrix import AccessMatrix, load_matrix
 from carnet.access.policy import (
@@ -49,7 +49,7 @@ from carnet.audit.models import AuditAction
 from carnet.catalogue import load_catalogue
 from carnet.clock import Clock
 from carnet.directory import service as directory
-from carnet.documents import service as documents
+from carnet.documents import guard, reading
 from carnet.essentials.errors import FactConflict, FactNotFound, InvalidFact
 from carnet.essentials.models import Category, EssentialFact
 
@@ -176,11 +176,11 @@ def read_essentials(
     professional's first look at the dossier is told to the patient.
     """
     now = clock.now()
-    access = access_service.authorize(
+    access = access_guard.authorize(
         session, actor, patient_id, Action.READ_DOCUMENTS, now=now, audit=AuditAction.READ
     )
     if not access.acts_as_patient and not access.bases:
-        raise access_service.refuse(actor, AuditAction.READ, _NO_BASIS, patient_id)
+        raise access_guard.refuse(actor, AuditAction.READ, _NO_BASIS, patient_id)
     matrix = load_matrix()
     rows = list(
         session.scalars(
@@ -275,20 +275,20 @@ def record_facts(
     if not categories:
         return []
     for category in dict.fromkeys(categories):
-        access_service.check_scope(
+        access_guard.check_scope(
             actor,
             FHIR_RESOURCE[category],
             Interaction.CREATE,
             patient_id,
             audit=AuditAction.PUBLISH,
         )
-    access = access_service.authorize(
+    access = access_guard.authorize(
         session, actor, patient_id, Action.PUBLISH, now=clock.now(), audit=AuditAction.PUBLISH
     )
     for category in dict.fromkeys(categories):
         refusal = _why_not_record(actor, access, category)
         if refusal is not None:
-            raise access_service.refuse(actor, AuditAction.PUBLISH, refusal, patient_id)
+            raise access_guard.refuse(actor, AuditAction.PUBLISH, refusal, patient_id)
     if categories.count(Category.BLOOD_GROUP) > 1:
         raise InvalidFact("Record one blood group at a time.", field="group")
     checked = [
@@ -297,7 +297,7 @@ def record_facts(
     ]
     sources = {fact.source_document_id for fact in facts if fact.source_document_id is not None}
     for source in sorted(sources, key=str):
-        documents.get_document(session, actor, patient_id, source, clock=clock)
+        reading.get_document(session, actor, patient_id, source, clock=clock)
     replaced = (
         _withdraw_blood_group(session, actor, access, clock)
         if Category.BLOOD_GROUP in categories
@@ -347,13 +347,13 @@ def withdraw_fact(
     dossier, or may not withdraw this fact: see the module's policy).
     """
     now = clock.now()
-    access = access_service.authorize(
+    access = access_guard.authorize(
         session, actor, patient_id, Action.PUBLISH, now=now, audit=AuditAction.STATUS_CHANGE
     )
     fact = session.get(EssentialFact, (patient_id, fact_id))
     if fact is None or fact.withdrawn_at is not None:
         raise FactNotFound()
-    access_service.check_scope(
+    access_guard.check_scope(
         actor,
         FHIR_RESOURCE[fact.category],
         Interaction.UPDATE,
@@ -362,9 +362,7 @@ def withdraw_fact(
     )
     refusal = _why_not_withdraw(actor, access, fact, load_matrix())
     if refusal is not None:
-        raise access_service.refuse(
-            actor, AuditAction.STATUS_CHANGE, refusal, patient_id, (fact_id,)
-        )
+        raise access_guard.refuse(actor, AuditAction.STATUS_CHANGE, refusal, patient_id, (fact_id,))
     _stamp_withdrawn(fact, actor, now)
     session.flush()
     audit_trail.record(
@@ -649,7 +647,7 @@ def _record_read(
     clock: Clock,
 ) -> None:
     """Record the read; a professional's first look at the dossier is told to the patient."""
-    access_service.record_consultation(
+    access_guard.record_consultation(
         session,
         actor,
         access,
@@ -670,16 +668,16 @@ def _essential_documents(
         return ()
     catalogue = load_catalogue()
     codes = {catalogue.by_key(key).code: key for key in ESSENTIAL_DOCUMENT_TYPES}
-    page = documents.list_documents(
+    page = reading.list_documents(
         session,
         actor,
         patient_id,
-        documents.DocumentFilter(type_codes=tuple(codes), limit=1000),
+        reading.DocumentFilter(type_codes=tuple(codes), limit=1000),
         clock=clock,
     )
     latest: dict[str, EssentialDocument] = {}
     for document in page.documents:  # newest first
-        key = documents.facts(document).type_key
+        key = guard.facts(document).type_key
         if key in ESSENTIAL_DOCUMENT_TYPES and key not in latest:
             latest[key] = EssentialDocument(document.id, document.title, document.created_at)
     return tuple(sorted(latest.values(), key=lambda found: found.date, reverse=True))

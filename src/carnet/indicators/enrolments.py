@@ -19,7 +19,7 @@ from typing import BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from carnet.access import service as access_service
+from carnet.access import guard as access_guard
 from carnet.access.actors import Actor, ActorKind
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction, AuditEvent
@@ -82,7 +82,7 @@ def run_enrolment(
     before the fault stay enrolled, as they would from the command line.
     """
     if actor.kind is not ActorKind.OPERATOR:
-        raise access_service.refuse(actor, AuditAction.LIFECYCLE, "only the agency enrols", None)
+        raise access_guard.refuse(actor, AuditAction.LIFECYCLE, "only the agency enrols", None)
     run = EnrolmentRun(file_name=file_name[:200], report=EnrolmentReport())
     stream = io.TextIOWrapper(content, encoding="utf-8-sig", newline="")
     try:

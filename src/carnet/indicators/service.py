@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Date, cast, func, select
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import guard as access_guard
 from carnet.access.actors import Actor, ActorKind
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction
@@ -209,7 +209,7 @@ def export_indicators(
 def require_agency(actor: Actor, action: AuditAction) -> None:
     """Refuse (``AccessDenied``, carrying its audit record) anyone but the agency's accounts."""
     if actor.kind not in AGENCY:
-        raise access_service.refuse(actor, action, "indicators are for the agency", None)
+        raise access_guard.refuse(actor, action, "indicators are for the agency", None)
 
 
 def _recorded(

@@ -39,7 +39,8 @@ from typing import TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from carnet.access import service as access_service
+from carnet.access import guard as access_guard
+from carnet.access import representation as access_representation
 from carnet.access.actors import Actor, ActorKind
 from carnet.access.errors import InvalidAccessRule
 from carnet.access.models import RepresentationKind
@@ -175,12 +176,12 @@ def enrol_rows(
 
     Recorded by the agency (an operator: ``AccessDenied`` otherwise). Every created dossier's
     audit chain starts with its enrolment event, by the operator; every update is an event on
-    its dossier. Named representatives are linked through ``access.service``. With
+    its dossier. Named representatives are linked through ``access.representation``. With
     ``code_lifetime``, each created dossier gets an activation code, returned in clear in the
     result's invitations only (stored as a hash).
     """
     if actor.kind is not ActorKind.OPERATOR:
-        raise access_service.refuse(actor, AuditAction.LIFECYCLE, "only the agency", None)
+        raise access_guard.refuse(actor, AuditAction.LIFECYCLE, "only the agency", None)
     now = clock.now()
     deadline = now + opening_delay
     outcome = patients.enrol_batch(
@@ -315,9 +316,9 @@ def _represent(
             f"nobody with the identifier {value} is enrolled yet: list the representative "
             "first, or run the file again to link them"
         )
-    elif not access_service.represents(session, found.id, patient_id, now=clock.now()):
+    elif not access_guard.represents(session, found.id, patient_id, now=clock.now()):
         try:
-            access_service.record_representation(
+            access_representation.record_representation(
                 session, actor, patient_id, found.id, kind=kind, clock=clock
             )
         except InvalidAccessRule as error:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import guard as access_guard
 from carnet.access.actors import Actor
 from carnet.access.policy import Action
 from carnet.audit import service as audit_trail
@@ -23,7 +23,7 @@ from carnet.audit.models import AuditAction
 from carnet.clock import Clock
 from carnet.directory import service as directory
 from carnet.directory.models import Organisation, Professional
-from carnet.documents import service as documents
+from carnet.documents import reading
 from carnet.documents.models import Document, DocumentStatus
 from carnet.patients import service as patients
 from carnet.patients.models import Patient
@@ -67,16 +67,16 @@ def collect_export(
     Then every document goes through ``list_documents`` and ``read_content`` with the same
     actor (their scopes must allow reading documents). Recorded as one export event besides.
     """
-    access_service.authorize(
+    access_guard.authorize(
         session, actor, patient_id, Action.EXPORT, now=clock.now(), audit=AuditAction.EXPORT
     )
     listed: list[Document] = []
     while True:
-        page = documents.list_documents(
+        page = reading.list_documents(
             session,
             actor,
             patient_id,
-            documents.DocumentFilter(
+            reading.DocumentFilter(
                 statuses=(DocumentStatus.CURRENT, DocumentStatus.SUPERSEDED),
                 limit=_PAGE,
                 offset=len(listed),
@@ -88,7 +88,7 @@ def collect_export(
             break
     exported = [
         ExportedDocument(
-            *documents.read_content(session, store, actor, patient_id, listed_.id, clock=clock)
+            *reading.read_content(session, store, actor, patient_id, listed_.id, clock=clock)
         )
         for listed_ in listed
     ]

@@ -31,14 +31,14 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from carnet.access import service as access_service
+from carnet.access import care as access_care
 from carnet.audit import service as audit_trail
 from carnet.audit.checkpoints import CheckpointSchedule, publish_due_checkpoint
 from carnet.audit.models import AuditAction
 from carnet.audit.service import Agent
 from carnet.clock import Clock
 from carnet.db import unit_of_work
-from carnet.documents import service as documents
+from carnet.documents import internal
 from carnet.essentials import service as essentials
 from carnet.lifecycle.models import JobRun
 from carnet.lifecycle.service import open_due_dossiers
@@ -208,7 +208,7 @@ def report_emergency_expiry(session: Session, *, clock: Clock) -> int:
     run = _claim(session, EMERGENCY_EXPIRY, first_since=now - dt.timedelta(days=1))
     if run is None or run.last_until >= now:
         return 0
-    ended = access_service.emergency_accesses_ended(session, since=run.last_until, until=now)
+    ended = access_care.emergency_accesses_ended(session, since=run.last_until, until=now)
     _done(run, now, {"ended": ended})
     return ended
 
@@ -224,7 +224,7 @@ def make_digests(session: Session, *, clock: Clock) -> int:
     if run is None or run.last_until >= midnight:
         return 0
     since = run.last_until
-    counts = documents.new_document_counts(
+    counts = internal.new_document_counts(
         session, notices.patients_wanting_digest(session), since=since, until=midnight
     )
     made = notices.build_digests(session, counts=counts, since=since, until=midnight, clock=clock)
@@ -263,7 +263,7 @@ def purge_closed_dossiers(
     )
     purged = {}
     for patient_id in due:
-        deleted, objects = documents.purge_documents(session, store, patient_id)
+        deleted, objects = internal.purge_documents(session, store, patient_id)
         facts = essentials.purge_facts(session, patient_id)
         session.execute(
             update(Dossier)

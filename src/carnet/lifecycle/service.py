@@ -5,7 +5,7 @@
     active  --(patient closes)--> closed          authors keep their own documents; purged later
     opposed, closed --(patient asks again)--> active
 
-The patient (or their representative) moves their dossier through ``access.service.authorize``
+The patient (or their representative) moves their dossier through ``access.guard.authorize``
 (``Action.MANAGE_DOSSIER``: only they may, strongly signed in, in any state); the opening job
 moves it on its own authority, as ``JOB_OPENING``. Each change is a conditional UPDATE
 (``WHERE state = <from>``), so of two concurrent attempts exactly one happens: the other finds
@@ -32,7 +32,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import guard as access_guard
 from carnet.access.actors import Actor, ActorKind
 from carnet.access.policy import Action
 from carnet.audit import service as audit_trail
@@ -124,7 +124,7 @@ def dossier_history(
 
 
 def _authorize(session: Session, actor: Actor, patient_id: uuid.UUID, clock: Clock) -> None:
-    access_service.authorize(
+    access_guard.authorize(
         session,
         actor,
         patient_id,
@@ -341,7 +341,7 @@ def issue_invitation(
     Issued by the agency (an operator): ``AccessDenied`` for anyone else.
     """
     if actor.kind is not ActorKind.OPERATOR:
-        raise access_service.refuse(actor, AuditAction.LIFECYCLE, "only the agency", patient_id)
+        raise access_guard.refuse(actor, AuditAction.LIFECYCLE, "only the agency", patient_id)
     patient = patients.get_patient(session, patient_id)
     now = clock.now()
     session.execute(

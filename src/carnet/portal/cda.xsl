@@ -10,10 +10,10 @@
     href, src, style or event attribute at all (linkHtml becomes text plus its URL as text);
   - the stylesheet reads nothing but its input (document() is never called, and the caller runs
     it with XSLTAccessControl.DENY_ALL).
-  document_view.py walks the result once more with an allow-list before it reaches a page.
+  document_cda.py walks the result once more with an allow-list before it reaches a page.
 
   Labels come in as parameters, in the visitor's language; carnet:timestamp() (an extension
-  function of document_view.py) formats an HL7 TS value for that language.
+  function of document_cda.py) formats an HL7 TS value for that language.
 -->
 <xsl:stylesheet version="1.0"
     xmlns:xsl="http://www.w3.org/1999/XSL/Transform"

@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import guard as access_guard
 from carnet.access.policy import Action
 from carnet.audit.models import AuditAction
 from carnet.errors import InvalidInput
@@ -71,7 +71,7 @@ def _authorize_inbox(session: Session, visit: Visit, audit: AuditAction) -> None
     The notifications domain leaves that decision to its callers; reading one's notices is
     reading about one's access (``READ_ACCESS``), allowed on a closed dossier too.
     """
-    access_service.authorize(
+    access_guard.authorize(
         session,
         visit.actor,
         visit.patient_id,
@@ -126,7 +126,7 @@ def notification_preferences(visit: PatientVisit, form: CheckedForm) -> Response
     clock = visit.platform.clock
     try:
         with visit.transaction() as session:
-            access_service.authorize(
+            access_guard.authorize(
                 session,
                 visit.actor,
                 visit.patient_id,

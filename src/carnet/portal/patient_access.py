@@ -1,6 +1,6 @@
 """Who may open the dossier: the patient's access rules, and the directory to choose from.
 
-The rules are read and changed only through ``access.service``, which asks the policy and
+The rules are read and changed only through ``access.rules``, which asks the policy and
 records each change on the dossier's audit trail.
 """
 
@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import rules as access_rules
 from carnet.access.errors import AccessRuleNotFound
 from carnet.access.models import GrantLevel
 from carnet.directory import service as directory
@@ -51,10 +51,10 @@ def access(visit: PatientVisit, q: str = "") -> Response:
     with visit.transaction() as session:
         whose = whose_dossier(session, visit)
         if whose.state != "opposed":
-            overview = access_service.access_overview(
+            overview = access_rules.access_overview(
                 session, visit.actor, visit.patient_id, clock=visit.platform.clock
             )
-            row = access_service.preferences_in_force(session, visit.patient_id)
+            row = access_rules.preferences_in_force(session, visit.patient_id)
             emergency_choice_id = row.id if row is not None else None
         if query:
             found = _directory_search(session, query)
@@ -139,7 +139,7 @@ def grant(visit: PatientVisit, form: CheckedForm) -> Response:
     ends_at = start_of_day(until + dt.timedelta(days=1), visit.formats.zone) if until else None
     try:
         with visit.transaction() as session:
-            access_service.grant_access(
+            access_rules.grant_access(
                 session,
                 visit.actor,
                 visit.patient_id,
@@ -158,7 +158,7 @@ def revoke(visit: PatientVisit, grant_id: str, form: CheckedForm) -> Response:
     """End a grant now."""
     return _act(
         visit,
-        lambda session: access_service.revoke_grant(
+        lambda session: access_rules.revoke_grant(
             session, visit.actor, visit.patient_id, parse_id(grant_id), clock=visit.platform.clock
         ),
         visit.gettext("Access revoked."),
@@ -171,7 +171,7 @@ def block(visit: PatientVisit, form: CheckedForm) -> Response:
     professional_id = _professional_of(form_text(form, "professional"))
     return _act(
         visit,
-        lambda session: access_service.block_professional(
+        lambda session: access_rules.block_professional(
             session, visit.actor, visit.patient_id, professional_id, clock=visit.platform.clock
         ),
         visit.gettext("The professional is blocked from your dossier."),
@@ -183,7 +183,7 @@ def lift_block(visit: PatientVisit, block_id: str, form: CheckedForm) -> Respons
     """Lift a block: the professional's other rules apply again."""
     return _act(
         visit,
-        lambda session: access_service.lift_block_by_id(
+        lambda session: access_rules.lift_block_by_id(
             session, visit.actor, visit.patient_id, parse_id(block_id), clock=visit.platform.clock
         ),
         visit.gettext("The block is lifted."),
@@ -196,7 +196,7 @@ def designate(visit: PatientVisit, form: CheckedForm) -> Response:
     professional_id = _professional_of(form_text(form, "professional"))
     return _act(
         visit,
-        lambda session: access_service.designate_treating_doctor(
+        lambda session: access_rules.designate_treating_doctor(
             session, visit.actor, visit.patient_id, professional_id, clock=visit.platform.clock
         ),
         visit.gettext("Your treating doctor is designated."),
@@ -208,7 +208,7 @@ def end_designation(visit: PatientVisit, designation_id: str, form: CheckedForm)
     """End the treating-doctor designation."""
     return _act(
         visit,
-        lambda session: access_service.end_treating_doctor(
+        lambda session: access_rules.end_treating_doctor(
             session,
             visit.actor,
             visit.patient_id,
@@ -229,10 +229,10 @@ def emergency(visit: PatientVisit, form: CheckedForm) -> Response:
             if choice == "oppose":
                 # The opposition keeps the care-contact choices in force: read them through
                 # the policy first.
-                current = access_service.access_overview(
+                current = access_rules.access_overview(
                     session, visit.actor, visit.patient_id, clock=clock
                 ).preferences
-                access_service.set_preferences(
+                access_rules.set_preferences(
                     session,
                     visit.actor,
                     visit.patient_id,
@@ -243,7 +243,7 @@ def emergency(visit: PatientVisit, form: CheckedForm) -> Response:
                     "Emergency access is opposed: no professional may break the glass."
                 )
             elif choice == "withdraw":
-                access_service.withdraw_emergency_choice(
+                access_rules.withdraw_emergency_choice(
                     session,
                     visit.actor,
                     visit.patient_id,

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import guard as access_guard
+from carnet.access import identification as access_identification
 from carnet.access.policy import Action
 from carnet.audit.models import AuditAction
 from carnet.catalogue import UnknownDocumentType, load_catalogue
@@ -60,16 +61,14 @@ def whose_dossier(session: Session, visit: Visit, *, with_patient: bool = False)
         actor.represents_someone_else
         and actor.person_id is not None
         and actor.acting_for is not None
-        and not access_service.represents(
-            session, actor.person_id, actor.acting_for, now=clock.now()
-        )
+        and not access_guard.represents(session, actor.person_id, actor.acting_for, now=clock.now())
     ):
         visit.actor = replace(actor, acting_for=actor.person_id)
         visit.browser = replace(visit.browser, acting_for=None).with_flash(
             visit.gettext("You no longer act for that person: your own dossier is shown."),
             "warning",
         )
-    access = access_service.authorize(
+    access = access_guard.authorize(
         session,
         visit.actor,
         visit.patient_id,
@@ -80,7 +79,7 @@ def whose_dossier(session: Session, visit: Visit, *, with_patient: bool = False)
     other = visit.actor.represents_someone_else
     patient = None
     if (with_patient or other) and access.dossier_state in READABLE_STATES:
-        patient = access_service.read_demographics(
+        patient = access_identification.read_demographics(
             session, visit.actor, visit.patient_id, clock=clock
         )
     return Whose(visit.patient_id, access.dossier_state, other, patient)

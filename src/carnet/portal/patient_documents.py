@@ -1,7 +1,7 @@
 """The patient's documents: the timeline, the viewer, the raw content, hiding a document from
 professionals, and adding one of their own.
 
-Every read goes through ``documents.service`` with the visitor's actor, so the policy decides
+Every read goes through ``carnet.documents`` with the visitor's actor, so the policy decides
 what the patient sees (never a document held back until its author disclosed it) and each
 consultation lands in the audit trail they can read on the history page.
 """
@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from carnet.catalogue import UnknownDocumentType, load_catalogue
-from carnet.documents import service as documents
+from carnet.documents import publication, reading, visibility
+from carnet.documents.metadata import DocumentMetadata
 from carnet.documents.models import Document
 from carnet.errors import Conflict, InvalidInput, LimitExceeded, StateRefused
 from carnet.portal.document_content import original_response, uploaded_type
@@ -99,11 +100,11 @@ def _entries(session: Session, visit: Visit, found: list[Document]) -> list[Entr
 
 def latest_entries(session: Session, visit: Visit, count: int) -> tuple[list[Entry], int]:
     """The ``count`` newest documents of the dossier and how many there are in all."""
-    page = documents.list_documents(
+    page = reading.list_documents(
         session,
         visit.actor,
         visit.patient_id,
-        documents.DocumentFilter(limit=count),
+        reading.DocumentFilter(limit=count),
         clock=visit.platform.clock,
     )
     return _entries(session, visit, page.documents), page.total
@@ -131,9 +132,7 @@ class TimelineFilters:
         }
 
 
-def _document_filter(
-    visit: Visit, filters: TimelineFilters, number: int
-) -> documents.DocumentFilter:
+def _document_filter(visit: Visit, filters: TimelineFilters, number: int) -> reading.DocumentFilter:
     """The service's filter for the typed ones; ``ValueError`` with a message to show."""
     type_codes: tuple[str, ...] = ()
     if filters.type:
@@ -151,7 +150,7 @@ def _document_filter(
     if since and until and until < since:
         raise ValueError(visit.gettext("The period ends before it starts."))
     zone = visit.formats.zone
-    return documents.DocumentFilter(
+    return reading.DocumentFilter(
         type_codes=type_codes,
         author_family=filters.author or None,
         created_from=start_of_day(since, zone) if since else None,
@@ -186,7 +185,7 @@ def timeline(
             except ValueError as error:
                 problem = str(error)
             else:
-                found = documents.list_documents(
+                found = reading.list_documents(
                     session, visit.actor, visit.patient_id, wanted, clock=visit.platform.clock
                 )
                 entries, total = _entries(session, visit, found.documents), found.total
@@ -237,7 +236,7 @@ def upload(visit: PatientVisit, form: CheckedForm) -> Response:
                 if isinstance(value, UploadFile):
                     value.file.close()
         with visit.transaction() as session:
-            document = documents.add_document(
+            document = publication.add_document(
                 session,
                 visit.platform.store,
                 actor=visit.actor,
@@ -257,9 +256,7 @@ def upload(visit: PatientVisit, form: CheckedForm) -> Response:
     )
 
 
-def _upload_of(
-    visit: Visit, typed: dict[str, str], file: object
-) -> tuple[documents.DocumentMetadata, bytes]:
+def _upload_of(visit: Visit, typed: dict[str, str], file: object) -> tuple[DocumentMetadata, bytes]:
     """The metadata and bytes of an upload; ``InvalidInput`` naming what to correct."""
     if typed["type"] not in PATIENT_UPLOAD_TYPES:
         raise InvalidInput(visit.gettext("Choose the kind of document."), field="type")
@@ -287,7 +284,7 @@ def _upload_of(
             visit.gettext("Type the document's date as YYYY-MM-DD, for example 2026-05-31."),
             field="date",
         )
-    metadata = documents.DocumentMetadata(
+    metadata = DocumentMetadata(
         type_system=document_type.system,
         type_code=document_type.code,
         title=typed["title"],
@@ -323,7 +320,7 @@ def viewer(visit: PatientVisit, document_id: str) -> Response:
     wanted = parse_id(document_id)
     with visit.transaction() as session:
         whose = whose_dossier(session, visit)
-        document, content = documents.read_content(
+        document, content = reading.read_content(
             session,
             visit.platform.store,
             visit.actor,
@@ -347,7 +344,7 @@ def content(visit: PatientVisit, document_id: str, download: str = "") -> Respon
     """The document's original bytes, for the viewer's frame or as a download."""
     wanted = parse_id(document_id)
     with visit.transaction() as session:
-        document, body = documents.read_content(
+        document, body = reading.read_content(
             session,
             visit.platform.store,
             visit.actor,
@@ -378,7 +375,7 @@ def set_visibility(visit: PatientVisit, document_id: str, form: CheckedForm) -> 
     wanted = parse_id(document_id)
     masked = form_text(form, "masked") == "1"
     with visit.transaction() as session:
-        documents.set_visibility(
+        visibility.set_visibility(
             session,
             actor=visit.actor,
             patient_id=visit.patient_id,

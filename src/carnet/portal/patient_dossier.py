@@ -17,7 +17,9 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import guard as access_guard
+from carnet.access import identification as access_identification
+from carnet.access import representation as access_representation
 from carnet.access.policy import Action
 from carnet.audit.models import AuditAction
 from carnet.errors import NotFound, StateRefused
@@ -74,9 +76,11 @@ def _represented(session: Session, visit: Visit) -> list[Represented]:
         return []
     clock = visit.platform.clock
     found = []
-    for patient_id in access_service.represented_patients(session, person_id, now=clock.now()):
+    for patient_id in access_representation.represented_patients(
+        session, person_id, now=clock.now()
+    ):
         actor = replace(visit.actor, acting_for=patient_id)
-        access = access_service.authorize(
+        access = access_guard.authorize(
             session,
             actor,
             patient_id,
@@ -86,7 +90,9 @@ def _represented(session: Session, visit: Visit) -> list[Represented]:
         )
         name = None
         if access.dossier_state in READABLE_STATES:
-            patient = access_service.read_demographics(session, actor, patient_id, clock=clock)
+            patient = access_identification.read_demographics(
+                session, actor, patient_id, clock=clock
+            )
             name = f"{patient.given} {patient.family}"
         found.append(Represented(patient_id, name, access.dossier_state))
     return sorted(found, key=lambda r: (r.name or "", str(r.patient_id)))
@@ -102,7 +108,7 @@ def activate(visit: PatientVisit, form: CheckedForm) -> Response:
     clock = visit.platform.clock
     refused = None
     with visit.transaction() as session:
-        patient = access_service.read_demographics(
+        patient = access_identification.read_demographics(
             session, visit.actor, visit.patient_id, clock=clock
         )
         if not patient.identifiers:
@@ -219,7 +225,9 @@ def act_for(visit: PatientVisit, form: CheckedForm) -> Response:
     person_id = visit.actor.person_id
     with visit.transaction() as session:
         represented = (
-            access_service.represented_patients(session, person_id, now=visit.platform.clock.now())
+            access_representation.represented_patients(
+                session, person_id, now=visit.platform.clock.now()
+            )
             if person_id is not None
             else []
         )

@@ -19,8 +19,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from carnet.access import guard as access_guard
 from carnet.access import history as access_history
-from carnet.access import service as access_service
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.directory.models import Professional
 from carnet.portal.patient_context import (
@@ -141,7 +141,10 @@ def _url(params: dict[str, str], number: int) -> str:
 
 
 def _history_rows(session: Session, visit: Visit, events: list[AuditEvent]) -> list[HistoryRow]:
-    people = professionals_by_id(session, {e.agent_professional_id for e in events})
+    people = professionals_by_id(
+        session,
+        {e.agent_professional_id for e in events} | {_staff_id(e) for e in events},
+    )
     organisations = organisations_by_id(
         session,
         {e.agent_organisation_id for e in events} | {p.organisation_id for p in people.values()},
@@ -156,10 +159,19 @@ def _history_rows(session: Session, visit: Visit, events: list[AuditEvent]) -> l
         )
         organisation = organisations.get(organisation_id) if organisation_id else None
         own = event.agent_subject == own_subject
+        who = _who(visit, event, person, own, _representative(session, event))
+        staff = people.get(_staff_id(event) or uuid.UUID(int=0))
+        if staff is not None and person is not None:
+            # A secretary used the doctor's access: both are named, as the trail names them.
+            who = visit.gettext(
+                "%(staff)s (secretary) for %(professional)s",
+                staff=f"{staff.given} {staff.family}",
+                professional=f"{person.given} {person.family}",
+            )
         rows.append(
             HistoryRow(
                 event=event,
-                who=_who(visit, event, person, own, _representative(session, event)),
+                who=who,
                 profession=event.agent_profession or (person.profession.value if person else None),
                 organisation=organisation.name if organisation else None,
                 own=own,
@@ -198,6 +210,21 @@ def _who(
     return others.get(event.agent_kind, visit.gettext("The agency"))
 
 
+def _staff_id(event: AuditEvent) -> uuid.UUID | None:
+    """The staff member who acted for the event's professional, if one did.
+
+    Staff are audited under their own name with the professional whose access they used
+    (``Actor.agent``): the subject names someone other than ``agent_professional_id``.
+    """
+    if event.agent_kind != "professional" or event.agent_professional_id is None:
+        return None
+    try:
+        subject = uuid.UUID(event.agent_subject.removeprefix("Practitioner/"))
+    except ValueError:
+        return None
+    return subject if subject != event.agent_professional_id else None
+
+
 def _representative(session: Session, event: AuditEvent) -> bool:
     """Whether a patient-kind agent acted as a representative of the dossier's patient.
 
@@ -212,7 +239,7 @@ def _representative(session: Session, event: AuditEvent) -> bool:
         person = uuid.UUID(event.agent_subject.removeprefix("Patient/"))
     except ValueError:
         return False
-    return access_service.represents(session, person, event.chain_id, now=event.recorded_at)
+    return access_guard.represents(session, person, event.chain_id, now=event.recorded_at)
 
 
 def _json(text: str, default: Any) -> Any:

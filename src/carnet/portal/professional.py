@@ -22,13 +22,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from carnet.access import service as access_service
+from carnet.access import guard as access_guard
+from carnet.access import identification as access_identification
 from carnet.access.errors import AccessDenied
 from carnet.access.policy import Basis
 from carnet.catalogue import UnknownDocumentType, load_catalogue
 from carnet.directory import service as directory
 from carnet.directory.models import Profession
-from carnet.documents import service as documents
+from carnet.documents import reading
 from carnet.errors import InvalidInput
 from carnet.essentials import service as essentials_service
 from carnet.patients import identifiers
@@ -85,7 +86,7 @@ def home(visit: ProfessionalVisit) -> Response:
 def search(visit: ProfessionalVisit, form: CheckedForm) -> Response:
     """Find patients by national identifier, or by family name and birth date.
 
-    ``access.service.find_patients`` decides who may be found and records the search in each
+    ``access.identification.find_patients`` decides who may be found and records the search in each
     dossier found. A single match by identifier goes straight to the patient page. A name search
     without the given name, like "my patients", reaches only patients the professional already
     has a basis for; with it, anyone is identified (the identification only).
@@ -97,7 +98,7 @@ def search(visit: ProfessionalVisit, form: CheckedForm) -> Response:
     try:
         criteria = _criteria(visit, typed)
         with visit.transaction() as session:
-            found = access_service.find_patients(
+            found = access_identification.find_patients(
                 session, visit.actor, criteria, clock=visit.platform.clock, limit=PAGE_SIZE
             )
     except InvalidInput as error:
@@ -134,7 +135,7 @@ def _home(
     visit: Visit,
     typed: SearchForm,
     *,
-    found: list[access_service.FoundPatient] | None = None,
+    found: list[access_identification.FoundPatient] | None = None,
     searched: bool = False,
     error: str | None = None,
     status_code: int = 200,
@@ -179,20 +180,22 @@ def patient_page(
     clock = visit.platform.clock
     try:
         with visit.transaction() as session:
-            patient = access_service.read_demographics(session, visit.actor, dossier, clock=clock)
+            patient = access_identification.read_demographics(
+                session, visit.actor, dossier, clock=clock
+            )
             # The same facts the policy just decided on: which basis opened the dossier.
-            bases = access_service.dossier_access(
+            bases = access_guard.dossier_access(
                 session, visit.actor, dossier, now=clock.now()
             ).bases
             # What an emergency needs first: blood group, allergies, treatments, directives.
             essentials = essentials_service.read_essentials(
                 session, visit.actor, dossier, clock=clock
             )
-            listing = documents.list_documents(
+            listing = reading.list_documents(
                 session,
                 visit.actor,
                 dossier,
-                documents.DocumentFilter(
+                reading.DocumentFilter(
                     type_codes=type_codes, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE
                 ),
                 clock=clock,

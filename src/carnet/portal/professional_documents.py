@@ -1,6 +1,6 @@
 """Documents in the professional portal: the viewer, the original and FHIR downloads, uploads.
 
-Every read goes through ``documents.service`` with the professional's actor, so each one is
+Every read goes through ``carnet.documents`` with the professional's actor, so each one is
 decided by the policy and written to the dossier's audit trail (the viewer page and the content
 it frames are two retrievals, and are recorded as two).
 """
@@ -24,7 +24,8 @@ from starlette.datastructures import UploadFile
 
 from carnet.catalogue import DocumentType, UnknownDocumentType, load_catalogue
 from carnet.directory import service as directory
-from carnet.documents import service as documents
+from carnet.documents import publication, reading, visibility
+from carnet.documents.metadata import DocumentMetadata
 from carnet.documents.models import Confidentiality, Document, DocumentStatus
 from carnet.errors import InvalidInput, LimitExceeded, StateRefused
 from carnet.fhir.mapping.document_reference import document_reference
@@ -100,7 +101,7 @@ def viewer(patient_id: str, document_id: str, visit: ProfessionalVisit) -> Respo
     """One document: its metadata, a rendition of its content, and its downloads."""
     dossier, wanted = parse_id(patient_id), parse_id(document_id)
     with visit.transaction() as session:
-        document, content = documents.read_content(
+        document, content = reading.read_content(
             session, visit.platform.store, visit.actor, dossier, wanted, clock=visit.platform.clock
         )
         row = document_rows(session, visit, [document])[0]
@@ -128,7 +129,7 @@ def content(
     """The original bytes: shown inline (the viewer's frame), or as a file with ``?download=1``."""
     dossier, wanted = parse_id(patient_id), parse_id(document_id)
     with visit.transaction() as session:
-        document, data = documents.read_content(
+        document, data = reading.read_content(
             session, visit.platform.store, visit.actor, dossier, wanted, clock=visit.platform.clock
         )
     response = original_response(
@@ -149,7 +150,7 @@ def fhir_download(patient_id: str, document_id: str, visit: ProfessionalVisit) -
     """
     dossier, wanted = parse_id(patient_id), parse_id(document_id)
     with visit.transaction() as session:
-        document, data = documents.read_content(
+        document, data = reading.read_content(
             session, visit.platform.store, visit.actor, dossier, wanted, clock=visit.platform.clock
         )
     bundle = fhir_bundle(document, data, base_url=_fhir_base(visit), now=visit.platform.clock.now())
@@ -193,7 +194,7 @@ def disclose(
     """Release a document its author held back from the patient (after telling them)."""
     dossier, wanted = parse_id(patient_id), parse_id(document_id)
     with visit.transaction() as session:
-        documents.disclose_to_patient(
+        visibility.disclose_to_patient(
             session,
             actor=visit.actor,
             patient_id=dossier,
@@ -236,7 +237,7 @@ def upload(patient_id: str, visit: ProfessionalVisit, form: CheckedForm) -> Resp
     try:
         metadata = _metadata(visit, typed, file if isinstance(file, UploadFile) else None, data)
         with visit.transaction() as session:
-            document = documents.add_document(
+            document = publication.add_document(
                 session,
                 visit.platform.store,
                 actor=visit.actor,
@@ -260,7 +261,7 @@ def upload(patient_id: str, visit: ProfessionalVisit, form: CheckedForm) -> Resp
 
 def _metadata(
     visit: Visit, typed: dict[str, str], file: UploadFile | None, data: bytes
-) -> documents.DocumentMetadata:
+) -> DocumentMetadata:
     """The metadata of an upload; ``InvalidInput`` (in the visitor's language) for a bad field."""
     if file is None or not data:
         raise InvalidInput(visit.gettext("Choose the file to add."), field="file")
@@ -287,7 +288,7 @@ def _metadata(
         raise InvalidInput(
             visit.gettext("The date of service is in the future."), field="service_date"
         )
-    return documents.DocumentMetadata(
+    return DocumentMetadata(
         type_system=kind.system,
         type_code=kind.code,
         title=typed["title"],

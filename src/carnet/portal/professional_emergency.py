@@ -1,7 +1,7 @@
 """Break-the-glass from the professional portal: open a dossier in an emergency.
 
 The form says what follows (the patient is told at once, the access is recorded, it ends by
-itself) and asks for a reason and an explicit confirmation; ``access.service.break_glass``
+itself) and asks for a reason and an explicit confirmation; ``access.care.break_glass``
 decides and records. A refusal — the patient opposed emergency access, the professional may not
 break the glass, the dossier is not open — is shown without saying which: the policy keeps its
 reasons for the audit trail.
@@ -15,7 +15,7 @@ import uuid
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from carnet.access import service as access_service
+from carnet.access import care as access_care
 from carnet.access.errors import AccessDenied
 from carnet.directory.models import Profession
 from carnet.errors import InvalidInput
@@ -49,7 +49,7 @@ def break_glass(patient_id: str, visit: ProfessionalVisit, form: CheckedForm) ->
     clock = visit.platform.clock
     try:
         with visit.transaction() as session:
-            opened = access_service.break_glass(
+            opened = access_care.break_glass(
                 session, visit.actor, dossier, reason=reason, clock=clock
             )
     except InvalidInput as error:
@@ -70,7 +70,7 @@ def break_glass(patient_id: str, visit: ProfessionalVisit, form: CheckedForm) ->
 def emergency_expiry(visit: Visit, patient_id: uuid.UUID) -> dt.datetime | None:
     """When this professional's emergency access to the dossier ends, if one is running."""
     with visit.transaction() as session:
-        running = access_service.emergency_access_in_force(
+        running = access_care.emergency_access_in_force(
             session, visit.actor, patient_id, clock=visit.platform.clock
         )
     return running.expires_at if running is not None else None
@@ -92,7 +92,7 @@ def _form(
         action=emergency_url(patient_id),
         back=patient_url(patient_id),
         may_break_glass=visit.actor.profession == Profession.EMERGENCY_PHYSICIAN.value,
-        duration_hours=int(access_service.EMERGENCY_DURATION.total_seconds() // 3600),
+        duration_hours=int(access_care.EMERGENCY_DURATION.total_seconds() // 3600),
         reason=reason,
         errors=errors or [],
         refused=refused,

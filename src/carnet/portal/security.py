@@ -14,7 +14,7 @@ import json
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from carnet.access.service import require_strong
+from carnet.access.guard import require_strong
 from carnet.auth import passkeys
 from carnet.auth.errors import PasskeyRefused
 from carnet.portal.visits import AnyVisit, CheckedForm, Visit, form_text, parse_id

@@ -28,7 +28,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access_service
+from carnet.access import identification as access_identification
+from carnet.access import representation as access_representation
 from carnet.access.actors import Actor, ActorKind, Assurance
 from carnet.access.errors import AccessError
 from carnet.access.scopes import parse_scope
@@ -204,7 +205,7 @@ def _choices(
     ):
         return []
     now = platform.clock.now()
-    represented = access_service.represented_patients(session, principal.person_id, now=now)
+    represented = access_representation.represented_patients(session, principal.person_id, now=now)
     if not represented:
         return []
     found = [Choice(principal.person_id, None, own=True)]
@@ -221,7 +222,7 @@ def _choices(
             launch_patient=patient_id,
         )
         try:
-            patient = access_service.read_demographics(
+            patient = access_identification.read_demographics(
                 session, actor, patient_id, clock=platform.clock
             )
         except AccessError as refused:

@@ -9,6 +9,7 @@ server-side state).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -33,7 +34,7 @@ from carnet.access.scopes import NON_RESOURCE_SCOPES
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction, AuditOutcome
 from carnet.audit.service import Agent
-from carnet.auth import approvals, card_authorities, keys, passkeys, service
+from carnet.auth import approvals, card_authorities, keys, passkeys, service, staff
 from carnet.auth.card import CardResponse
 from carnet.auth.errors import (
     AuthError,
@@ -70,6 +71,18 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["authentication"])
 _MAX_FORM_BYTES = 64 * 1024
 _COOKIE = "carnet_sign_in"
+# The methods that answer the ticket's challenge: each challenge is answered once.
+CHALLENGED_METHODS = frozenset({"card", "passkey"})
+# What a sign-in ticket carries of the authorization request (the rest is the ticket's own).
+_TICKET_REQUEST = (
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "ui_locales",
+    "code_challenge",
+)
 # The portals' stylesheet: the sign-in page looks like the portal it leads to.
 PORTAL_STATIC = "/portal/static"
 # RFC 6749 section 5.1 and OIDC Core section 3.1.3.3: token responses are never cached.
@@ -422,6 +435,11 @@ def sign_in(request: Request, form: Form) -> Response:
         except AuthError:
             return _page(request, "ticket-refused", status_code=400)
         card_refusal: str | None = None
+        challenged = form.get("method") in CHALLENGED_METHODS
+        if challenged and not _spend_challenge(session, platform, ticket):
+            # A card's signature or a passkey's assertion of this challenge was sent before:
+            # a replay, whether that first answer was taken or refused.
+            return _page(request, "ticket-refused", status_code=400)
         try:
             principal = _authenticate(
                 session,
@@ -439,11 +457,12 @@ def sign_in(request: Request, form: Form) -> Response:
             card_refusal = refused.reason if isinstance(refused, CardRefused) else None
         _record_sign_in(session, platform, form, principal, request, card_refusal=card_refusal)
         cards = card_authorities.any_trusted(session)
+        # The challenge is spent: another try by card or passkey needs a fresh one.
+        again = None
+        if challenged and principal is None:
+            again = _renew_ticket(session, platform, authority, ticket, request)
         if principal is not None:
-            # Staff first choose whom they act for (staff_sign_in imports this module).
-            from carnet.web import staff_sign_in  # noqa: PLC0415
-
-            return staff_sign_in.continue_sign_in(
+            return complete_sign_in(
                 request,
                 session,
                 platform=platform,
@@ -454,7 +473,7 @@ def sign_in(request: Request, form: Form) -> Response:
             )
     page = _login_page(
         client,
-        form.get("ticket", ""),
+        again or form.get("ticket", ""),
         ticket["scope"],
         ticket["redirect_uri"],
         language=_language(request, ticket.get("ui_locales")),
@@ -485,7 +504,23 @@ def complete_sign_in(
     authentication (the consent screen for third-party apps, the authorization code, the
     redirect back to the client) is written once. Runs inside the caller's transaction: the
     code is committed with the sign-in's audit record before the browser is sent back.
+    Staff signed in as themselves first choose the professional they act for.
     """
+    if staff.is_staff(principal) and principal.professional_id is not None:
+        # Whichever way they signed in (password, card, passkey, provider, onboarding): without
+        # this step their principal would be their own, which no rule lets see a dossier.
+        # staff_sign_in imports this module, and comes back here once they act for someone.
+        from carnet.web import staff_sign_in  # noqa: PLC0415
+
+        return staff_sign_in.continue_sign_in(
+            request,
+            session,
+            platform=platform,
+            authority=authority,
+            client=client,
+            ticket=ticket,
+            principal=principal,
+        )
     if approvals.needs_consent(client):
         # consent.py builds its page on this module's: imported here, where it is needed.
         from carnet.web import consent  # noqa: PLC0415
@@ -672,6 +707,36 @@ def _issue_ticket(
         "browser": _fingerprint(browser),
     }
     return sign(session, authority, claims, typ=TICKET_TYPE, clock=platform.clock)
+
+
+def _spend_challenge(session: Session, platform: Platform, ticket: dict[str, Any]) -> bool:
+    """Mark the ticket's challenge answered; False if it already was.
+
+    The ticket lives ten minutes and a failed sign-in shows the form again: without this, one
+    card signature or passkey assertion captured in the browser would sign in again and again
+    until the ticket expired. Kept beside the used consent tickets until the ticket expires.
+    """
+    expires_at = dt.datetime.fromtimestamp(int(ticket["exp"]), dt.UTC)
+    return approvals.spend_consent_ticket(
+        session, f"sign-in-challenge:{ticket['jti']}", expires_at, clock=platform.clock
+    )
+
+
+def _renew_ticket(
+    session: Session,
+    platform: Platform,
+    authority: TokenAuthority,
+    ticket: dict[str, Any],
+    request: Request,
+) -> str:
+    """A new ticket (new jti and challenge) for the same request, in this browser."""
+    return _issue_ticket(
+        session,
+        authority,
+        platform,
+        {name: ticket.get(name) for name in _TICKET_REQUEST},
+        request.cookies.get(_COOKIE, ""),
+    )
 
 
 def _read_ticket(

@@ -1,7 +1,8 @@
 """Staff signing in: choosing the professional they act for (France's CPE card).
 
-A staff member authenticates as themselves by any method; before ``oauth.complete_sign_in``
-they become the principal of a professional who allowed them (``carnet.auth.staff``). With
+A staff member authenticates as themselves by any method (password, card, passkey, a federated
+provider, onboarding); ``oauth.complete_sign_in`` sends them here first, and they become the
+principal of a professional who allowed them (``carnet.auth.staff``). With
 one such professional, at once; with several, a page lists them, each a button. Between the two
 requests the authenticated staff member travels in a *choice ticket*, signed by Carnet, bound
 to the browser by the sign-in cookie and spent on first use, as the consent ticket is. With

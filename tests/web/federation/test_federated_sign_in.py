@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.actors import Assurance
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
+from carnet.auth import staff
 from carnet.directory import service as directory
 from carnet.directory.models import Profession
 from carnet.patients.models import Patient
@@ -39,6 +40,7 @@ from factories.auth import (
     pkce,
     query_of,
 )
+from factories.directory import make_professional
 from factories.patients import make_patient
 
 from .conftest import (
@@ -222,6 +224,44 @@ class TestSignedIn:
         assert userinfo.json()["fhirUser"] == f"Practitioner/{professional.id}"
         search = federated.client.get(f"/fhir/Practitioner/{professional.id}", headers=bearer)
         assert search.status_code == 200, search.text
+
+    def test_staff_acting_for_one_doctor_get_the_doctor_s_token_naming_them_as_actor(
+        self,
+        federated: Served,
+        op_browser: httpx.Client,
+        session: Session,
+        clock: LiveClock,
+    ) -> None:
+        # The provider's professional is, in the directory, a secretary (CPE card).
+        secretary = directory.register_professional(
+            session,
+            identifier_system="urn:oid:1.2.250.1.71.4.2.1",
+            identifier_value=PROFESSIONAL_RPPS,
+            family="Muller",
+            given="Sophie",
+            profession=Profession.STAFF,
+            clock=clock,
+        )
+        doctor = make_professional(session, clock, family="Weber")
+        staff.allow(
+            session,
+            staff_id=secretary.id,
+            professional_id=doctor.id,
+            granted_by="operator:test",
+            clock=clock,
+        )
+        response, verifier, client_id = federated_sign_in(
+            federated,
+            op_browser,
+            provider="psc",
+            account="professional-card",
+            scope="openid fhirUser user/*.rs",
+        )
+        claims = _claims(
+            _redeem(federated, response, verifier, client_id)["access_token"], federated
+        )
+        assert claims["fhirUser"] == f"Practitioner/{doctor.id}"
+        assert claims["act"] == {"sub": f"Practitioner/{secretary.id}"}
 
     def test_the_sign_in_page_shows_each_provider_in_the_visitors_language(
         self, federated: Served, session: Session, clock: LiveClock

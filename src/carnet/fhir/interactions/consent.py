@@ -10,7 +10,7 @@ http://hl7.org/fhir/R4/consent.html (scope ``patient-privacy``; the mapping is i
 - ``DELETE /fhir/Consent/{id}`` — end it: revoke the grant, lift the block, end the designation
   or the care-contact window, withdraw the emergency choice (204). The rule stays in the history.
 
-Everything goes through ``access.service``: only the patient, or their representative, with a
+Everything goes through ``access.rules``: only the patient, or their representative, with a
 strong sign-in, reads or changes the rules. Anyone else gets 404 for a read, a creation or a
 deletion, and an empty Bundle for a search, as for a dossier that does not exist; each refusal
 is recorded. Tokens need Consent scopes (``patient/Consent.rs``, ``.c`` to create, ``.d`` to
@@ -29,7 +29,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from carnet.access import service as access
+from carnet.access import care as access_care
+from carnet.access import guard as access_guard
+from carnet.access import rules as access_rules
 from carnet.access.actors import Actor
 from carnet.access.errors import (
     AccessDenied,
@@ -160,19 +162,19 @@ def _parse(resource_id: str) -> tuple[RuleKind, uuid.UUID, uuid.UUID]:
 def _require_scope(
     actor: Actor, interaction: Interaction, patient_id: uuid.UUID, audit: AuditAction
 ) -> None:
-    access.check_scope(actor, "Consent", interaction, patient_id, audit=audit)
+    access_guard.check_scope(actor, "Consent", interaction, patient_id, audit=audit)
 
 
 def _dossier_consents(
     session: Session, actor: Actor, patient_id: uuid.UUID, clock: Clock
 ) -> list[dict[str, Any]]:
-    overview = access.access_overview(session, actor, patient_id, clock=clock)
+    overview = access_rules.access_overview(session, actor, patient_id, clock=clock)
     return all_consents(
         grants=overview.grants,
         blocks=overview.blocks,
         treating_doctor=overview.treating_doctor,
         care_contacts=overview.care_contacts,
-        preferences=access.preferences_in_force(session, patient_id),
+        preferences=access_rules.preferences_in_force(session, patient_id),
     )
 
 
@@ -180,7 +182,7 @@ def _record(session: Session, actor: Actor, rule: RuleRequest, clock: Clock) -> 
     patient_id = rule.patient_id
     try:
         if rule.kind is RuleKind.GRANT:
-            grant = access.grant_access(
+            grant = access_rules.grant_access(
                 session,
                 actor,
                 patient_id,
@@ -193,21 +195,21 @@ def _record(session: Session, actor: Actor, rule: RuleRequest, clock: Clock) -> 
             return grant_consent(grant)
         if rule.kind is RuleKind.EMERGENCY:
             chosen = replace(
-                access.current_preferences(session, patient_id),
+                access_rules.current_preferences(session, patient_id),
                 emergency_opposed=not rule.permit,
                 emergency_widened=rule.permit,
             )
-            row = access.set_preferences(session, actor, patient_id, chosen, clock=clock)
+            row = access_rules.set_preferences(session, actor, patient_id, chosen, clock=clock)
             resource = emergency_consent(row)
             assert resource is not None  # the row makes an emergency choice
             return resource
         assert rule.professional_id is not None  # blocks and designations name a professional
         if rule.kind is RuleKind.BLOCK:
-            block = access.block_professional(
+            block = access_rules.block_professional(
                 session, actor, patient_id, rule.professional_id, clock=clock
             )
             return block_consent(block)
-        designation = access.designate_treating_doctor(
+        designation = access_rules.designate_treating_doctor(
             session, actor, patient_id, rule.professional_id, clock=clock
         )
         return treating_doctor_consent(designation)
@@ -223,17 +225,17 @@ def _record(session: Session, actor: Actor, rule: RuleRequest, clock: Clock) -> 
 def _end_care_contact(
     session: Session, actor: Actor, patient_id: uuid.UUID, contact_id: uuid.UUID, *, clock: Clock
 ) -> object:
-    return access.adjust_care_contact(
+    return access_care.adjust_care_contact(
         session, actor, patient_id, contact_id, ends_at=clock.now(), clock=clock
     )
 
 
 _ENDINGS: dict[RuleKind, Callable[..., object]] = {
-    RuleKind.GRANT: access.revoke_grant,
-    RuleKind.BLOCK: access.lift_block_by_id,
-    RuleKind.TREATING_DOCTOR: access.end_treating_doctor,
+    RuleKind.GRANT: access_rules.revoke_grant,
+    RuleKind.BLOCK: access_rules.lift_block_by_id,
+    RuleKind.TREATING_DOCTOR: access_rules.end_treating_doctor,
     RuleKind.CARE_CONTACT: _end_care_contact,
-    RuleKind.EMERGENCY: access.withdraw_emergency_choice,
+    RuleKind.EMERGENCY: access_rules.withdraw_emergency_choice,
 }
 _AUDIT_OF_CREATION = {
     RuleKind.GRANT: AuditAction.GRANT,

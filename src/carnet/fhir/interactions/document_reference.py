@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from carnet.access.errors import AccessDenied
-from carnet.documents import service as documents
+from carnet.documents import reading
 from carnet.documents.models import Document
 from carnet.fhir.capability import ResourceSupport
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
@@ -53,7 +53,7 @@ def _read(platform: CurrentPlatform, actor: CurrentActor, resource_id: str) -> D
     if ids is None:
         raise AccessDenied("malformed id")
     with transaction(platform) as session:
-        return documents.get_document(session, actor, ids[0], ids[1], clock=platform.clock)
+        return reading.get_document(session, actor, ids[0], ids[1], clock=platform.clock)
 
 
 def _answer(document: Document, base: str) -> JSONResponse:

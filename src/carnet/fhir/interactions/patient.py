@@ -4,12 +4,12 @@ https://profiles.ihe.net/ITI/PDQm/ITI-78.html — ``GET /fhir/Patient/{id}``, ``
 and ``POST /fhir/Patient/_search`` (form-encoded) by ``identifier`` (``system|value``),
 ``family``, ``given``, ``birthdate``, ``gender`` and ``_count``.
 
-Demographics are patient data: ``access.service`` decides. A read the policy refuses answers 404
-like an unknown patient, and is recorded; a search answers only whom the actor may find (see
-``access.policy.decide_patient_search``: a professional without a basis must name one person,
-by identifier or by family name, given name and birth date together), and a search the actor may
-not make at all answers an empty Bundle, recorded too. Results are capped at ``_count`` (at most
-100) without further pages: a search that needs more is too loose to be a patient lookup.
+Demographics are patient data: ``access.identification`` decides. A read the policy refuses answers
+404 like an unknown patient, and is recorded; a search answers only whom the actor may find (see
+``access.policy.decide_patient_search``: a professional without a basis must name one person, by
+identifier or by family name, given name and birth date together), and a search the actor may not
+make at all answers an empty Bundle, recorded too. Results are capped at ``_count`` (at most 100)
+without further pages: a search that needs more is too loose to be a patient lookup.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import uuid
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from carnet.access import service as access
+from carnet.access import identification as access_identification
 from carnet.access.errors import AccessDenied
 from carnet.fhir.capability import ResourceSupport, SearchParam
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
@@ -64,7 +64,9 @@ def read_patient(
     except ValueError:
         raise AccessDenied("malformed id") from None
     with transaction(platform) as session:
-        patient = access.read_demographics(session, actor, patient_id, clock=platform.clock)
+        patient = access_identification.read_demographics(
+            session, actor, patient_id, clock=platform.clock
+        )
         resource = patient_resource(patient, full=True)
     modified = email.utils.format_datetime(patient.updated_at.astimezone(dt.UTC), usegmt=True)
     return FhirResponse(resource, headers={"Last-Modified": modified})
@@ -94,7 +96,7 @@ def _search(
     count = search.number("_count", default=20, high=MAX_COUNT)
     try:
         with transaction(platform) as session:
-            found = access.find_patients(
+            found = access_identification.find_patients(
                 session, actor, criteria, clock=platform.clock, limit=count
             )
             resources = [patient_resource(item.patient, full=item.full) for item in found]

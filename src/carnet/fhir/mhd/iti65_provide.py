@@ -26,8 +26,8 @@ from starlette.concurrency import run_in_threadpool
 from carnet.access.actors import Actor
 from carnet.access.errors import AccessDenied
 from carnet.catalogue import CLASS_SYSTEM
-from carnet.documents import formats
-from carnet.documents import service as documents
+from carnet.documents import formats, publication
+from carnet.documents.metadata import DocumentMetadata, SubmissionSetMetadata
 from carnet.documents.models import Confidentiality
 from carnet.fhir.capability import ResourceSupport, SystemSupport
 from carnet.fhir.dependencies import CurrentPlatform, base_url, transaction
@@ -144,7 +144,7 @@ def _read_bundle(data: dict[str, Any], *, base: str) -> _Bundle:
 def _publish(platform: Any, actor: Actor, bundle: _Bundle) -> dict[str, Any]:
     with transaction(platform) as session:
         patient_id = _resolve_patient(session, bundle.subject)
-        submission, added = documents.submit(
+        submission, added = publication.submit(
             session,
             platform.store,
             actor=actor,
@@ -198,7 +198,7 @@ def _resolve_patient(session: Session, subject: str) -> uuid.UUID:
     return patient_id
 
 
-def _submission_set(bundle: _Bundle) -> documents.SubmissionSetMetadata:
+def _submission_set(bundle: _Bundle) -> SubmissionSetMetadata:
     resource = bundle.submission_set
     source_id = next(
         (
@@ -210,16 +210,14 @@ def _submission_set(bundle: _Bundle) -> documents.SubmissionSetMetadata:
     )
     identifiers = resource.get("identifier") or []
     unique = next((i.get("value") for i in identifiers if i.get("use") == "usual"), None)
-    return documents.SubmissionSetMetadata(
+    return SubmissionSetMetadata(
         source_id=source_id or "urn:carnet:unknown-source",
         master_identifier=unique or next((i.get("value") for i in identifiers), None),
         title=resource.get("title"),
     )
 
 
-def _metadata(
-    document: _Document, patient_id: uuid.UUID, now: dt.datetime
-) -> documents.DocumentMetadata:
+def _metadata(document: _Document, patient_id: uuid.UUID, now: dt.datetime) -> DocumentMetadata:
     resource, path = document.resource, f"Bundle.entry[{document.index}].resource"
     status = resource.get("status")
     if status != "current":
@@ -239,7 +237,7 @@ def _metadata(
         )
     context = resource.get("context") or {}
     period = context.get("period") or {}
-    return documents.DocumentMetadata(
+    return DocumentMetadata(
         type_system=coding.get("system", ""),
         type_code=coding.get("code", ""),
         title=attachment.get("title")

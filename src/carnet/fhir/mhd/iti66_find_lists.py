@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from carnet.access.errors import AccessDenied
-from carnet.documents import service as documents
+from carnet.documents import reading
 from carnet.documents.errors import InvalidDocument
 from carnet.fhir.capability import ResourceSupport, SearchParam
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
@@ -48,7 +48,7 @@ def find_lists(
         raise InvalidDocument("Carnet keeps SubmissionSets only (no Folders).", field="code")
     try:
         with transaction(platform) as session:
-            found = documents.list_submission_sets(session, actor, patient_id, clock=platform.clock)
+            found = reading.list_submission_sets(session, actor, patient_id, clock=platform.clock)
             resources = [_submission_set(s, docs, base) for s, docs in found]
     except AccessDenied as denied:
         record_refusal(platform, denied)

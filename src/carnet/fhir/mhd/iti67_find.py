@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from carnet.access.actors import Actor
 from carnet.access.errors import AccessDenied
-from carnet.documents import service as documents
+from carnet.documents import reading
 from carnet.documents.errors import InvalidDocument
 from carnet.documents.models import Confidentiality, DocumentStatus
 from carnet.fhir.capability import ResourceSupport, SearchParam
@@ -98,7 +98,7 @@ def _search(
     try:
         with transaction(platform) as session:
             patient_id = _patient(session, params)
-            page = documents.list_documents(
+            page = reading.list_documents(
                 session, actor, patient_id, _filter(params, count, offset), clock=platform.clock
             )
             resources = [document_reference(d, base_url=base) for d in page.documents]
@@ -107,7 +107,7 @@ def _search(
         # that does not exist, looks exactly like one with nothing in it. The refusal is
         # recorded all the same.
         record_refusal(platform, denied)
-        page, resources = documents.DocumentPage(documents=[], total=0, withheld=False), []
+        page, resources = reading.DocumentPage(documents=[], total=0, withheld=False), []
     query = [(name, value) for name, value in pairs if name != "_offset"]
     links = [{"relation": "self", "url": _url(base, query, offset)}]
     if offset + count < page.total:
@@ -162,7 +162,7 @@ def _patient(session: Any, params: Mapping[str, list[str]]) -> uuid.UUID:
     raise InvalidDocument("Give patient or patient.identifier.", field="patient")
 
 
-def _filter(params: Mapping[str, list[str]], count: int, offset: int) -> documents.DocumentFilter:
+def _filter(params: Mapping[str, list[str]], count: int, offset: int) -> reading.DocumentFilter:
     submitted = date_range(params.get("date", []), "date")
     updated = date_range(params.get("_lastUpdated", []), "_lastUpdated")
     period = date_range(params.get("period", []), "period")
@@ -174,7 +174,7 @@ def _filter(params: Mapping[str, list[str]], count: int, offset: int) -> documen
     sort = params.get("_sort", ["-date"])[0]
     if sort not in ("date", "-date"):
         raise InvalidDocument("_sort must be date or -date.", field="_sort")
-    return documents.DocumentFilter(
+    return reading.DocumentFilter(
         statuses=_enum(params, "status", DocumentStatus) or (DocumentStatus.CURRENT,),
         type_codes=_tokens(params, "type"),
         class_codes=_tokens(params, "category"),

@@ -14,8 +14,7 @@ import base64
 from fastapi import APIRouter, Request, Response
 
 from carnet.access.errors import AccessDenied
-from carnet.documents import formats
-from carnet.documents import service as documents
+from carnet.documents import formats, reading
 from carnet.fhir.capability import ResourceSupport
 from carnet.fhir.dependencies import CurrentPlatform, transaction
 from carnet.fhir.ids import parse_document_resource_id
@@ -40,7 +39,7 @@ def retrieve_document(
         raise AccessDenied("malformed id")
     patient_id, document_id = ids
     with transaction(platform) as session:
-        document, content = documents.read_content(
+        document, content = reading.read_content(
             session, platform.store, actor, patient_id, document_id, clock=platform.clock
         )
     headers = {
