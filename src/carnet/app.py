@@ -24,7 +24,6 @@ from carnet.auth.tokens import TokenAuthority
 from carnet.db import unit_of_work
 from carnet.fhir import outcome as fhir_outcome
 from carnet.fhir import router as fhir_router
-from carnet.lifecycle.jobs import SweepSchedule, run_jobs
 from carnet.notifications.mailer import mailer_from_url
 from carnet.notifications.service import deliver_pending
 from carnet.platform import Platform, build_platform
@@ -223,14 +222,7 @@ def _start_jobs(platform: Platform) -> asyncio.Task[None] | None:
         return None
 
     def run() -> None:
-        report = run_jobs(
-            platform.sessions,
-            platform.store,
-            clock=platform.clock,
-            retention_years=platform.settings.retention_years,
-            sweep=SweepSchedule.from_settings(platform.settings),
-            audit_checkpoints=platform.audit_checkpoints,
-        )
+        report = platform.run_jobs()
         log.info("%s", report.summary())
 
     async def loop() -> None:

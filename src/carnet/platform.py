@@ -27,6 +27,7 @@ from carnet.audit.signing import (
 )
 from carnet.clock import Clock, SystemClock
 from carnet.db import make_engine, session_factory
+from carnet.lifecycle.jobs import JobsReport, SweepSchedule, run_jobs
 from carnet.settings import Settings
 from carnet.storage import DocumentStore, KeyWrapper, MasterKeyWrapper, open_store
 from carnet.storage.crypto import generate_master_key, load_master_key
@@ -54,6 +55,21 @@ class Platform:
     audit_key: AuditKey | None = field(default=None, repr=False)
     # Where the scheduled jobs publish audit checkpoints (``CARNET_AUDIT_CHECKPOINTS``), if set.
     audit_checkpoints: CheckpointSchedule | None = field(default=None, repr=False)
+
+    def run_jobs(self) -> JobsReport:
+        """Run each due scheduled job once, as this platform's settings configure them.
+
+        The server's schedule and ``carnet jobs run`` both come here, so a job run by hand is
+        the one the server runs.
+        """
+        return run_jobs(
+            self.sessions,
+            self.store,
+            clock=self.clock,
+            retention_years=self.settings.retention_years,
+            sweep=SweepSchedule.from_settings(self.settings),
+            audit_checkpoints=self.audit_checkpoints,
+        )
 
     def close(self) -> None:
         """Write the audit events handed over, then release the database connections."""

@@ -171,6 +171,29 @@ def _rehash_from(engine: Engine, chain: uuid.UUID, first_seq: int) -> None:
     _tamper(engine, *statements, chain=_db(engine, chain), last=previous, **values)
 
 
+def _rewrite_last_event(engine: Engine, history: History) -> int:
+    """Edit the reason of the chain's last event and re-hash it, as a tamperer covering an
+    action up would; returns that event's seq. The head keeps its (now wrong) signature."""
+    last = history.heads[-1][0]
+    _tamper(
+        engine,
+        "UPDATE audit_events SET reason = 'nothing to see' WHERE chain_id = :chain AND seq = :seq",
+        chain=_db(engine, history.patient),
+        seq=last,
+    )
+    _rehash_from(engine, history.patient, last)
+    return last
+
+
+def _strip_head_signature(engine: Engine, chain: uuid.UUID) -> None:
+    """Remove the head's signature and key id, so that it looks like a head from before signing."""
+    _tamper(
+        engine,
+        "UPDATE audit_chain_heads SET signature = NULL, key_id = NULL WHERE chain_id = :chain",
+        chain=_db(engine, chain),
+    )
+
+
 def _db(engine: Engine, value: uuid.UUID) -> str:
     # SQLAlchemy stores UUIDs as 32 hex digits on SQLite, as native uuid on PostgreSQL.
     return str(value) if engine.dialect.name == "postgresql" else value.hex
@@ -289,15 +312,7 @@ class TestTamperingByTheDatabaseOwner:
         self, trail: tuple[Engine, History, Path], key: AuditKey
     ) -> None:
         engine, history, log = trail
-        last = history.heads[-1][0]
-        _tamper(
-            engine,
-            "UPDATE audit_events SET reason = 'nothing to see' "
-            "WHERE chain_id = :chain AND seq = :seq",
-            chain=_db(engine, history.patient),
-            seq=last,
-        )
-        _rehash_from(engine, history.patient, last)
+        _rewrite_last_event(engine, history)
         assert _links_intact(engine)
         # The checkpoint still holds (the edit came later): the head's signature gives it away.
         assert _found(_verify(engine, key, log)) == [
@@ -308,15 +323,7 @@ class TestTamperingByTheDatabaseOwner:
         self, trail: tuple[Engine, History, Path], key: AuditKey, clock: FrozenClock
     ) -> None:
         engine, history, log = trail
-        last = history.heads[-1][0]
-        _tamper(
-            engine,
-            "UPDATE audit_events SET reason = 'nothing to see' "
-            "WHERE chain_id = :chain AND seq = :seq",
-            chain=_db(engine, history.patient),
-            seq=last,
-        )
-        _rehash_from(engine, history.patient, last)
+        last = _rewrite_last_event(engine, history)
         # Its next append would sign the forged head and launder the rewrite: refused.
         with pytest.raises(AuditUnavailable):
             _more_events(engine, key, history.patient, clock, 1)
@@ -350,11 +357,7 @@ class TestTamperingByTheDatabaseOwner:
         self, trail: tuple[Engine, History, Path], key: AuditKey
     ) -> None:
         engine, history, log = trail
-        _tamper(
-            engine,
-            "UPDATE audit_chain_heads SET signature = NULL, key_id = NULL WHERE chain_id = :chain",
-            chain=_db(engine, history.patient),
-        )
+        _strip_head_signature(engine, history.patient)
         assert _found(_verify(engine, key, log)) == [("unsigned head", history.patient)]
 
     def test_carnet_refuses_to_extend_a_rewritten_chain_stripped_of_its_signature(
@@ -366,20 +369,8 @@ class TestTamperingByTheDatabaseOwner:
         caplog: pytest.LogCaptureFixture,
     ) -> None:
         engine, history, log = trail
-        last = history.heads[-1][0]
-        _tamper(
-            engine,
-            "UPDATE audit_events SET reason = 'nothing to see' "
-            "WHERE chain_id = :chain AND seq = :seq",
-            chain=_db(engine, history.patient),
-            seq=last,
-        )
-        _rehash_from(engine, history.patient, last)
-        _tamper(
-            engine,
-            "UPDATE audit_chain_heads SET signature = NULL, key_id = NULL WHERE chain_id = :chain",
-            chain=_db(engine, history.patient),
-        )
+        last = _rewrite_last_event(engine, history)
+        _strip_head_signature(engine, history.patient)
         events = _event_count(engine)
         # The next read of the dossier would sign the forged head and launder the rewrite.
         clock.advance(dt.timedelta(minutes=1))
@@ -525,11 +516,7 @@ def test_group_commit_seals_the_heads_it_advances(
     with pytest.raises(AuditUnavailable), committing_engine.begin() as connection:
         append_batch(connection, pending[1:2], sealer=key)
     # Nor a head stripped of its signature.
-    _tamper(
-        committing_engine,
-        "UPDATE audit_chain_heads SET signature = NULL, key_id = NULL WHERE chain_id = :chain",
-        chain=_db(committing_engine, chains[0]),
-    )
+    _strip_head_signature(committing_engine, chains[0])
     events = _event_count(committing_engine)
     with pytest.raises(AuditUnavailable), committing_engine.begin() as connection:
         append_batch(connection, pending[:1], sealer=key)
@@ -876,20 +863,8 @@ class TestHeadsFromBeforeSigning:
     ) -> None:
         engine, history, log = trail
         # An edit after the checkpoint, re-hashed (the links hold), the signature removed.
-        last = history.heads[-1][0]
-        _tamper(
-            engine,
-            "UPDATE audit_events SET reason = 'nothing to see' "
-            "WHERE chain_id = :chain AND seq = :seq",
-            chain=_db(engine, history.patient),
-            seq=last,
-        )
-        _rehash_from(engine, history.patient, last)
-        _tamper(
-            engine,
-            "UPDATE audit_chain_heads SET signature = NULL, key_id = NULL WHERE chain_id = :chain",
-            chain=_db(engine, history.patient),
-        )
+        _rewrite_last_event(engine, history)
+        _strip_head_signature(engine, history.patient)
         refused = _carnet(
             engine, key, tmp_path, "audit", "seal-unsigned", "--checkpoints", str(log)
         )

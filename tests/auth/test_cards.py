@@ -14,17 +14,16 @@ from sqlalchemy.orm import Session
 
 from carnet.access.actors import Assurance
 from carnet.audit.models import AuditAction, AuditEvent
-from carnet.audit.service import Agent
 from carnet.auth import card_authorities, service
 from carnet.auth.card import CardRefusal, CardResponse
 from carnet.auth.errors import CardRefused, InvalidCardAuthority, UnknownSubject
 from carnet.clock import FrozenClock
 from carnet.directory.models import Professional
 from factories import cards
+from factories.cards import OPERATOR
 from factories.directory import make_professional
 
 CHALLENGE = b"server-challenge-0123456789abcdef"
-OPERATOR = Agent(kind="operator", subject="operator:test")
 
 
 @pytest.fixture
@@ -36,13 +35,7 @@ def doctor(session: Session, clock: FrozenClock) -> Professional:
 def national(session: Session, clock: FrozenClock) -> cards.Authority:
     """A national card authority, trusted with its CRL."""
     authority = cards.root("IGC-Sante test root", clock.now())
-    card_authorities.trust(
-        session,
-        certificate_pem=authority.pem,
-        crl=authority.crl(clock.now()),
-        agent=OPERATOR,
-        clock=clock,
-    )
+    cards.trust(session, authority, clock)
     return authority
 
 
@@ -124,13 +117,7 @@ class TestCardSignIn:
         card = cards.issue(national, doctor, clock.now())
         assert _sign_in(session, clock, card.answer(CHALLENGE)).id == doctor.id
         national.revoked.append(card.certificate.serial_number)
-        card_authorities.update_crl(
-            session,
-            name="IGC-Sante test root",
-            crl=national.crl(clock.now()),
-            agent=OPERATOR,
-            clock=clock,
-        )
+        cards.publish_crl(session, national, clock, name="IGC-Sante test root")
         assert _refusal(session, clock, card.answer(CHALLENGE)) == CardRefusal.REVOKED
 
     def test_an_outdated_crl_refuses_every_card(
@@ -150,7 +137,7 @@ class TestCardSignIn:
         self, session: Session, clock: FrozenClock, doctor: Professional
     ) -> None:
         authority = cards.root("No CRL yet", clock.now())
-        card_authorities.trust(session, certificate_pem=authority.pem, agent=OPERATOR, clock=clock)
+        cards.trust(session, authority, clock, with_crl=False)
         card = cards.issue(authority, doctor, clock.now())
         assert _refusal(session, clock, card.answer(CHALLENGE)) == (CardRefusal.NO_REVOCATION_LIST)
 

@@ -30,9 +30,8 @@ from factories.auth import (
     make_patient_login,
     make_professional_login,
 )
-from factories.passkeys import SoftAuthenticator, unb64url
+from factories.passkeys import BINDING, SoftAuthenticator, register, unb64url
 
-BINDING = "the-session-csrf-token"
 RP = passkeys.RelyingParty.from_public_url(PUBLIC_URL)
 
 
@@ -43,26 +42,6 @@ def carnet(wrapper: MasterKeyWrapper) -> TokenAuthority:
 
 def _authenticator(**overrides: object) -> SoftAuthenticator:
     return SoftAuthenticator(rp_id=RP.id, origin=RP.origin, **overrides)  # type: ignore[arg-type]
-
-
-def _register(
-    session: Session,
-    carnet: TokenAuthority,
-    clock: FrozenClock,
-    account: passkeys.PasskeyAccount,
-    authenticator: SoftAuthenticator,
-    **tamper: object,
-) -> PasskeyCredential:
-    ceremony = passkeys.begin_registration(session, carnet, account, binding=BINDING, clock=clock)
-    return passkeys.finish_registration(
-        session,
-        carnet,
-        state=ceremony.state,
-        response=authenticator.register(ceremony.options_json, **tamper),  # type: ignore[arg-type]
-        name="phone",
-        binding=BINDING,
-        clock=clock,
-    )
 
 
 def _sign_in(
@@ -92,7 +71,7 @@ def patient_key(
 ) -> tuple[uuid.UUID, SoftAuthenticator]:
     login = make_patient_login(session, clock, wrapper)
     authenticator = _authenticator()
-    _register(
+    register(
         session, carnet, clock, passkeys.patient_account(session, login.patient.id), authenticator
     )
     return login.patient.id, authenticator
@@ -115,7 +94,7 @@ class TestRegistration:
         login = make_patient_login(session, clock, wrapper)
         account = passkeys.patient_account(session, login.patient.id)
         authenticator = _authenticator()
-        passkey = _register(session, carnet, clock, account, authenticator)
+        passkey = register(session, carnet, clock, account, authenticator)
         assert passkey.holder is PasskeyHolder.PATIENT
         assert passkey.subject_id == login.patient.id
         assert passkey.credential_id == authenticator.credential_id
@@ -168,7 +147,8 @@ class TestRegistration:
         login = make_patient_login(session, clock, wrapper)
         account = passkeys.patient_account(session, login.patient.id)
         with pytest.raises(PasskeyRefused):
-            _register(session, carnet, clock, account, _authenticator(), **tamper)
+            # The parametrised overrides are the authenticator's (origin, rp_id, challenge).
+            register(session, carnet, clock, account, _authenticator(), **tamper)  # type: ignore[arg-type]
         assert passkeys.list_passkeys(session, account) == []
 
     def test_refuses_a_state_from_another_session_or_expired(
@@ -207,9 +187,9 @@ class TestRegistration:
         patient_id, authenticator = patient_key
         account = passkeys.patient_account(session, patient_id)
         with pytest.raises(PasskeyRefused, match="already registered"):
-            _register(session, carnet, clock, account, authenticator)
+            register(session, carnet, clock, account, authenticator)
         with pytest.raises(PasskeyRefused):
-            _register(session, carnet, clock, account, _authenticator(user_verified=False))
+            register(session, carnet, clock, account, _authenticator(user_verified=False))
         ceremony = passkeys.begin_registration(
             session, carnet, account, binding=BINDING, clock=clock
         )
@@ -262,7 +242,7 @@ class TestSignIn:
         login = make_professional_login(session, clock, wrapper, card=False)
         authenticator = _authenticator(counter=None)
         account = passkeys.professional_account(session, login.professional.id)
-        _register(session, carnet, clock, account, authenticator)
+        register(session, carnet, clock, account, authenticator)
         options = json.loads(
             passkeys.authentication_options(
                 rp=RP, challenge=b"c" * 32, allowed=passkeys.list_passkeys(session, account)
@@ -300,7 +280,7 @@ class TestSignIn:
             assurance=Assurance.SUBSTANTIAL,
         )
         authenticator = _authenticator()
-        _register(session, carnet, clock, passkeys.account_of(session, actor), authenticator)
+        register(session, carnet, clock, passkeys.account_of(session, actor), authenticator)
         principal = _sign_in(session, clock, authenticator)
         assert (principal.kind, principal.subject) == (
             ActorKind.SECURITY_OFFICER,

@@ -25,6 +25,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -210,17 +211,31 @@ def _tail(log: Path) -> str:
     return log.read_text(encoding="utf-8", errors="replace")[-3000:]
 
 
-@pytest.fixture(scope="session")
-def carnet(
-    chromium_executable: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServedCarnet]:
-    """Carnet on a fresh SQLite database, migrated, seeded, served on a free port.
+@dataclass(frozen=True)
+class RunningServer:
+    """``carnet serve`` started on a fresh, migrated database: what each journey's Carnet runs."""
 
-    Tests wait for it to answer through ``pages`` (``wait_until_answering``).
+    url: str
+    settings: Settings
+    # The environment the server runs with, for the ``carnet …`` commands a journey runs itself.
+    env: dict[str, str]
+    server: subprocess.Popen[bytes]
+    log: Path
+
+
+@contextmanager
+def serve_carnet(
+    tmp_path_factory: pytest.TempPathFactory, *, name: str, host: str, demo_idp: bool
+) -> Iterator[RunningServer]:
+    """Migrate a fresh SQLite database, start ``carnet serve`` on a free port at ``host``.
+
+    The server is stopped on exit and its log kept as ``<name>-server.log`` in the artifacts.
+    The caller waits for it to answer (``ServedCarnet.wait_until_answering``): it is not
+    awaited here, so that seeding and launching Chromium overlap its start.
     """
-    var_dir = tmp_path_factory.mktemp("browser-var")
+    var_dir = tmp_path_factory.mktemp(f"{name}-var")
     port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     ours = {
         "CARNET_VAR_DIR": str(var_dir),
         "CARNET_DATABASE_URL": f"sqlite:///{var_dir / 'carnet.db'}",
@@ -228,10 +243,10 @@ def carnet(
         "CARNET_PORT": str(port),
         # The journeys must not race the scheduled jobs (openings, emergency expiry).
         "CARNET_JOBS_INTERVAL_SECONDS": "0",
-        "CARNET_DEMO_IDP": "true",
+        "CARNET_DEMO_IDP": "true" if demo_idp else "false",
     }
     # Nothing of the developer's own Carnet configuration leaks into the one tested.
-    env = {name: value for name, value in os.environ.items() if not name.startswith("CARNET_")}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CARNET_")}
     env.update(ours)
     carnet_cli = [sys.executable, "-m", "carnet"]
     upgraded = subprocess.run(
@@ -245,7 +260,7 @@ def carnet(
         public_url=url,
         port=port,
         jobs_interval_seconds=0,
-        demo_idp=True,
+        demo_idp=demo_idp,
     )
     log = var_dir / "server.log"
     with log.open("wb") as output:
@@ -258,8 +273,7 @@ def carnet(
             stderr=subprocess.STDOUT,
         )
         try:
-            cast = seed_cast(settings)
-            yield ServedCarnet(url, settings, cast, OneTimeCodes(), server, log)
+            yield RunningServer(url, settings, env, server, log)
         finally:
             server.send_signal(signal.SIGINT)
             try:
@@ -268,7 +282,20 @@ def carnet(
                 server.kill()
                 server.wait()
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(log, ARTIFACTS / "browser-server.log")
+            shutil.copyfile(log, ARTIFACTS / f"{name}-server.log")
+
+
+@pytest.fixture(scope="session")
+def carnet(
+    chromium_executable: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedCarnet]:
+    """Carnet on a fresh SQLite database, migrated, seeded, served on a free port.
+
+    Tests wait for it to answer through ``pages`` (``wait_until_answering``).
+    """
+    with serve_carnet(tmp_path_factory, name="browser", host="127.0.0.1", demo_idp=True) as run:
+        cast = seed_cast(run.settings)
+        yield ServedCarnet(run.url, run.settings, cast, OneTimeCodes(), run.server, run.log)
 
 
 # --- pages, screenshots, accessibility ---------------------------------------------------------

@@ -6,18 +6,25 @@ verification is tested against certificates it did not make.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from sqlalchemy.orm import Session
 
-from carnet.auth import card
+from carnet.audit.service import Agent
+from carnet.auth import card, card_authorities
+from carnet.clock import Clock
 from carnet.directory.models import Professional
 
 DAY = dt.timedelta(days=1)
+# Who registers the authorities and their CRLs in the tests.
+OPERATOR = Agent(kind="operator", subject="operator:test")
 
 
 def _usage(*, sign: bool, ca: bool) -> x509.KeyUsage:
@@ -155,3 +162,40 @@ def issue(
         .sign(issuer.key, hashes.SHA256())
     )
     return Card(certificate, key, tuple(link.certificate for link in chain))
+
+
+def trust(session: Session, authority: Authority, clock: Clock, *, with_crl: bool = True) -> None:
+    """Register ``authority`` as an operator does, with its current CRL unless ``with_crl``
+    is False (an authority without one fails closed: its cards are refused)."""
+    card_authorities.trust(
+        session,
+        certificate_pem=authority.pem,
+        crl=authority.crl(clock.now()) if with_crl else None,
+        agent=OPERATOR,
+        clock=clock,
+    )
+
+
+def publish_crl(session: Session, authority: Authority, clock: Clock, *, name: str) -> None:
+    """Replace the CRL of the authority trusted as ``name`` by ``authority``'s current one."""
+    card_authorities.update_crl(
+        session, name=name, crl=authority.crl(clock.now()), agent=OPERATOR, clock=clock
+    )
+
+
+def agent_fields(page: str, card: Card) -> dict[str, str]:
+    """What the card agent posts from a sign-in page: the card's certificates (DER, base64url,
+    dot-separated) and its signature of the page's challenge."""
+    found = re.search(r'data-card-challenge="([^"]+)"', page)
+    assert found is not None, "the sign-in page offers no card challenge"
+    answer = card.answer(base64.urlsafe_b64decode(found.group(1) + "=="))
+    chain = (card.certificate, *card.chain)
+    return {
+        "method": "card",
+        "certificate": ".".join(_b64(c.public_bytes(serialization.Encoding.DER)) for c in chain),
+        "signature": _b64(answer.signature),
+    }
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import struct
 from dataclasses import dataclass, field
@@ -19,6 +20,12 @@ from typing import Any
 import cbor2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy.orm import Session
+
+from carnet.auth.models import PasskeyCredential
+from carnet.auth.passkeys import PasskeyAccount, begin_registration, finish_registration
+from carnet.auth.tokens import TokenAuthority
+from carnet.clock import Clock
 
 # Authenticator data flags (WebAuthn section 6.1).
 USER_PRESENT = 0x01
@@ -26,6 +33,8 @@ USER_VERIFIED = 0x04
 BACKUP_ELIGIBLE = 0x08
 BACKED_UP = 0x10
 ATTESTED = 0x40
+# What a registration ceremony is bound to (the session's CSRF token, in the portal).
+BINDING = "the-session-csrf-token"
 
 
 def b64url(data: bytes) -> str:
@@ -159,3 +168,38 @@ class SoftAuthenticator:
             + bytes([flags])
             + struct.pack(">I", count)
         )
+
+
+def register(
+    session: Session,
+    carnet: TokenAuthority,
+    clock: Clock,
+    account: PasskeyAccount,
+    authenticator: SoftAuthenticator,
+    *,
+    binding: str = BINDING,
+    **tamper: object,
+) -> PasskeyCredential:
+    """The registration ceremony through the service: begin, ``authenticator`` answers (with
+    ``tamper``'s overrides of origin, rp_id or challenge), finish; the passkey is named "phone".
+
+    Raises ``PasskeyRefused`` as the service does.
+    """
+    ceremony = begin_registration(session, carnet, account, binding=binding, clock=clock)
+    return finish_registration(
+        session,
+        carnet,
+        state=ceremony.state,
+        response=authenticator.register(ceremony.options_json, **tamper),  # type: ignore[arg-type]
+        name="phone",
+        binding=binding,
+        clock=clock,
+    )
+
+
+def embedded_options(page: str, element_id: str) -> dict[str, Any]:
+    """The WebAuthn options a page embeds for ``static/passkeys.js`` (creation or request)."""
+    found = re.search(rf'<script type="application/json" id="{element_id}">(.*?)</script>', page)
+    assert found is not None, page
+    options: dict[str, Any] = json.loads(found.group(1))
+    return options

@@ -6,7 +6,6 @@ A software authenticator (``factories.passkeys``) answers the options each page 
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,18 +18,11 @@ from carnet.auth.models import PasskeyCredential
 from carnet.clock import FrozenClock
 from carnet.storage import MasterKeyWrapper
 from factories.auth import PASSWORD, PUBLIC_URL, Served, make_patient_login
-from factories.passkeys import SoftAuthenticator, unb64url
+from factories.passkeys import SoftAuthenticator, embedded_options, unb64url
 from factories.portal import csrf_of, sign_in_patient
 
 _STATE = re.compile(r'name="passkey_state" value="([^"]+)"')
 _TICKET = re.compile(r'name="ticket" value="([^"]+)"')
-
-
-def _embedded(page: str, element_id: str) -> dict[str, Any]:
-    found = re.search(rf'<script type="application/json" id="{element_id}">(.*?)</script>', page)
-    assert found is not None, page
-    options: dict[str, Any] = json.loads(found.group(1))
-    return options
 
 
 def _authenticator() -> SoftAuthenticator:
@@ -48,7 +40,7 @@ def _add_passkey(client: TestClient, authenticator: SoftAuthenticator, name: str
         data={
             "csrf": csrf_of(page.text),
             "passkey_state": state.group(1),
-            "credential": authenticator.register(_embedded(page.text, "passkey-creation")),
+            "credential": authenticator.register(embedded_options(page.text, "passkey-creation")),
             "passkey_name": name,
         },
         follow_redirects=False,
@@ -62,7 +54,7 @@ def _passkey_sign_in(client: TestClient, authenticator: SoftAuthenticator, **tam
     page = client.get(f"{authorize.path}?{authorize.query}")
     assert page.status_code == 200, page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
-    options = _embedded(page.text, "passkey-request")
+    options = embedded_options(page.text, "passkey-request")
     assert options["allowCredentials"] == []  # no identifier: the passkey says whose it is
     ticket = _TICKET.search(page.text)
     assert ticket is not None
@@ -162,7 +154,7 @@ class TestSecurityPage:
         state = _STATE.search(page.text)
         assert state is not None
         foreign = _authenticator().register(
-            _embedded(page.text, "passkey-creation"), origin="https://carnet.example.net"
+            embedded_options(page.text, "passkey-creation"), origin="https://carnet.example.net"
         )
         for credential in (foreign, "{not json"):
             answer = web.client.post(

@@ -6,13 +6,11 @@ The test plays the card agent: it reads the challenge from the sign-in page, has
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import re
 from typing import Any
 
 import pyotp
-from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -20,8 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
-from carnet.audit.service import Agent
-from carnet.auth import card_authorities, service, staff
+from carnet.auth import service, staff
 from carnet.clock import FrozenClock
 from carnet.directory.models import Profession, Professional
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
@@ -40,26 +37,6 @@ from factories.auth import (
     ticket_of,
 )
 from factories.directory import make_organisation, make_professional
-
-OPERATOR = Agent(kind="operator", subject="operator:test")
-
-
-def _agent_fields(page: str, card: cards.Card) -> dict[str, str]:
-    """What the card agent posts: the card's certificates and its signature of the challenge."""
-    found = re.search(r'data-card-challenge="([^"]+)"', page)
-    assert found is not None, "the sign-in page offers no card challenge"
-    challenge = base64.urlsafe_b64decode(found.group(1) + "==")
-    answer = card.answer(challenge)
-    chain = (card.certificate, *card.chain)
-    return {
-        "method": "card",
-        "certificate": ".".join(_b64(c.public_bytes(serialization.Encoding.DER)) for c in chain),
-        "signature": _b64(answer.signature),
-    }
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 def _post(client: TestClient, page: str, fields: dict[str, str]) -> Any:
@@ -110,31 +87,19 @@ class TestCardAgent:
             assert untrusted.status_code == 200
             # No authority trusted yet: no card method on the page.
             assert "data-card-challenge" not in untrusted.text
-            card_authorities.trust(
-                session,
-                certificate_pem=authority.pem,
-                crl=authority.crl(clock.now()),
-                agent=OPERATOR,
-                clock=clock,
-            )
+            cards.trust(session, authority, clock)
             page = served.client.get("/oauth/authorize", params=params).text
             # The demo's reader (identifier and PIN) is not there.
             assert 'name="pin"' not in page
-            redirect = _post(served.client, page, _agent_fields(page, card))
+            redirect = _post(served.client, page, cards.agent_fields(page, card))
             claims = _token_claims(served, app.client_id, redirect, verifier)
             assert claims["fhirUser"] == f"Practitioner/{doctor.id}"
             assert claims["amr"] == ["sc", "hwk", "pin", "mfa"]
 
             authority.revoked.append(card.certificate.serial_number)
-            card_authorities.update_crl(
-                session,
-                name="Test card authority",
-                crl=authority.crl(clock.now()),
-                agent=OPERATOR,
-                clock=clock,
-            )
+            cards.publish_crl(session, authority, clock, name="Test card authority")
             page = served.client.get("/oauth/authorize", params=params).text
-            refused = _post(served.client, page, _agent_fields(page, card))
+            refused = _post(served.client, page, cards.agent_fields(page, card))
         assert refused.status_code == 401
         assert 'data-reason="card-revoked"' in refused.text
         assert "revoked by its authority" in refused.text
@@ -158,13 +123,7 @@ class TestCardAgent:
     ) -> None:
         app = make_app(session, clock)
         authority = cards.root("Test card authority", clock.now())
-        card_authorities.trust(
-            session,
-            certificate_pem=authority.pem,
-            crl=authority.crl(clock.now()),
-            agent=OPERATOR,
-            clock=clock,
-        )
+        cards.trust(session, authority, clock)
         with serve(session, store, clock, wrapper, demo_idp=False) as served:
             _, challenge = pkce()
             page = served.client.get(

@@ -4,16 +4,9 @@ replayed with the same ticket is refused, and a failed try gets a fresh challeng
 
 from __future__ import annotations
 
-import base64
-import json
-import re
-from typing import Any
-
-from cryptography.hazmat.primitives import serialization
 from sqlalchemy.orm import Session
 
-from carnet.audit.service import Agent
-from carnet.auth import card_authorities, passkeys
+from carnet.auth import passkeys
 from carnet.clock import FrozenClock
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
 from factories import cards
@@ -28,34 +21,18 @@ from factories.auth import (
     ticket_of,
 )
 from factories.directory import make_professional
-from factories.passkeys import SoftAuthenticator
+from factories.passkeys import SoftAuthenticator, embedded_options, register, unb64url
 
-OPERATOR = Agent(kind="operator", subject="operator:test")
 RP = passkeys.RelyingParty.from_public_url(PUBLIC_URL)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
 def _card_fields(page: str, card: cards.Card) -> dict[str, str]:
-    found = re.search(r'data-card-challenge="([^"]+)"', page)
-    assert found is not None
-    answer = card.answer(base64.urlsafe_b64decode(found.group(1) + "=="))
-    chain = (card.certificate, *card.chain)
-    return {
-        "ticket": ticket_of(page),
-        "method": "card",
-        "certificate": ".".join(_b64(c.public_bytes(serialization.Encoding.DER)) for c in chain),
-        "signature": _b64(answer.signature),
-    }
+    """The card agent's answer to ``page``, with the page's sign-in ticket."""
+    return {"ticket": ticket_of(page), **cards.agent_fields(page, card)}
 
 
 def _passkey_challenge(page: str) -> bytes:
-    found = re.search(r'<script type="application/json" id="passkey-request">(.*?)</script>', page)
-    assert found is not None
-    options: dict[str, Any] = json.loads(found.group(1))
-    return base64.urlsafe_b64decode(str(options["challenge"]) + "==")
+    return unb64url(str(embedded_options(page, "passkey-request")["challenge"]))
 
 
 class TestCardChallenge:
@@ -70,13 +47,7 @@ class TestCardChallenge:
         doctor = make_professional(session, clock)
         issuer = cards.root("Test card authority", clock.now())
         card = cards.issue(issuer, doctor, clock.now())
-        card_authorities.trust(
-            session,
-            certificate_pem=issuer.pem,
-            crl=issuer.crl(clock.now()),
-            agent=OPERATOR,
-            clock=clock,
-        )
+        cards.trust(session, issuer, clock)
         with serve(session, store, clock, wrapper, demo_idp=False) as served:
             _, challenge = pkce()
             params = authorize_params(app.client_id, challenge, scope="openid fhirUser user/*.rs")
@@ -100,9 +71,7 @@ class TestCardChallenge:
         issuer = cards.root("Test card authority", clock.now())
         card = cards.issue(issuer, doctor, clock.now())
         # Trusted, but no CRL yet: the card is refused (fail closed), its answer spent.
-        card_authorities.trust(
-            session, certificate_pem=issuer.pem, crl=None, agent=OPERATOR, clock=clock
-        )
+        cards.trust(session, issuer, clock, with_crl=False)
         with serve(session, store, clock, wrapper, demo_idp=False) as served:
             _, challenge = pkce()
             params = authorize_params(app.client_id, challenge, scope="openid fhirUser user/*.rs")
@@ -112,13 +81,7 @@ class TestCardChallenge:
             assert refused.status_code == 401
             replayed = served.client.post("/oauth/authorize", data=fields, follow_redirects=False)
             assert replayed.status_code == 400
-            card_authorities.update_crl(
-                session,
-                name="Test card authority",
-                crl=issuer.crl(clock.now()),
-                agent=OPERATOR,
-                clock=clock,
-            )
+            cards.publish_crl(session, issuer, clock, name="Test card authority")
             # The page shown after the refusal carries a fresh ticket and challenge: it works.
             assert ticket_of(refused.text) != fields["ticket"]
             retried = served.client.post(
@@ -143,16 +106,7 @@ class TestPasskeyChallenge:
         authenticator = SoftAuthenticator(rp_id=RP.id, origin=RP.origin, counter=None)
         carnet = authority(wrapper)
         account = passkeys.patient_account(session, login.patient.id)
-        ceremony = passkeys.begin_registration(session, carnet, account, binding="b", clock=clock)
-        passkeys.finish_registration(
-            session,
-            carnet,
-            state=ceremony.state,
-            response=authenticator.register(ceremony.options_json),
-            name="phone",
-            binding="b",
-            clock=clock,
-        )
+        register(session, carnet, clock, account, authenticator, binding="b")
         with serve(session, store, clock, wrapper, demo_idp=False) as served:
             _, challenge = pkce()
             page = served.client.get(

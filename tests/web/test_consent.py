@@ -85,6 +85,15 @@ def _token(web: Served, client_id: str, redirect: Any, verifier: str) -> dict[st
     return body
 
 
+def _launch_for_self(
+    web: Served, client_id: str, login: PatientLogin, clock: FrozenClock
+) -> dict[str, Any]:
+    """A representative's launch approved for their own dossier: the token response."""
+    page, verifier = _launch(web, client_id, login, clock)
+    own = decide(web.client, page.text, "approve", patient=str(login.patient.id))
+    return _token(web, client_id, own, verifier)
+
+
 def _documents(web: Served, token: str, patient: Patient, **headers: str) -> Any:
     return web.client.get(
         "/fhir/DocumentReference",
@@ -339,9 +348,9 @@ class TestRepresentatives:
     ) -> None:
         login, _child, _stranger, _documents = family
         app = make_app(session, clock)
-        page, verifier = _launch(web, app.client_id, login, clock)
-        own = decide(web.client, page.text, "approve", patient=str(login.patient.id))
-        assert _token(web, app.client_id, own, verifier)["patient"] == str(login.patient.id)
+        assert _launch_for_self(web, app.client_id, login, clock)["patient"] == str(
+            login.patient.id
+        )
         assert is_consent_page(_launch(web, app.client_id, login, clock)[0])
 
     def test_a_dossier_not_offered_is_refused(
@@ -367,9 +376,7 @@ class TestRepresentatives:
     ) -> None:
         login, child, stranger, documents = family
         app = make_app(session, clock)
-        page, verifier = _launch(web, app.client_id, login, clock)
-        own = decide(web.client, page.text, "approve", patient=str(login.patient.id))
-        token = _token(web, app.client_id, own, verifier)["access_token"]
+        token = _launch_for_self(web, app.client_id, login, clock)["access_token"]
         # Without the header, patient/ scopes reach the parent's own dossier only.
         assert _nothing(_documents(web, token, child))
 

@@ -29,7 +29,12 @@ from carnet.access.models import (
     TreatingDoctor,
 )
 from carnet.access.policy import Action
-from carnet.access.rules import MAX_CARE_CONTACT_DAYS, current_preferences, keep_rule
+from carnet.access.rules import (
+    MAX_CARE_CONTACT_DAYS,
+    authorize_control,
+    current_preferences,
+    keep_rule,
+)
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction
 from carnet.clock import Clock
@@ -49,14 +54,7 @@ def issue_care_contact_code(
     session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
 ) -> str:
     """A one-time code the patient shows a professional (15 minutes); stored as a hash."""
-    authorize(
-        session,
-        actor,
-        patient_id,
-        Action.MANAGE_ACCESS,
-        now=clock.now(),
-        audit=AuditAction.CARE_CONTACT_CODE,
-    )
+    authorize_control(session, actor, patient_id, audit=AuditAction.CARE_CONTACT_CODE, clock=clock)
     code = f"{secrets.randbelow(10**8):08d}"
     session.add(
         CareContactCode(
@@ -161,14 +159,13 @@ def adjust_care_contact(
         contact.ended_by = actor.subject
     else:
         contact.window_ends_at = ends_at
-    session.flush()
-    record_action(
+    keep_rule(
         session,
-        actor,
-        AuditAction.CARE_CONTACT,
-        patient_id,
-        clock,
-        entity=contact.id,
+        contact,
+        actor=actor,
+        action=AuditAction.CARE_CONTACT,
+        patient_id=patient_id,
+        clock=clock,
         details={"adjusted_to": ends_at, "ended": contact.ended_at is not None},
     )
     return contact

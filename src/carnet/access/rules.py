@@ -158,15 +158,13 @@ def grant_access(
         ends_at=ends_at,
         granted_by=actor.subject,
     )
-    session.add(grant)
-    session.flush()
-    record_action(
+    keep_rule(
         session,
-        actor,
-        AuditAction.GRANT,
-        patient_id,
-        clock,
-        entity=grant.id,
+        grant,
+        actor=actor,
+        action=AuditAction.GRANT,
+        patient_id=patient_id,
+        clock=clock,
         details={
             "level": level.value,
             "professional": professional_id,
@@ -181,16 +179,15 @@ def revoke_grant(
     session: Session, actor: Actor, patient_id: uuid.UUID, grant_id: uuid.UUID, *, clock: Clock
 ) -> Grant:
     """End a grant now; it stays in the history."""
-    authorize(
-        session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now(), audit=AuditAction.REVOKE
-    )
+    authorize_control(session, actor, patient_id, audit=AuditAction.REVOKE, clock=clock)
     grant = session.get(Grant, (patient_id, grant_id))
     if grant is None or grant.revoked_at is not None:
         raise AccessRuleNotFound("live grant")
     grant.revoked_at = clock.now()
     grant.revoked_by = actor.subject
-    session.flush()
-    record_action(session, actor, AuditAction.REVOKE, patient_id, clock, entity=grant.id)
+    keep_rule(
+        session, grant, actor=actor, action=AuditAction.REVOKE, patient_id=patient_id, clock=clock
+    )
     return grant
 
 
@@ -203,17 +200,9 @@ def block_professional(
     clock: Clock,
 ) -> Block:
     """Bar a professional from the dossier, emergencies included (idempotent)."""
-    authorize(
-        session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now(), audit=AuditAction.BLOCK
-    )
+    authorize_control(session, actor, patient_id, audit=AuditAction.BLOCK, clock=clock)
     directory.get_professional(session, professional_id)
-    existing = session.scalar(
-        select(Block).where(
-            Block.patient_id == patient_id,
-            Block.professional_id == professional_id,
-            Block.lifted_at.is_(None),
-        )
-    )
+    existing = _block_in_force(session, patient_id, professional_id)
     if existing is not None:
         return existing
     block = Block(
@@ -244,29 +233,33 @@ def lift_block(
     clock: Clock,
 ) -> None:
     """Lift the patient's block on a professional."""
-    authorize(
-        session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now(), audit=AuditAction.UNBLOCK
+    authorize_control(session, actor, patient_id, audit=AuditAction.UNBLOCK, clock=clock)
+    block = _block_in_force(session, patient_id, professional_id)
+    if block is None:
+        raise AccessRuleNotFound("block")
+    block.lifted_at = clock.now()
+    block.lifted_by = actor.subject
+    keep_rule(
+        session,
+        block,
+        actor=actor,
+        action=AuditAction.UNBLOCK,
+        patient_id=patient_id,
+        clock=clock,
+        details={"professional": professional_id},
     )
-    block = session.scalar(
+
+
+def _block_in_force(
+    session: Session, patient_id: uuid.UUID, professional_id: uuid.UUID
+) -> Block | None:
+    """The patient's block on this professional that is not lifted, if any (one at a time)."""
+    return session.scalar(
         select(Block).where(
             Block.patient_id == patient_id,
             Block.professional_id == professional_id,
             Block.lifted_at.is_(None),
         )
-    )
-    if block is None:
-        raise AccessRuleNotFound("block")
-    block.lifted_at = clock.now()
-    block.lifted_by = actor.subject
-    session.flush()
-    record_action(
-        session,
-        actor,
-        AuditAction.UNBLOCK,
-        patient_id,
-        clock,
-        entity=block.id,
-        details={"professional": professional_id},
     )
 
 
@@ -318,14 +311,7 @@ def set_preferences(
     clock: Clock,
 ) -> AccessPreferences:
     """Record the patient's standing choices: emergency opposition or widening, care contacts."""
-    authorize(
-        session,
-        actor,
-        patient_id,
-        Action.MANAGE_ACCESS,
-        now=clock.now(),
-        audit=AuditAction.PREFERENCES,
-    )
+    authorize_control(session, actor, patient_id, audit=AuditAction.PREFERENCES, clock=clock)
     days = preferences.care_contact_days
     if days is not None and not 1 <= days <= MAX_CARE_CONTACT_DAYS:
         raise InvalidAccessRule(
@@ -380,34 +366,57 @@ def mask_document(
         created_at=clock.now(),
         created_by=actor.subject,
     )
-    session.add(mask)
-    session.flush()
-    record_action(
+    keep_rule(
         session,
-        actor,
-        AuditAction.MASK,
-        patient_id,
-        clock,
-        entity=document_id,
+        mask,
+        actor=actor,
+        action=AuditAction.MASK,
+        patient_id=patient_id,
+        clock=clock,
         details={"professional": professional_id},
+        entity=document_id,
     )
     return mask
 
 
 def keep_rule(
     session: Session,
-    rule: Grant | Block | TreatingDoctor | CareContact | Representation | AccessPreferences,
+    rule: Grant
+    | Block
+    | TreatingDoctor
+    | CareContact
+    | Representation
+    | AccessPreferences
+    | DocumentMask,
     *,
     actor: Actor,
     action: AuditAction,
     patient_id: uuid.UUID,
     clock: Clock,
     details: dict[str, object] | None = None,
+    entity: uuid.UUID | None = None,
 ) -> None:
-    """Store a new rule and record it on the dossier's audit trail, in one transaction."""
+    """Store a rule, new or just changed, and record the change on the dossier's audit trail.
+
+    One transaction holds both, so no rule changes without its trace. The event names the rule,
+    unless ``entity`` names what it is about instead (a mask names the document it hides).
+    """
     session.add(rule)
     session.flush()
-    record_action(session, actor, action, patient_id, clock, entity=rule.id, details=details)
+    record_action(
+        session, actor, action, patient_id, clock, entity=entity or rule.id, details=details
+    )
+
+
+def authorize_control(
+    session: Session, actor: Actor, patient_id: uuid.UUID, *, audit: AuditAction, clock: Clock
+) -> None:
+    """Refuse (``AccessDenied``, recorded as ``audit``) unless ``actor`` manages this dossier.
+
+    The patient's controls (and their representative's) all ask the policy the same question:
+    may this actor manage who has access to the dossier, now.
+    """
+    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now(), audit=audit)
 
 
 # --- Ending rules by their id (as FHIR Consent resources name them) -------------------------
@@ -433,14 +442,7 @@ def lift_block_by_id(
     block = session.get(Block, (patient_id, block_id))
     if block is None or block.lifted_at is not None:
         # Whoever may not manage this dossier hears the same "not found", recorded as refused.
-        authorize(
-            session,
-            actor,
-            patient_id,
-            Action.MANAGE_ACCESS,
-            now=clock.now(),
-            audit=AuditAction.UNBLOCK,
-        )
+        authorize_control(session, actor, patient_id, audit=AuditAction.UNBLOCK, clock=clock)
         raise AccessRuleNotFound("block")
     lift_block(session, actor, patient_id, block.professional_id, clock=clock)
     return block
@@ -458,27 +460,18 @@ def end_treating_doctor(
 
     The doctor keeps whatever other rules (a grant, a care contact) give them.
     """
-    authorize(
-        session,
-        actor,
-        patient_id,
-        Action.MANAGE_ACCESS,
-        now=clock.now(),
-        audit=AuditAction.DESIGNATE,
-    )
+    authorize_control(session, actor, patient_id, audit=AuditAction.DESIGNATE, clock=clock)
     ended = _end_designations(session, actor, patient_id, clock.now(), only=designation_id)
     if not ended:
         raise AccessRuleNotFound("treating-doctor designation")
-    session.flush()
-    details = {"professional": ended[0].professional_id, "ended": True}
-    record_action(
+    keep_rule(
         session,
-        actor,
-        AuditAction.DESIGNATE,
-        patient_id,
-        clock,
-        entity=ended[0].id,
-        details=details,
+        ended[0],
+        actor=actor,
+        action=AuditAction.DESIGNATE,
+        patient_id=patient_id,
+        clock=clock,
+        details={"professional": ended[0].professional_id, "ended": True},
     )
     return ended[0]
 
@@ -518,14 +511,7 @@ def withdraw_emergency_choice(
     only); the care-contact choices stay. ``AccessRuleNotFound`` unless that row is the one in
     force and makes an emergency choice.
     """
-    authorize(
-        session,
-        actor,
-        patient_id,
-        Action.MANAGE_ACCESS,
-        now=clock.now(),
-        audit=AuditAction.PREFERENCES,
-    )
+    authorize_control(session, actor, patient_id, audit=AuditAction.PREFERENCES, clock=clock)
     row = preferences_in_force(session, patient_id)
     if row is None or row.id != preferences_id:
         raise AccessRuleNotFound("emergency preference")

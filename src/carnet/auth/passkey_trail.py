@@ -108,15 +108,7 @@ def refuse_unknown(
 def refuse(
     session: Session, agent: Agent, clock: Clock, passkey: PasskeyCredential, reason: str
 ) -> NoReturn:
-    record(
-        session,
-        agent,
-        clock,
-        step="sign-in",
-        passkey=passkey,
-        outcome=AuditOutcome.DENIED,
-        reason=reason,
-    )
+    _record_refused(session, agent, clock, passkey, reason)
     raise SignInRefused()
 
 
@@ -131,6 +123,15 @@ def failed(
     now: dt.datetime,
 ) -> NoReturn:
     """Audit a failed assertion on a known passkey and count it towards the account's lock."""
+    _record_refused(session, agent, clock, passkey, reason[:500])
+    _record_attempt(account, ok=False, now=now)  # raises SignInRefused once recorded
+    raise SignInRefused()
+
+
+def _record_refused(
+    session: Session, agent: Agent, clock: Clock, passkey: PasskeyCredential, reason: str
+) -> None:
+    # A refused sign-in on a known passkey names it on the trail, whatever the refusal.
     record(
         session,
         agent,
@@ -138,7 +139,5 @@ def failed(
         step="sign-in",
         passkey=passkey,
         outcome=AuditOutcome.DENIED,
-        reason=reason[:500],
+        reason=reason,
     )
-    _record_attempt(account, ok=False, now=now)  # raises SignInRefused once recorded
-    raise SignInRefused()

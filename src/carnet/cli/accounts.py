@@ -16,7 +16,7 @@ import typer
 from carnet.access.actors import ActorKind
 from carnet.audit.service import Agent
 from carnet.auth import card_authorities, service, staff
-from carnet.cli.platforms import as_operator, fail, opened_platform, require_schema
+from carnet.cli.platforms import as_operator, fail, migrated_platform
 from carnet.cli.tokens import token_authority
 from carnet.db import unit_of_work
 
@@ -50,8 +50,7 @@ def operators_add(
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     kind = ActorKind.SECURITY_OFFICER if security_officer else ActorKind.OPERATOR
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         with unit_of_work(platform.sessions) as session:
             secret = service.create_operator_account(
                 session,
@@ -94,8 +93,7 @@ def professionals_invite(
     """
     from carnet.auth import onboarding  # noqa: PLC0415 — only this command needs it
 
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         with unit_of_work(platform.sessions) as session:
             row, code = onboarding.invite_professional(
                 session,
@@ -148,18 +146,16 @@ def cards_trust(
     """
     pem = _read_file(certificate, "certificate")
     crl_bytes = _read_file(crl, "CRL") if crl is not None else None
-    with opened_platform() as platform:
-        require_schema(platform)
-        with unit_of_work(platform.sessions) as session:
-            row = card_authorities.trust(
-                session,
-                certificate_pem=pem,
-                name=name,
-                crl=crl_bytes,
-                agent=_operator_agent(operator),
-                clock=platform.clock,
-            )
-            trusted_name, has_crl = row.name, row.crl_pem is not None
+    with migrated_platform() as platform, unit_of_work(platform.sessions) as session:
+        row = card_authorities.trust(
+            session,
+            certificate_pem=pem,
+            name=name,
+            crl=crl_bytes,
+            agent=_operator_agent(operator),
+            clock=platform.clock,
+        )
+        trusted_name, has_crl = row.name, row.crl_pem is not None
     typer.echo(f"Trusted card authority {trusted_name!r}.")
     if not has_crl:
         typer.secho(
@@ -178,16 +174,14 @@ def cards_crl(
 ) -> None:
     """Replace an authority's CRLs with fresh ones (run it before their nextUpdate)."""
     data = _read_file(crl, "CRL")
-    with opened_platform() as platform:
-        require_schema(platform)
-        with unit_of_work(platform.sessions) as session:
-            card_authorities.update_crl(
-                session,
-                name=authority,
-                crl=data,
-                agent=_operator_agent(operator),
-                clock=platform.clock,
-            )
+    with migrated_platform() as platform, unit_of_work(platform.sessions) as session:
+        card_authorities.update_crl(
+            session,
+            name=authority,
+            crl=data,
+            agent=_operator_agent(operator),
+            clock=platform.clock,
+        )
     typer.echo(f"Updated the CRLs of {authority!r}.")
 
 
@@ -197,31 +191,27 @@ def cards_distrust(
     operator: Annotated[str, typer.Option(help="The operator, for the audit trail.")] = "cli",
 ) -> None:
     """Stop trusting a card authority: its cards are refused from now on."""
-    with opened_platform() as platform:
-        require_schema(platform)
-        with unit_of_work(platform.sessions) as session:
-            card_authorities.distrust(
-                session, name=authority, agent=_operator_agent(operator), clock=platform.clock
-            )
+    with migrated_platform() as platform, unit_of_work(platform.sessions) as session:
+        card_authorities.distrust(
+            session, name=authority, agent=_operator_agent(operator), clock=platform.clock
+        )
     typer.echo(f"No longer trusting {authority!r}.")
 
 
 @cards_app.command("list")
 def cards_list() -> None:
     """List the trusted card authorities, their expiry and their CRLs' next update."""
-    with opened_platform() as platform:
-        require_schema(platform)
-        with unit_of_work(platform.sessions) as session:
-            for summary in card_authorities.summaries(session):
-                crl = (
-                    f"{summary.crl_count} CRL(s), next update {summary.crl_next_update:%Y-%m-%d}"
-                    if summary.crl_next_update
-                    else "NO CRL: its cards are refused"
-                )
-                typer.echo(
-                    f"{summary.name}  {summary.subject}  until {summary.not_after:%Y-%m-%d}  "
-                    f"{crl}  sha256:{summary.fingerprint}"
-                )
+    with migrated_platform() as platform, unit_of_work(platform.sessions) as session:
+        for summary in card_authorities.summaries(session):
+            crl = (
+                f"{summary.crl_count} CRL(s), next update {summary.crl_next_update:%Y-%m-%d}"
+                if summary.crl_next_update
+                else "NO CRL: its cards are refused"
+            )
+            typer.echo(
+                f"{summary.name}  {summary.subject}  until {summary.not_after:%Y-%m-%d}  "
+                f"{crl}  sha256:{summary.fingerprint}"
+            )
 
 
 @staff_app.command("allow")
@@ -233,18 +223,16 @@ def staff_allow(
     operator: Annotated[str, typer.Option(help="The operator, for the audit trail.")] = "cli",
 ) -> None:
     """Let a staff member act for a professional, with that professional's access only."""
-    with opened_platform() as platform:
-        require_schema(platform)
-        with unit_of_work(platform.sessions) as session:
-            member = staff.find(session, staff_identifier)
-            professional = staff.find(session, doctor)
-            staff.allow(
-                session,
-                staff_id=member.id,
-                professional_id=professional.id,
-                granted_by=f"operator:{operator}",
-                clock=platform.clock,
-            )
+    with migrated_platform() as platform, unit_of_work(platform.sessions) as session:
+        member = staff.find(session, staff_identifier)
+        professional = staff.find(session, doctor)
+        staff.allow(
+            session,
+            staff_id=member.id,
+            professional_id=professional.id,
+            granted_by=f"operator:{operator}",
+            clock=platform.clock,
+        )
     typer.echo(f"{staff_identifier} may act for {doctor}.")
 
 
@@ -256,12 +244,10 @@ def staff_revoke(
     ],
 ) -> None:
     """End a staff member's allowance; their tokens stop at the next refresh."""
-    with opened_platform() as platform:
-        require_schema(platform)
-        with unit_of_work(platform.sessions) as session:
-            member = staff.find(session, staff_identifier)
-            professional = staff.find(session, doctor)
-            staff.revoke(
-                session, staff_id=member.id, professional_id=professional.id, clock=platform.clock
-            )
+    with migrated_platform() as platform, unit_of_work(platform.sessions) as session:
+        member = staff.find(session, staff_identifier)
+        professional = staff.find(session, doctor)
+        staff.revoke(
+            session, staff_id=member.id, professional_id=professional.id, clock=platform.clock
+        )
     typer.echo(f"{staff_identifier} no longer acts for {doctor}.")

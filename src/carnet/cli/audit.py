@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from carnet.cli.platforms import fail, opened_platform, require_schema
+from carnet.cli.platforms import fail, migrated_platform, opened_platform
 from carnet.db import unit_of_work
 
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
@@ -46,8 +46,7 @@ def audit_checkpoint(
     """Append a signed checkpoint of the audit chain heads to an append-only log."""
     from carnet.audit.checkpoints import CheckpointLogError, log_path, take_checkpoint  # noqa: PLC0415
 
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         location = to or platform.settings.audit_checkpoints
         if not location or platform.audit_key is None:
             fail("Say where: --to FILE, or set CARNET_AUDIT_CHECKPOINTS.")
@@ -138,8 +137,7 @@ def audit_seal_unsigned(
     from carnet.audit.checkpoints import CheckpointLogError, log_path, read_log  # noqa: PLC0415
     from carnet.audit.unsigned_heads import seal_unsigned_heads  # noqa: PLC0415
 
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         key = platform.audit_key
         if key is None:
             fail("No audit signing key is configured.")

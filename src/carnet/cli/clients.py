@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from carnet.auth import service
-from carnet.cli.platforms import fail, opened_platform, require_schema
+from carnet.cli.platforms import fail, migrated_platform
 from carnet.db import unit_of_work
 
 clients_app = typer.Typer(help="OAuth clients: apps and feeding systems.", no_args_is_help=True)
@@ -43,8 +43,7 @@ def clients_register(
             key_set = json.loads(jwks.read_text())
         except (OSError, ValueError) as error:
             fail(f"Cannot read the JWKS file {jwks}: {error}")
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         with unit_of_work(platform.sessions) as session:
             if organisation is not None:
                 client = service.register_backend_client(
@@ -73,12 +72,10 @@ def clients_register(
 @clients_app.command("list")
 def clients_list() -> None:
     """List the registered clients."""
-    with opened_platform() as platform:
-        require_schema(platform)
-        with unit_of_work(platform.sessions) as session:
-            for client in service.list_clients(session):
-                state = "" if client.active else "  (inactive)"
-                typer.echo(
-                    f"{client.client_id}  {client.kind.value}  {client.name}  "
-                    f"[{client.allowed_scopes}]{state}"
-                )
+    with migrated_platform() as platform, unit_of_work(platform.sessions) as session:
+        for client in service.list_clients(session):
+            state = "" if client.active else "  (inactive)"
+            typer.echo(
+                f"{client.client_id}  {client.kind.value}  {client.name}  "
+                f"[{client.allowed_scopes}]{state}"
+            )

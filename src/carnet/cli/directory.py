@@ -14,9 +14,8 @@ import typer
 from carnet.cli.platforms import (
     as_operator,
     fail,
-    opened_platform,
+    migrated_platform,
     recording_refusals,
-    require_schema,
 )
 from carnet.db import unit_of_work
 
@@ -42,8 +41,7 @@ def directory_import(
     from carnet.directory.errors import InvalidDirectoryFile  # noqa: PLC0415 — this command only
     from carnet.lifecycle.directory_registry import import_directory  # noqa: PLC0415
 
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         try:
             with (
                 file.open("r", encoding="utf-8-sig", newline="") as stream,

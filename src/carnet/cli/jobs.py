@@ -11,9 +11,8 @@ from typing import Annotated
 
 import typer
 
-from carnet.cli.platforms import fail, opened_platform, require_schema
+from carnet.cli.platforms import fail, migrated_platform, opened_platform
 from carnet.db import unit_of_work
-from carnet.lifecycle.jobs import SweepSchedule, run_jobs
 from carnet.lifecycle.sweep import sweep_store
 from carnet.storage.ports import ListedObject
 
@@ -24,16 +23,8 @@ jobs_app = typer.Typer(help="The scheduled jobs (the server also runs them).", n
 def jobs_run() -> None:
     """Run each due job once: openings at the deadline, emergency expiry, digests, purge."""
 
-    with opened_platform() as platform:
-        require_schema(platform)
-        report = run_jobs(
-            platform.sessions,
-            platform.store,
-            clock=platform.clock,
-            retention_years=platform.settings.retention_years,
-            sweep=SweepSchedule.from_settings(platform.settings),
-            audit_checkpoints=platform.audit_checkpoints,
-        )
+    with migrated_platform() as platform:
+        report = platform.run_jobs()
         typer.echo(report.summary())
 
 
@@ -81,8 +72,7 @@ def store_sweep(
     def show(listed: ListedObject) -> None:
         typer.echo(f"{listed.key} {listed.size} bytes, written {listed.modified_at.isoformat()}")
 
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         seconds = grace_seconds
         if seconds is None:
             seconds = platform.settings.store_sweep_grace_seconds

@@ -20,9 +20,8 @@ from carnet.access.scopes import parse_scopes
 from carnet.cli.platforms import (
     as_operator,
     fail,
-    opened_platform,
+    migrated_platform,
     recording_refusals,
-    require_schema,
 )
 from carnet.db import unit_of_work
 from carnet.exports import build_export_zip, import_export_zip
@@ -59,8 +58,7 @@ def enrol(
     """
 
     console = Console(stderr=True, highlight=False, emoji=False)
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         settings = platform.settings
         printer = _LetterPrinter(letters, settings.public_url, platform.clock.now())
         bar = Progress(
@@ -149,8 +147,7 @@ def invite(
 ) -> None:
     """Print a new invitation letter for one patient; their earlier codes stop working."""
 
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         settings = platform.settings
         printer = _LetterPrinter(letters, settings.public_url, platform.clock.now())
         with unit_of_work(platform.sessions) as session:
@@ -183,8 +180,7 @@ def export(
     Only where the demo identity provider is on: elsewhere patients export from the API.
     """
 
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         settings = platform.settings
         if not settings.demo_idp:
             fail(
@@ -229,8 +225,7 @@ def import_(
 ) -> None:
     """Import a dossier export into this Carnet (which must not hold the patient yet)."""
 
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         with unit_of_work(platform.sessions) as session:
             report = import_export_zip(
                 session,

@@ -85,6 +85,18 @@ def opened_platform() -> Iterator[Platform]:
         platform.close()
 
 
+@contextmanager
+def migrated_platform() -> Iterator[Platform]:
+    """The platform, for a command that touches the database: refused unless it is migrated.
+
+    The schema check comes before anything is read, so a command never runs half-way on a
+    database older or newer than the code.
+    """
+    with opened_platform() as platform:
+        require_schema(platform)
+        yield platform
+
+
 def fail(message: str | None, code: int = 1) -> NoReturn:
     """Print ``error: <message>`` on one line and exit; under ``--debug``, re-raise instead."""
     if state.debug and sys.exc_info()[1] is not None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from carnet.cli.platforms import opened_platform, require_schema
+from carnet.cli.platforms import migrated_platform
 
 
 def serve(
@@ -27,8 +27,7 @@ def serve(
     application = "carnet.app:served_app"
     # The schema is checked once, here: a worker that refused to start would only be replaced
     # by another refusing the same way.
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         settings = platform.settings
     fork_workers_from_a_preloaded_server(application)
     uvicorn.run(

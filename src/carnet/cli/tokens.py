@@ -15,7 +15,7 @@ import typer
 from carnet.access.actors import Assurance
 from carnet.auth import keys, service
 from carnet.auth.tokens import TokenAuthority
-from carnet.cli.platforms import opened_platform, require_schema
+from carnet.cli.platforms import migrated_platform
 from carnet.db import unit_of_work
 from carnet.platform import Platform
 
@@ -53,8 +53,7 @@ def token(
     ] = None,
 ) -> None:
     """Print an access token signed with the server's key (demo identity provider only)."""
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         with unit_of_work(platform.sessions) as session:
             issued = service.mint_token(
                 session,
@@ -77,8 +76,7 @@ def otp(
     ],
 ) -> None:
     """Print the current one-time code of a demo account (demo identity provider only)."""
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         with unit_of_work(platform.sessions) as session:
             code = service.current_otp(
                 session,
@@ -100,8 +98,7 @@ def keys_rotate(
     ] = None,
 ) -> None:
     """Start signing with a new key; the old ones stay published until their tokens expire."""
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         authority = token_authority(platform)
         window = authority.config.key_overlap if overlap is None else dt.timedelta(seconds=overlap)
         with unit_of_work(platform.sessions) as session:
@@ -115,8 +112,7 @@ def keys_rotate(
 @keys_app.command("list")
 def keys_list() -> None:
     """List the signing keys: the one signing, those still published, those expired."""
-    with opened_platform() as platform:
-        require_schema(platform)
+    with migrated_platform() as platform:
         now = platform.clock.now()
         with unit_of_work(platform.sessions) as session:
             rows = keys.all_keys(session)

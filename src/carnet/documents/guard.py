@@ -10,13 +10,20 @@ allowed. Keeping these in one place keeps the per-document decision the same for
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
 from carnet.access import guard as access_guard
 from carnet.access.actors import Actor
 from carnet.access.matrix import load_matrix
-from carnet.access.policy import DocumentFacts, DossierAccess, decide_document, decide_manage
+from carnet.access.policy import (
+    Decision,
+    DocumentFacts,
+    DossierAccess,
+    decide_document,
+    decide_manage,
+)
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction
 from carnet.catalogue import UnknownDocumentType, load_catalogue
@@ -51,16 +58,14 @@ def visible(
     audit: AuditAction,
 ) -> Document:
     """The document, if the policy lets ``actor`` see it; else an audited ``AccessDenied``."""
-    document = session.get(Document, (access.patient_id, document_id))
-    decision = (
-        decide_document(actor, access, facts(document), load_matrix())
-        if document is not None
-        else None
+    return _decided(
+        session,
+        actor,
+        access,
+        document_id,
+        audit=audit,
+        decide=lambda facts_: decide_document(actor, access, facts_, load_matrix()),
     )
-    if document is None or not decision:
-        reason = decision.reason if decision is not None else "no such document"
-        raise access_guard.refuse(actor, audit, reason, access.patient_id, (document_id,))
-    return document
 
 
 def managed(
@@ -71,8 +76,29 @@ def managed(
     audit: AuditAction,
 ) -> Document:
     """The document, if ``actor`` may manage it (its author); else an audited ``AccessDenied``."""
+    return _decided(
+        session,
+        actor,
+        access,
+        document_id,
+        audit=audit,
+        decide=lambda facts_: decide_manage(actor, access, facts_),
+    )
+
+
+def _decided(
+    session: Session,
+    actor: Actor,
+    access: DossierAccess,
+    document_id: uuid.UUID,
+    *,
+    audit: AuditAction,
+    decide: Callable[[DocumentFacts], Decision],
+) -> Document:
+    # A document that does not exist and one the policy refuses get the same refusal, so the
+    # answer never tells which documents a dossier holds.
     document = session.get(Document, (access.patient_id, document_id))
-    decision = decide_manage(actor, access, facts(document)) if document is not None else None
+    decision = decide(facts(document)) if document is not None else None
     if document is None or not decision:
         reason = decision.reason if decision is not None else "no such document"
         raise access_guard.refuse(actor, audit, reason, access.patient_id, (document_id,))

@@ -6,6 +6,7 @@ The document is kept in every case; only its status or its visibility flags chan
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from sqlalchemy.orm import Session
@@ -26,26 +27,14 @@ def mark_entered_in_error(
 ) -> Document:
     """Withdraw a current document published by mistake; it is kept, marked entered-in-error."""
     audit = AuditAction.STATUS_CHANGE
-    access_guard.check_scope(
-        actor, "DocumentReference", Interaction.UPDATE, patient_id, audit=audit
-    )
-    access = access_guard.authorize(
-        session, actor, patient_id, Action.MANAGE_DOCUMENT, now=clock.now(), audit=audit
-    )
-    document = guard.managed(session, actor, access, document_id, audit)
+    now = clock.now()
+    _check_update_scope(actor, patient_id, audit)
+    document = _authored(session, actor, patient_id, document_id, audit=audit, now=now)
     if document.status is not DocumentStatus.CURRENT:
         raise DocumentNotCurrent(document.status.value)
     document.status = DocumentStatus.ENTERED_IN_ERROR
-    document.updated_at = clock.now()
-    session.flush()
-    guard.record(
-        session,
-        actor,
-        audit,
-        patient_id,
-        clock,
-        documents=[document.id],
-        details={"status": "entered-in-error"},
+    _record_change(
+        session, actor, document, audit, clock, at=now, details={"status": "entered-in-error"}
     )
     return document
 
@@ -66,9 +55,7 @@ def set_visibility(
     sets the confidentiality of what they wrote.
     """
     audit = AuditAction.VISIBILITY_CHANGE
-    access_guard.check_scope(
-        actor, "DocumentReference", Interaction.UPDATE, patient_id, audit=audit
-    )
+    _check_update_scope(actor, patient_id, audit)
     now = clock.now()
     if actor.kind is ActorKind.PATIENT:
         access = access_guard.authorize(
@@ -80,23 +67,18 @@ def set_visibility(
             raise access_guard.refuse(
                 actor, audit, "only the patient masks documents", patient_id, (document_id,)
             )
-        access = access_guard.authorize(
-            session, actor, patient_id, Action.MANAGE_DOCUMENT, now=now, audit=audit
-        )
-        document = guard.managed(session, actor, access, document_id, audit)
+        document = _authored(session, actor, patient_id, document_id, audit=audit, now=now)
     if confidentiality is not None:
         document.confidentiality = confidentiality
     if masked_from_professionals is not None:
         document.masked_from_professionals = masked_from_professionals
-    document.updated_at = now
-    session.flush()
-    guard.record(
+    _record_change(
         session,
         actor,
+        document,
         audit,
-        patient_id,
         clock,
-        documents=[document.id],
+        at=now,
         details={"confidentiality": confidentiality, "masked": masked_from_professionals},
     )
     return document
@@ -107,23 +89,51 @@ def disclose_to_patient(
 ) -> Document:
     """Release a document held back from the patient (after the announcement consultation)."""
     audit = AuditAction.VISIBILITY_CHANGE
+    now = clock.now()
+    _check_update_scope(actor, patient_id, audit)
+    document = _authored(session, actor, patient_id, document_id, audit=audit, now=now)
+    document.hidden_from_patient = False
+    _record_change(session, actor, document, audit, clock, at=now, details={"disclosed": True})
+    return document
+
+
+def _check_update_scope(actor: Actor, patient_id: uuid.UUID, audit: AuditAction) -> None:
+    # Every change here updates a DocumentReference: the token must cover that before the
+    # policy is asked.
     access_guard.check_scope(
         actor, "DocumentReference", Interaction.UPDATE, patient_id, audit=audit
     )
+
+
+def _authored(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    document_id: uuid.UUID,
+    *,
+    audit: AuditAction,
+    now: dt.datetime,
+) -> Document:
+    """The document, if ``actor`` manages it (its author); else an audited ``AccessDenied``."""
     access = access_guard.authorize(
-        session, actor, patient_id, Action.MANAGE_DOCUMENT, now=clock.now(), audit=audit
+        session, actor, patient_id, Action.MANAGE_DOCUMENT, now=now, audit=audit
     )
-    document = guard.managed(session, actor, access, document_id, audit)
-    document.hidden_from_patient = False
-    document.updated_at = clock.now()
+    return guard.managed(session, actor, access, document_id, audit)
+
+
+def _record_change(
+    session: Session,
+    actor: Actor,
+    document: Document,
+    audit: AuditAction,
+    clock: Clock,
+    *,
+    at: dt.datetime,
+    details: dict[str, object],
+) -> None:
+    """Stamp the document as changed ``at`` and record the change on the dossier's trail."""
+    document.updated_at = at
     session.flush()
     guard.record(
-        session,
-        actor,
-        audit,
-        patient_id,
-        clock,
-        documents=[document.id],
-        details={"disclosed": True},
+        session, actor, audit, document.patient_id, clock, documents=[document.id], details=details
     )
-    return document

@@ -16,10 +16,6 @@ ticket is, and spent on first use. Refusing sends the browser back to the app wi
 
 from __future__ import annotations
 
-import datetime as dt
-import hmac
-import logging
-import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -30,42 +26,42 @@ from sqlalchemy.orm import Session
 
 from carnet.access import identification as access_identification
 from carnet.access import representation as access_representation
-from carnet.access.actors import Actor, ActorKind, Assurance
+from carnet.access.actors import Actor, ActorKind
 from carnet.access.errors import AccessError
 from carnet.access.scopes import parse_scope
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction, AuditOutcome
 from carnet.auth import approvals, service
-from carnet.auth.errors import AuthError, InvalidRequest, InvalidToken
+from carnet.auth.errors import AuthError, InvalidRequest
 from carnet.auth.models import OAuthClient
-from carnet.auth.tokens import Principal, TokenAuthority, sign, verify_signed
+from carnet.auth.tokens import Principal, TokenAuthority
 from carnet.db import unit_of_work
 from carnet.platform import Platform
-from carnet.web import oauth
 from carnet.web.authentication import authority_of
 from carnet.web.i18n import translations
+from carnet.web.oauth_form import Form
 from carnet.web.scope_words import describe
+from carnet.web.sign_in_page import (
+    STEP_REQUEST,
+    back_to_client,
+    forms_back_to,
+    issue_code,
+    issue_ticket,
+    platform_of,
+    principal_claims,
+    principal_of,
+    read_ticket,
+    refusal_page,
+    render,
+    visitor_language,
+)
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["authentication"])
 
 CONSENT_TYPE = "carnet-consent+jwt"
 # Long enough to read the page and choose; the person has just signed in.
 CONSENT_SECONDS = 600
 PATH = "/oauth/authorize/consent"
-# What the sign-in ticket carries that the code needs (see oauth.authorize).
-_REQUEST_CLAIMS = (
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "ui_locales",
-    "code_challenge",
-    "browser",
-)
-
-
 _ESSENTIAL = ("jti", "client_id", "redirect_uri", "code_challenge", "browser", "principal")
 
 
@@ -76,6 +72,41 @@ class Choice:
     patient_id: uuid.UUID
     name: str | None
     own: bool
+
+
+def conclude(
+    request: Request,
+    session: Session,
+    *,
+    platform: Platform,
+    authority: TokenAuthority,
+    client: OAuthClient,
+    ticket: dict[str, Any],
+    principal: Principal,
+) -> Response:
+    """The end of a sign-in (``oauth.complete_sign_in``) once nobody is left to choose whom
+    they act for: the consent page if the app needs one and it was not all approved, else the
+    code and the browser sent back to the app."""
+    if approvals.needs_consent(client):
+        page = screen(
+            request,
+            session,
+            platform=platform,
+            authority=authority,
+            client=client,
+            ticket=ticket,
+            principal=principal,
+        )
+        if page is not None:
+            return page
+    return issue_code(
+        session,
+        platform=platform,
+        authority=authority,
+        client=client,
+        ticket=ticket,
+        principal=principal,
+    )
 
 
 def screen(
@@ -99,18 +130,20 @@ def screen(
     if approval is not None and len(choices) < 2:
         approvals.record_use(approval, clock=platform.clock)
         return None
-    now = int(platform.clock.now().timestamp())
     claims = {
-        **{name: ticket.get(name) for name in _REQUEST_CLAIMS},
-        "principal": _principal_claims(principal),
+        **{name: ticket.get(name) for name in STEP_REQUEST},
+        "principal": principal_claims(principal),
         "choices": [str(choice.patient_id) for choice in choices],
-        "iss": authority.config.issuer,
-        "aud": f"{authority.config.issuer}{PATH}",
-        "jti": secrets.token_urlsafe(12),
-        "iat": now,
-        "exp": now + CONSENT_SECONDS,
     }
-    consent = sign(session, authority, claims, typ=CONSENT_TYPE, clock=platform.clock)
+    consent = issue_ticket(
+        session,
+        authority,
+        platform,
+        claims,
+        typ=CONSENT_TYPE,
+        audience=f"{authority.config.issuer}{PATH}",
+        seconds=CONSENT_SECONDS,
+    )
     return _consent_page(
         request,
         client,
@@ -124,19 +157,19 @@ def screen(
 
 
 @router.post(PATH, include_in_schema=False)
-def decide(request: Request, form: oauth.Form) -> Response:
+def decide(request: Request, form: Form) -> Response:
     """Approve (the code is issued) or refuse (``access_denied``) what the app asked for."""
-    platform = oauth._platform(request)
+    platform = platform_of(request)
     authority = authority_of(request)
     with unit_of_work(platform.sessions) as session:
         claims = _read_consent(session, authority, platform, form.get("consent", ""), request)
         if claims is None:
-            return oauth._page(request, "ticket-refused", status_code=400)
+            return refusal_page(request, "ticket-refused", status_code=400)
         try:
             client = service.get_client(session, str(claims["client_id"]))
-            principal = _principal_of(claims["principal"])
+            principal = principal_of(claims["principal"])
         except (AuthError, KeyError, ValueError, TypeError):
-            return oauth._page(request, "ticket-refused", status_code=400)
+            return refusal_page(request, "ticket-refused", status_code=400)
         redirect_uri = str(claims["redirect_uri"])
         if form.get("decision") != "approve":
             audit_trail.record(
@@ -148,7 +181,7 @@ def decide(request: Request, form: oauth.Form) -> Response:
                 reason="the person refused the app",
                 details={"app": client.client_id, "scope": claims["scope"]},
             )
-            return oauth._redirect(
+            return back_to_client(
                 redirect_uri,
                 {
                     "error": "access_denied",
@@ -168,8 +201,8 @@ def decide(request: Request, form: oauth.Form) -> Response:
                 launch_patient=launch,
             )
         except AuthError:
-            return oauth._page(request, "ticket-refused", status_code=400)
-        return oauth.issue_code(
+            return refusal_page(request, "ticket-refused", status_code=400)
+        return issue_code(
             session,
             platform=platform,
             authority=authority,
@@ -235,47 +268,6 @@ def _choices(
     return found if len(found) > 1 else []
 
 
-def _principal_claims(principal: Principal) -> dict[str, Any]:
-    return {
-        "kind": principal.kind.value,
-        "subject": principal.subject,
-        "assurance": int(principal.assurance),
-        "methods": list(principal.methods),
-        "person_id": _text(principal.person_id),
-        "professional_id": _text(principal.professional_id),
-        "organisation_id": _text(principal.organisation_id),
-        "profession": principal.profession,
-        "auth_time": int(principal.auth_time.timestamp()) if principal.auth_time else None,
-        # A staff member acting for the professional (auth.staff): kept, or they would leave
-        # the consent screen as the professional themself.
-        "staff_id": _text(principal.staff_id),
-    }
-
-
-def _principal_of(claims: dict[str, Any]) -> Principal:
-    auth_time = claims.get("auth_time")
-    return Principal(
-        kind=ActorKind(claims["kind"]),
-        subject=str(claims["subject"]),
-        assurance=Assurance(int(claims["assurance"])),
-        methods=tuple(str(method) for method in claims.get("methods") or ()),
-        person_id=_uuid(claims.get("person_id")),
-        professional_id=_uuid(claims.get("professional_id")),
-        organisation_id=_uuid(claims.get("organisation_id")),
-        profession=claims.get("profession"),
-        auth_time=dt.datetime.fromtimestamp(int(auth_time), dt.UTC) if auth_time else None,
-        staff_id=_uuid(claims.get("staff_id")),
-    )
-
-
-def _text(value: uuid.UUID | None) -> str | None:
-    return str(value) if value is not None else None
-
-
-def _uuid(value: object) -> uuid.UUID | None:
-    return uuid.UUID(str(value)) if value else None
-
-
 def _read_consent(
     session: Session,
     authority: TokenAuthority,
@@ -284,38 +276,19 @@ def _read_consent(
     request: Request,
 ) -> dict[str, Any] | None:
     """The consent ticket's claims if it is Carnet's, unexpired, unused and this browser's."""
-    try:
-        claims = verify_signed(
-            session,
-            authority,
-            consent,
-            typ=CONSENT_TYPE,
-            audience=f"{authority.config.issuer}{PATH}",
-            clock=platform.clock,
-            essential=(
-                "jti",
-                "client_id",
-                "redirect_uri",
-                "code_challenge",
-                "browser",
-                "principal",
-            ),
-        )
-    except InvalidToken as error:
-        log.info("consent ticket refused: %s", error.detail)
-        return None
-    browser = request.cookies.get(oauth._COOKIE, "")
-    if not hmac.compare_digest(oauth._fingerprint(browser), str(claims["browser"])):
-        log.info("consent ticket refused: not this browser's")
-        return None
     # Spent on first use: the same form sent twice would issue two codes.
-    expires_at = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)
-    if not approvals.spend_consent_ticket(
-        session, str(claims["jti"]), expires_at, clock=platform.clock
-    ):
-        log.info("consent ticket refused: already used")
-        return None
-    return claims
+    return read_ticket(
+        session,
+        authority,
+        platform,
+        consent,
+        request,
+        typ=CONSENT_TYPE,
+        audience=f"{authority.config.issuer}{PATH}",
+        essential=_ESSENTIAL,
+        named="consent",
+        spent_under="",
+    )
 
 
 def _consent_page(
@@ -329,29 +302,15 @@ def _consent_page(
     redirect_uri: str,
     ui_locales: str | None,
 ) -> HTMLResponse:
-    language = oauth._language(request, ui_locales)
-    gettext = translations(language).gettext
-    page = (
-        oauth._environment(language)
-        .get_template("consent.html")
-        .render(
-            language=language,
-            client_name=client.name,
-            access=describe(scope, gettext),
-            consent=consent,
-            choices=choices,
-            approved=approved,
-            static=oauth.PORTAL_STATIC,
-            action=PATH,
-        )
-    )
-    return HTMLResponse(
-        page,
-        headers={
-            "Content-Security-Policy": (
-                "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; "
-                f"base-uri 'none'; form-action 'self' {oauth._origin(redirect_uri)}"
-            ),
-            "Cache-Control": "no-store",
-        },
+    language = visitor_language(request, ui_locales)
+    return render(
+        "consent.html",
+        language=language,
+        form_action=forms_back_to(redirect_uri),
+        client_name=client.name,
+        access=describe(scope, translations(language).gettext),
+        consent=consent,
+        choices=choices,
+        approved=approved,
+        action=PATH,
     )

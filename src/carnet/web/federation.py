@@ -17,12 +17,10 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from functools import cache
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from carnet.audit import service as audit_trail
@@ -36,7 +34,13 @@ from carnet.db import unit_of_work
 from carnet.platform import Platform
 from carnet.web import oauth
 from carnet.web.authentication import authority_of
-from carnet.web.i18n import LANGUAGE_COOKIE, negotiate, translations
+from carnet.web.sign_in_page import (
+    NO_FORMS,
+    platform_of,
+    read_sign_in_ticket,
+    render,
+    visitor_language,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["authentication"])
@@ -44,10 +48,6 @@ router = APIRouter(tags=["authentication"])
 CALLBACK_PATH = "/oauth/federation/callback"
 _COOKIE = "carnet_federation"
 PENDING_TYPE = "carnet-federation+jwt"
-_PAGE_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'; form-action 'none'"
-)
 
 
 def federation_of(request: Request) -> Federation:
@@ -62,16 +62,16 @@ def federation_of(request: Request) -> Federation:
 @router.get("/oauth/authorize/federated/{name}", include_in_schema=False)
 def start(request: Request, name: str) -> Response:
     """Send the browser to provider ``name`` for the pending sign-in named by ``ticket``."""
-    platform: Platform = request.app.state.platform
+    platform = platform_of(request)
     authority = authority_of(request)
-    language = _language(request, None)
+    language = visitor_language(request)
     with unit_of_work(platform.sessions) as session:
-        ticket = oauth._read_ticket(
+        ticket = read_sign_in_ticket(
             session, authority, platform, request.query_params.get("ticket", ""), request
         )
         if ticket is None:
             return _refusal(language, "ticket-refused", status_code=400)
-        language = _language(request, ticket.get("ui_locales"))
+        language = visitor_language(request, ticket.get("ui_locales"))
         try:
             provider = federation_of(request).provider(name)
             pending = PendingSignIn.fresh(provider.name)
@@ -104,10 +104,10 @@ def start(request: Request, name: str) -> Response:
 @router.get(CALLBACK_PATH, include_in_schema=False)
 def callback(request: Request) -> Response:
     """The provider's answer (OpenID Connect Core section 3.1.2.5/3.1.2.6): sign in or refuse."""
-    platform: Platform = request.app.state.platform
+    platform = platform_of(request)
     authority = authority_of(request)
     query = request.query_params
-    language = _language(request, None)
+    language = visitor_language(request)
     with unit_of_work(platform.sessions) as session:
         sealed = _unseal(session, authority, platform, request.cookies.get(_COOKIE, ""))
         provider: FederatedProvider | None = None
@@ -115,7 +115,7 @@ def callback(request: Request) -> Response:
             if sealed is None:
                 raise FederationRefused("state-mismatch", "no valid pending sign-in cookie")
             pending, ticket = sealed
-            language = _language(request, ticket.get("ui_locales"))
+            language = visitor_language(request, ticket.get("ui_locales"))
             provider = federation_of(request).provider(pending.provider)
             # CSRF and mix-up: the answer must be to this browser's request (RFC 6749 section
             # 10.12), from the provider it was sent to (RFC 9207).
@@ -281,28 +281,6 @@ def _audit_refusal(
 # --- pages -----------------------------------------------------------------------------------
 
 
-@cache
-def _environment(language: str) -> Environment:
-    env = Environment(
-        loader=PackageLoader("carnet.web", "templates"),
-        autoescape=select_autoescape(default=True),
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
-    return env
-
-
-def _language(request: Request, ui_locales: str | None) -> str:
-    preferred = ",".join(
-        part
-        for part in [*(ui_locales or "").split(), request.headers.get("accept-language")]
-        if part
-    )
-    return negotiate(request.cookies.get(LANGUAGE_COOKIE), preferred)
-
-
 def _status(refused: FederationRefused) -> int:
     if refused.reason == "unknown-provider":
         return 404
@@ -312,13 +290,10 @@ def _status(refused: FederationRefused) -> int:
 
 
 def _refusal(language: str, reason: str, *, status_code: int) -> HTMLResponse:
-    page = (
-        _environment(language)
-        .get_template("federation_refused.html")
-        .render(language=language, reason=reason, static=oauth.PORTAL_STATIC)
-    )
-    return HTMLResponse(
-        page,
+    return render(
+        "federation_refused.html",
+        language=language,
+        form_action=NO_FORMS,
         status_code=status_code,
-        headers={"Content-Security-Policy": _PAGE_CSP, "Cache-Control": "no-store"},
+        reason=reason,
     )

@@ -9,24 +9,17 @@ server-side state).
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
 import secrets
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
-from functools import cache
-from typing import Annotated, Any, Protocol, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from typing import Any, Protocol, TypeVar
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from carnet.access.actors import ActorKind, Assurance
@@ -34,7 +27,7 @@ from carnet.access.scopes import NON_RESOURCE_SCOPES
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction, AuditOutcome
 from carnet.audit.service import Agent
-from carnet.auth import approvals, card_authorities, keys, passkeys, service, staff
+from carnet.auth import card_authorities, keys, passkeys, service, staff
 from carnet.auth.card import CardResponse
 from carnet.auth.errors import (
     AuthError,
@@ -46,45 +39,37 @@ from carnet.auth.errors import (
     UnsupportedResponseType,
 )
 from carnet.auth.federation import Federation
-from carnet.auth.models import AuthorizationCode, OAuthClient
-from carnet.auth.tokens import (
-    LOGIN_TICKET_SECONDS,
-    TICKET_TYPE,
-    Principal,
-    TokenAuthority,
-    peek,
-    sign,
-    verify_signed,
-)
+from carnet.auth.models import OAuthClient
+from carnet.auth.tokens import LOGIN_TICKET_SECONDS, TICKET_TYPE, Principal, TokenAuthority, peek
 from carnet.clock import Clock
 from carnet.db import unit_of_work
 from carnet.directory.service import get_professional
-from carnet.errors import InvalidValue
 from carnet.patients.service import get_patient
 from carnet.platform import Platform
-from carnet.storable import check_text, column_limit
 from carnet.storage.ports import KeyWrapper
+from carnet.web import consent, staff_sign_in
 from carnet.web.authentication import CurrentActor, authority_of
-from carnet.web.i18n import LANGUAGE_COOKIE, negotiate, translations
+from carnet.web.oauth_form import Form, screen_parameter
+from carnet.web.sign_in_page import (
+    AUTHORIZATION_REQUEST,
+    BROWSER_COOKIE,
+    back_to_client,
+    fingerprint,
+    forms_back_to,
+    issue_ticket,
+    platform_of,
+    read_sign_in_ticket,
+    refusal_page,
+    render,
+    sign_in_audience,
+    spend,
+    visitor_language,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["authentication"])
-_MAX_FORM_BYTES = 64 * 1024
-_COOKIE = "carnet_sign_in"
 # The methods that answer the ticket's challenge: each challenge is answered once.
 CHALLENGED_METHODS = frozenset({"card", "passkey"})
-# What a sign-in ticket carries of the authorization request (the rest is the ticket's own).
-_TICKET_REQUEST = (
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "ui_locales",
-    "code_challenge",
-)
-# The portals' stylesheet: the sign-in page looks like the portal it leads to.
-PORTAL_STATIC = "/portal/static"
 # RFC 6749 section 5.1 and OIDC Core section 3.1.3.3: token responses are never cached.
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _SCOPES_SUPPORTED = [
@@ -152,93 +137,6 @@ class CardReader(Protocol):
 def _card_reader(request: Request) -> CardReader | None:
     reader: CardReader | None = getattr(request.app.state, "demo_card_reader", None)
     return reader
-
-
-async def form_fields(request: Request) -> dict[str, str]:
-    """The ``application/x-www-form-urlencoded`` body as a dict (RFC 6749 section 3.1).
-
-    A repeated parameter is refused, as the RFC requires; so are other content types.
-    """
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
-    if content_type != "application/x-www-form-urlencoded" or len(body) > _MAX_FORM_BYTES:
-        raise InvalidRequest("Send the parameters as application/x-www-form-urlencoded.")
-    fields: dict[str, str] = {}
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-    except UnicodeDecodeError:
-        raise InvalidRequest("The form is not valid UTF-8.") from None
-    for name, value in pairs:
-        if name in fields:
-            raise InvalidRequest(f"The parameter {name!r} is repeated.", field=name)
-        screen_parameter(name, value)
-        fields[name] = value
-    return fields
-
-
-# Parameters Carnet keeps, by the column that keeps them: the limit is the schema's own.
-_KEPT_IN = {
-    "nonce": AuthorizationCode.__table__.c.nonce,
-    "code_challenge": AuthorizationCode.__table__.c.code_challenge,
-    "redirect_uri": AuthorizationCode.__table__.c.redirect_uri,
-    "client_id": OAuthClient.__table__.c.client_id,
-}
-
-
-def screen_parameter(name: str, value: str) -> None:
-    """``InvalidRequest`` naming the parameter if it holds a control character or is too long.
-
-    No OAuth parameter is free text: RFC 6749 appendix A allows printable ASCII (and, for a few,
-    spaces); Carnet refuses control characters and what its columns cannot keep.
-    """
-    try:
-        shown = check_text(name, field="parameter name", free_text=False)
-        column = _KEPT_IN.get(name)
-        check_text(
-            value,
-            field=shown,
-            free_text=False,
-            limit=column_limit(column) if column is not None else _MAX_FORM_BYTES,
-        )
-    except InvalidValue as refused:
-        raise InvalidRequest(refused.message, field=refused.field) from None
-
-
-Form = Annotated[dict[str, str], Depends(form_fields)]
-
-
-@cache
-def _environment(language: str) -> Environment:
-    """The sign-in page's templates, speaking ``language`` (the portals' catalogues)."""
-    env = Environment(
-        loader=PackageLoader("carnet.web", "templates"),
-        autoescape=select_autoescape(default=True),
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
-    return env
-
-
-def _language(request: Request, ui_locales: str | None = None) -> str:
-    """The visitor's language: their choice on the portal, else the client's, else the browser's.
-
-    ``ui_locales`` (OpenID Connect Core section 3.1.2.1) is a space-separated list of tags the
-    client prefers; it ranks before the browser's ``Accept-Language`` but after a choice the
-    person made themselves (the language cookie).
-    """
-    preferred = ",".join(
-        part
-        for part in [*(ui_locales or "").split(), request.headers.get("accept-language")]
-        if part
-    )
-    return negotiate(request.cookies.get(LANGUAGE_COOKIE), preferred)
-
-
-def _platform(request: Request) -> Platform:
-    platform: Platform = request.app.state.platform
-    return platform
 
 
 # --- discovery -------------------------------------------------------------------------------
@@ -331,7 +229,7 @@ def _endpoints(issuer: str) -> dict[str, str]:
 @router.get("/oauth/jwks", summary="Carnet's public signing keys (JWKS)")
 def jwks(request: Request) -> JSONResponse:
     """The current signing key and the retired ones still in their overlap (RFC 7517)."""
-    platform = _platform(request)
+    platform = platform_of(request)
     with unit_of_work(platform.sessions) as session:
         # Never an empty set: the first key is created here if no token was signed yet.
         authority_of(request).keys.signing_key(session, platform.clock)
@@ -353,25 +251,25 @@ def authorize(request: Request) -> Response:
     An unknown client or an unregistered redirect URI is shown as an error page, never
     redirected to (RFC 6749 section 4.1.2.1); other errors go back to the client.
     """
-    platform = _platform(request)
+    platform = platform_of(request)
     authority = authority_of(request)
     params: dict[str, str] = {}
     for name, value in request.query_params.multi_items():
         if name in params:
-            return _page(request, "repeated", status_code=400, reason=name)
+            return refusal_page(request, "repeated", status_code=400, reason=name)
         try:
             screen_parameter(name, value)
         except InvalidRequest as refused:
-            return _page(request, "invalid-link", status_code=400, reason=refused.message)
+            return refusal_page(request, "invalid-link", status_code=400, reason=refused.message)
         params[name] = value
-    language = _language(request, params.get("ui_locales"))
+    language = visitor_language(request, params.get("ui_locales"))
     browser = secrets.token_urlsafe(24)
     with unit_of_work(platform.sessions) as session:
         try:
             client = service.get_client(session, params.get("client_id", ""))
             redirect_uri = service.check_redirect_uri(client, params.get("redirect_uri"))
         except AuthError as error:
-            return _page(
+            return refusal_page(
                 request, "invalid-link", status_code=400, reason=error.message, language=language
             )
         state = params.get("state")
@@ -395,7 +293,7 @@ def authorize(request: Request) -> Response:
             }
             ticket = _issue_ticket(session, authority, platform, claims, browser)
         except AuthError as error:
-            return _redirect(redirect_uri, _error_params(error, state, authority))
+            return back_to_client(redirect_uri, _error_params(error, state, authority))
         response = _login_page(
             client,
             ticket,
@@ -407,7 +305,7 @@ def authorize(request: Request) -> Response:
             card_sign_in=authority.config.demo_idp or card_authorities.any_trusted(session),
         )
     response.set_cookie(
-        _COOKIE,
+        BROWSER_COOKIE,
         browser,
         max_age=LOGIN_TICKET_SECONDS,
         path="/oauth/authorize",
@@ -421,25 +319,25 @@ def authorize(request: Request) -> Response:
 @router.post("/oauth/authorize", include_in_schema=False)
 def sign_in(request: Request, form: Form) -> Response:
     """Check the credentials of the sign-in form and send the browser back with a code."""
-    platform = _platform(request)
+    platform = platform_of(request)
     authority = authority_of(request)
     throttle: SignInThrottle = request.app.state.sign_in_throttle
     if not throttle.allow(request.client.host if request.client else "unknown"):
-        return _page(request, "throttled", status_code=429, headers={"Retry-After": "60"})
+        return refusal_page(request, "throttled", status_code=429, headers={"Retry-After": "60"})
     with unit_of_work(platform.sessions) as session:
-        ticket = _read_ticket(session, authority, platform, form.get("ticket", ""), request)
+        ticket = read_sign_in_ticket(session, authority, platform, form.get("ticket", ""), request)
         if ticket is None:
-            return _page(request, "ticket-refused", status_code=400)
+            return refusal_page(request, "ticket-refused", status_code=400)
         try:
             client = service.get_client(session, ticket["client_id"])
         except AuthError:
-            return _page(request, "ticket-refused", status_code=400)
+            return refusal_page(request, "ticket-refused", status_code=400)
         card_refusal: str | None = None
         challenged = form.get("method") in CHALLENGED_METHODS
         if challenged and not _spend_challenge(session, platform, ticket):
             # A card's signature or a passkey's assertion of this challenge was sent before:
             # a replay, whether that first answer was taken or refused.
-            return _page(request, "ticket-refused", status_code=400)
+            return refusal_page(request, "ticket-refused", status_code=400)
         try:
             principal = _authenticate(
                 session,
@@ -476,13 +374,13 @@ def sign_in(request: Request, form: Form) -> Response:
         again or form.get("ticket", ""),
         ticket["scope"],
         ticket["redirect_uri"],
-        language=_language(request, ticket.get("ui_locales")),
+        language=visitor_language(request, ticket.get("ui_locales")),
         refused=True,
         method=form.get("method"),
         demo_idp=authority.config.demo_idp,
         card_sign_in=authority.config.demo_idp or cards,
         card_refusal=card_refusal,
-        providers=_federated_buttons(request, _language(request, ticket.get("ui_locales"))),
+        providers=_federated_buttons(request, visitor_language(request, ticket.get("ui_locales"))),
     )
     page.status_code = 401
     return page
@@ -501,17 +399,14 @@ def complete_sign_in(
     """Where every way of signing in ends, once the person is authenticated.
 
     Password, card, passkey and federated sign-ins all come here, so what follows
-    authentication (the consent screen for third-party apps, the authorization code, the
-    redirect back to the client) is written once. Runs inside the caller's transaction: the
-    code is committed with the sign-in's audit record before the browser is sent back.
-    Staff signed in as themselves first choose the professional they act for.
+    authentication (staff choosing whom they act for, then ``consent.conclude``: the consent
+    screen for third-party apps, the authorization code, the redirect back) is written once.
+    Runs inside the caller's transaction: the code is committed with the sign-in's audit
+    record before the browser is sent back.
     """
     if staff.is_staff(principal) and principal.professional_id is not None:
         # Whichever way they signed in (password, card, passkey, provider, onboarding): without
         # this step their principal would be their own, which no rule lets see a dossier.
-        # staff_sign_in imports this module, and comes back here once they act for someone.
-        from carnet.web import staff_sign_in  # noqa: PLC0415
-
         return staff_sign_in.continue_sign_in(
             request,
             session,
@@ -521,22 +416,8 @@ def complete_sign_in(
             ticket=ticket,
             principal=principal,
         )
-    if approvals.needs_consent(client):
-        # consent.py builds its page on this module's: imported here, where it is needed.
-        from carnet.web import consent  # noqa: PLC0415
-
-        page = consent.screen(
-            request,
-            session,
-            platform=platform,
-            authority=authority,
-            client=client,
-            ticket=ticket,
-            principal=principal,
-        )
-        if page is not None:
-            return page
-    return issue_code(
+    return consent.conclude(
+        request,
         session,
         platform=platform,
         authority=authority,
@@ -544,35 +425,6 @@ def complete_sign_in(
         ticket=ticket,
         principal=principal,
     )
-
-
-def issue_code(
-    session: Session,
-    *,
-    platform: Platform,
-    authority: TokenAuthority,
-    client: OAuthClient,
-    ticket: dict[str, Any],
-    principal: Principal,
-    launch_patient: uuid.UUID | None = None,
-) -> RedirectResponse:
-    """The authorization code, and the browser sent back to the client with it.
-
-    ``launch_patient`` is the person a representative chose on the consent screen.
-    """
-    code = service.create_authorization_code(
-        session,
-        client=client,
-        redirect_uri=ticket["redirect_uri"],
-        scope=ticket["scope"],
-        code_challenge=ticket["code_challenge"],
-        nonce=ticket.get("nonce"),
-        principal=principal,
-        clock=platform.clock,
-        launch_patient=launch_patient,
-    )
-    params = {"code": code, "state": ticket.get("state"), "iss": authority.config.issuer}
-    return _redirect(ticket["redirect_uri"], params)
 
 
 def _record_sign_in(
@@ -650,10 +502,11 @@ def _authenticate(
         challenge = base64.urlsafe_b64decode(ticket["challenge"] + "==")
         if form.get("certificate"):
             # A real card, through the card agent (staff_sign_in documents its contract).
-            from carnet.web.staff_sign_in import agent_response  # noqa: PLC0415
-
             return service.sign_in_with_card(
-                session, response=agent_response(form), challenge=challenge, clock=platform.clock
+                session,
+                response=staff_sign_in.agent_response(form),
+                challenge=challenge,
+                clock=platform.clock,
             )
         if card_reader is None:
             raise SignInRefused()
@@ -694,19 +547,21 @@ def _issue_ticket(
     request: dict[str, Any],
     browser: str,
 ) -> str:
-    now = int(platform.clock.now().timestamp())
     claims = {
         **request,
-        "iss": authority.config.issuer,
-        "aud": f"{authority.config.issuer}/oauth/authorize",
-        "jti": secrets.token_urlsafe(12),
-        "iat": now,
-        "exp": now + LOGIN_TICKET_SECONDS,
         # The card emulation's challenge: fresh for each sign-in form.
         "challenge": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),
-        "browser": _fingerprint(browser),
+        "browser": fingerprint(browser),
     }
-    return sign(session, authority, claims, typ=TICKET_TYPE, clock=platform.clock)
+    return issue_ticket(
+        session,
+        authority,
+        platform,
+        claims,
+        typ=TICKET_TYPE,
+        audience=sign_in_audience(authority),
+        seconds=LOGIN_TICKET_SECONDS,
+    )
 
 
 def _spend_challenge(session: Session, platform: Platform, ticket: dict[str, Any]) -> bool:
@@ -716,10 +571,7 @@ def _spend_challenge(session: Session, platform: Platform, ticket: dict[str, Any
     card signature or passkey assertion captured in the browser would sign in again and again
     until the ticket expired. Kept beside the used consent tickets until the ticket expires.
     """
-    expires_at = dt.datetime.fromtimestamp(int(ticket["exp"]), dt.UTC)
-    return approvals.spend_consent_ticket(
-        session, f"sign-in-challenge:{ticket['jti']}", expires_at, clock=platform.clock
-    )
+    return spend(session, platform, f"sign-in-challenge:{ticket['jti']}", ticket)
 
 
 def _renew_ticket(
@@ -734,42 +586,9 @@ def _renew_ticket(
         session,
         authority,
         platform,
-        {name: ticket.get(name) for name in _TICKET_REQUEST},
-        request.cookies.get(_COOKIE, ""),
+        {name: ticket.get(name) for name in AUTHORIZATION_REQUEST},
+        request.cookies.get(BROWSER_COOKIE, ""),
     )
-
-
-def _read_ticket(
-    session: Session,
-    authority: TokenAuthority,
-    platform: Platform,
-    ticket: str,
-    request: Request,
-) -> dict[str, Any] | None:
-    try:
-        claims = verify_signed(
-            session,
-            authority,
-            ticket,
-            typ=TICKET_TYPE,
-            audience=f"{authority.config.issuer}/oauth/authorize",
-            clock=platform.clock,
-            essential=("jti", "client_id", "redirect_uri", "code_challenge", "browser"),
-        )
-    except InvalidToken as error:
-        log.info("sign-in ticket refused: %s", error.detail)
-        return None
-    browser = request.cookies.get(_COOKIE, "")
-    # The ticket is only good in the browser it was issued to: a form replayed from elsewhere
-    # (login CSRF) lacks the cookie.
-    if not hmac.compare_digest(_fingerprint(browser), str(claims["browser"])):
-        log.info("sign-in ticket refused: not this browser's")
-        return None
-    return claims
-
-
-def _fingerprint(browser: str) -> str:
-    return hashlib.sha256(browser.encode()).hexdigest()
 
 
 def _login_page(
@@ -786,43 +605,28 @@ def _login_page(
     card_sign_in: bool | None = None,
     card_refusal: str | None = None,
 ) -> HTMLResponse:
-    page = (
-        _environment(language)
-        .get_template("login.html")
-        .render(
-            # The demo adds its hints and its card reader; the page is otherwise the same.
-            demo_idp=demo_idp,
-            # Cards: the demo's reader, or any trusted card authority (a card agent answers).
-            card_sign_in=demo_idp if card_sign_in is None else card_sign_in,
-            card_refusal=card_refusal,
-            challenge=_challenge_of(ticket),
-            language=language,
-            client_name=client.name,
-            scopes=scope.split(),
-            ticket=ticket,
-            refused=refused,
-            # After a failure, the form that failed is the one to try again.
-            method=method,
-            static=PORTAL_STATIC,
-            # Federated sign-in (carnet.web.federation): one button per provider.
-            providers=providers or [],
-            # Passkeys: the request options, for static/passkeys.js.
-            passkey_request=_passkey_request(ticket),
-        )
-    )
-    # Browsers apply form-action to the redirect that follows the form too: allow the
-    # client's origin, and nothing else.
-    return HTMLResponse(
-        page,
-        headers={
-            "Content-Security-Policy": (
-                "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; "
-                # Passkeys: static/passkeys.js, and no other script.
-                "script-src 'self'; "
-                f"base-uri 'none'; form-action 'self' {_origin(redirect_uri)}"
-            ),
-            "Cache-Control": "no-store",
-        },
+    return render(
+        "login.html",
+        language=language,
+        form_action=forms_back_to(redirect_uri),
+        # Passkeys: static/passkeys.js, and no other script.
+        scripts=True,
+        # The demo adds its hints and its card reader; the page is otherwise the same.
+        demo_idp=demo_idp,
+        # Cards: the demo's reader, or any trusted card authority (a card agent answers).
+        card_sign_in=demo_idp if card_sign_in is None else card_sign_in,
+        card_refusal=card_refusal,
+        challenge=_challenge_of(ticket),
+        client_name=client.name,
+        scopes=scope.split(),
+        ticket=ticket,
+        refused=refused,
+        # After a failure, the form that failed is the one to try again.
+        method=method,
+        # Federated sign-in (carnet.web.federation): one button per provider.
+        providers=providers or [],
+        # Passkeys: the request options, for static/passkeys.js.
+        passkey_request=_passkey_request(ticket),
     )
 
 
@@ -852,49 +656,6 @@ def _federated_buttons(request: Request, language: str) -> list[tuple[str, str]]
     return federation.buttons(language) if federation is not None else []
 
 
-def _origin(uri: str) -> str:
-    parts = urlsplit(uri)
-    if parts.scheme in ("http", "https"):
-        return f"{parts.scheme}://{parts.netloc}"
-    return f"{parts.scheme}:"
-
-
-def _page(
-    request: Request,
-    problem: str,
-    *,
-    status_code: int,
-    reason: str | None = None,
-    language: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> HTMLResponse:
-    """The sign-in page reduced to why it cannot be used (``problem``, see login.html)."""
-    language = language or _language(request)
-    page = (
-        _environment(language)
-        .get_template("login.html")
-        .render(language=language, fatal=problem, reason=reason, static=PORTAL_STATIC)
-    )
-    return HTMLResponse(
-        page,
-        status_code=status_code,
-        headers={
-            "Content-Security-Policy": (
-                "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; "
-                "base-uri 'none'; form-action 'none'"
-            ),
-            "Cache-Control": "no-store",
-            **(headers or {}),
-        },
-    )
-
-
-def _redirect(redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:
-    query = urlencode({name: value for name, value in params.items() if value is not None})
-    separator = "&" if urlsplit(redirect_uri).query else "?"
-    return RedirectResponse(f"{redirect_uri}{separator}{query}", status_code=303)
-
-
 def _error_params(
     error: AuthError, state: str | None, authority: TokenAuthority
 ) -> dict[str, str | None]:
@@ -915,7 +676,7 @@ _T = TypeVar("_T")
 def _protocol(
     request: Request, action: Callable[[Session, TokenAuthority, Platform], _T]
 ) -> _T | AuthError:
-    platform = _platform(request)
+    platform = platform_of(request)
     authority = authority_of(request)
     with unit_of_work(platform.sessions) as session:
         try:
@@ -1020,7 +781,7 @@ def _client(
 def userinfo(request: Request, actor: CurrentActor) -> JSONResponse:
     """Who the access token speaks for: ``sub``, ``fhirUser``, ``name``, ``carnet_kind``."""
     body: dict[str, Any] = {"sub": actor.subject, "carnet_kind": actor.kind.value}
-    platform = _platform(request)
+    platform = platform_of(request)
     with unit_of_work(platform.sessions) as session:
         if actor.kind is ActorKind.PATIENT and actor.person_id is not None:
             patient = get_patient(session, actor.person_id)

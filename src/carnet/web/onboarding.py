@@ -27,15 +27,26 @@ from fastapi.responses import HTMLResponse, Response
 
 from carnet.access.actors import ActorKind
 from carnet.auth import onboarding, passkeys, service
-from carnet.auth.errors import AuthError, InvalidToken, PasskeyRefused
+from carnet.auth.errors import AuthError, PasskeyRefused
 from carnet.auth.onboarding import Newcomer
-from carnet.auth.tokens import TokenAuthority, sign, verify_signed
+from carnet.auth.tokens import TokenAuthority
 from carnet.db import unit_of_work
 from carnet.errors import InvalidInput
 from carnet.lifecycle.errors import ActivationRefused
 from carnet.platform import Platform
 from carnet.web import oauth
 from carnet.web.authentication import authority_of
+from carnet.web.oauth_form import Form, screen_parameter
+from carnet.web.sign_in_page import (
+    fingerprint,
+    forms_back_to,
+    issue_ticket,
+    platform_of,
+    read_sign_in_ticket,
+    read_ticket,
+    render,
+    visitor_language,
+)
 
 router = APIRouter(tags=["authentication"], include_in_schema=False)
 _COOKIE = "carnet_onboarding"
@@ -48,20 +59,20 @@ _BIRTH_DATE_FIELDS = ("birth_year", "birth_month", "birth_day")
 @router.get("/oauth/authorize/letter")
 def letter_form(request: Request, ticket: str = "") -> Response:
     """The letter's page: national identifier, birth date and the letter's code."""
-    oauth.screen_parameter("ticket", ticket)
+    screen_parameter("ticket", ticket)
     response = _render(request, "letter", ticket=ticket)
     _set_cookie(request, response)
     return response
 
 
 @router.post("/oauth/authorize/letter")
-def letter(request: Request, form: oauth.Form) -> Response:
+def letter(request: Request, form: Form) -> Response:
     """Check the letter; on success, the account page (nothing is spent yet)."""
     refused = _refuse_early(request)
     if refused is not None:
         return refused
     ticket = form.get("ticket", "")
-    platform = oauth._platform(request)
+    platform = platform_of(request)
     try:
         birth_date = dt.date(*(int(form.get(name) or "0") for name in _BIRTH_DATE_FIELDS))
     except ValueError:
@@ -86,8 +97,8 @@ def letter(request: Request, form: oauth.Form) -> Response:
 @router.get("/oauth/authorize/invitation")
 def invitation(request: Request, code: str = "") -> Response:
     """The agency's invitation link: the account page, if the invitation is live."""
-    oauth.screen_parameter("code", code)
-    platform = oauth._platform(request)
+    screen_parameter("code", code)
+    platform = platform_of(request)
     with unit_of_work(platform.sessions) as session:
         try:
             newcomer = onboarding.check_invitation(session, code=code, clock=platform.clock)
@@ -98,7 +109,7 @@ def invitation(request: Request, code: str = "") -> Response:
 
 
 @router.post("/oauth/authorize/account")
-def account(request: Request, form: oauth.Form) -> Response:
+def account(request: Request, form: Form) -> Response:
     """Create the account (or replace its credentials) and continue signed in.
 
     Password, then either the authenticator's first code (``second_factor=totp``) or the
@@ -108,7 +119,7 @@ def account(request: Request, form: oauth.Form) -> Response:
     refused = _refuse_early(request)
     if refused is not None:
         return refused
-    platform = oauth._platform(request)
+    platform = platform_of(request)
     authority = authority_of(request)
     with unit_of_work(platform.sessions) as session:
         state = _read_state(session, authority, platform, form.get("state", ""), request)
@@ -151,7 +162,7 @@ def account(request: Request, form: oauth.Form) -> Response:
                     network_address=request.client.host if request.client else None,
                 )
             ticket = (
-                oauth._read_ticket(session, authority, platform, state["ticket"], request)
+                read_sign_in_ticket(session, authority, platform, state["ticket"], request)
                 if state.get("ticket")
                 else None
             )
@@ -204,7 +215,7 @@ def _account_page(
     new_cookie: bool = False,
 ) -> Response:
     """The page where the person chooses a password and a second factor."""
-    platform = oauth._platform(request)
+    platform = platform_of(request)
     authority = authority_of(request)
     browser = request.cookies.get(_COOKIE, "")
     if new_cookie or not browser:
@@ -220,29 +231,27 @@ def _account_page(
         ceremony = passkeys.begin_registration(
             session, authority, holder, binding=jti, clock=platform.clock
         )
-        now = int(platform.clock.now().timestamp())
-        state = sign(
+        state = issue_ticket(
             session,
             authority,
+            platform,
             {
-                "iss": authority.config.issuer,
-                "aud": _state_audience(authority),
-                "jti": jti,
-                "iat": now,
-                "exp": now + _STATE_SECONDS,
                 "kind": newcomer.kind.value,
                 "sub": str(newcomer.subject_id),
                 "code_id": str(newcomer.code_id),
                 "has_account": newcomer.has_account,
                 "totp": secret,
                 "ticket": ticket or None,
-                "browser": oauth._fingerprint(browser),
+                "browser": fingerprint(browser),
             },
             typ=_STATE_TYPE,
-            clock=platform.clock,
+            audience=_state_audience(authority),
+            seconds=_STATE_SECONDS,
+            # The passkey ceremony begun above is bound to this state.
+            jti=jti,
         )
         claims = (
-            oauth._read_ticket(session, authority, platform, ticket, request) if ticket else None
+            read_sign_in_ticket(session, authority, platform, ticket, request) if ticket else None
         )
     uri = service.totp_provisioning_uri(secret, name=holder.user_name)
     response = _render(
@@ -258,7 +267,7 @@ def _account_page(
         passkey_options=ceremony.options_json.replace("<", "\\u003c"),
         passkey_state=ceremony.state,
         problem=problem,
-        form_origin=oauth._origin(claims["redirect_uri"]) if claims else None,
+        form_action=forms_back_to(claims["redirect_uri"] if claims else None),
     )
     _set_cookie(request, response, browser)
     return response
@@ -269,29 +278,23 @@ def _render(
     step: str,
     *,
     status_code: int = 200,
-    form_origin: str | None = None,
+    form_action: str = "'self'",
     **context: Any,
 ) -> HTMLResponse:
-    """``onboarding.html`` at ``step``, in the visitor's language, with a strict policy."""
-    language = oauth._language(request)
-    page = (
-        oauth._environment(language)
-        .get_template("onboarding.html")
-        .render(language=language, step=step, static=oauth.PORTAL_STATIC, **context)
-    )
-    return HTMLResponse(
-        page,
+    """``onboarding.html`` at ``step``, in the visitor's language, with a strict policy.
+
+    form-action: the account form's answer may redirect to the app that asked for sign-in
+    (browsers apply it to that redirect too), whose origin the signed sign-in ticket fixed;
+    nowhere else. Scripts: the account step's passkeys.js.
+    """
+    return render(
+        "onboarding.html",
+        language=visitor_language(request),
+        form_action=form_action,
+        scripts=True,
         status_code=status_code,
-        headers={
-            # form-action: the account form's answer may redirect to the app that asked for
-            # sign-in (browsers apply it to that redirect too), whose origin the signed
-            # sign-in ticket fixed; nowhere else.
-            "Content-Security-Policy": (
-                "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
-                f"frame-ancestors 'none'; base-uri 'none'; form-action 'self' {form_origin or ''}"
-            ).strip(),
-            "Cache-Control": "no-store",
-        },
+        step=step,
+        **context,
     )
 
 
@@ -337,21 +340,19 @@ def _state_audience(authority: TokenAuthority) -> str:
 def _read_state(
     session: Any, authority: TokenAuthority, platform: Platform, state: str, request: Request
 ) -> dict[str, Any] | None:
-    try:
-        claims = verify_signed(
-            session,
-            authority,
-            state,
-            typ=_STATE_TYPE,
-            audience=_state_audience(authority),
-            clock=platform.clock,
-            essential=("jti", "kind", "sub", "code_id", "totp", "browser"),
-        )
-    except InvalidToken:
-        return None
-    if claims["browser"] != oauth._fingerprint(request.cookies.get(_COOKIE, "")):
-        return None
-    return claims
+    """The onboarding state, if Carnet's, unexpired and bound to this browser's cookie."""
+    return read_ticket(
+        session,
+        authority,
+        platform,
+        state,
+        request,
+        typ=_STATE_TYPE,
+        audience=_state_audience(authority),
+        essential=("jti", "kind", "sub", "code_id", "totp", "browser"),
+        named="onboarding",
+        cookie=_COOKIE,
+    )
 
 
 def _client_of(session: Any, ticket: dict[str, Any] | None) -> Any:

@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
-import hmac
-import logging
-import secrets
 import uuid
 from typing import Any
 
@@ -31,18 +27,30 @@ from sqlalchemy.orm import Session
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction, AuditOutcome
 from carnet.audit.service import Agent
-from carnet.auth import approvals, service, staff
+from carnet.auth import service, staff
 from carnet.auth.card import CardRefusal, CardResponse
-from carnet.auth.errors import AuthError, CardRefused, InvalidToken
+from carnet.auth.errors import AuthError, CardRefused
 from carnet.auth.models import OAuthClient
-from carnet.auth.tokens import Principal, TokenAuthority, sign, verify_signed
+from carnet.auth.tokens import Principal, TokenAuthority
 from carnet.db import unit_of_work
 from carnet.directory.models import Professional
 from carnet.platform import Platform
-from carnet.web import consent, oauth
+from carnet.web import consent
 from carnet.web.authentication import authority_of
+from carnet.web.oauth_form import Form
+from carnet.web.sign_in_page import (
+    STEP_REQUEST,
+    forms_back_to,
+    issue_ticket,
+    platform_of,
+    principal_claims,
+    principal_of,
+    read_ticket,
+    refusal_page,
+    render,
+    visitor_language,
+)
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["authentication"])
 
 CHOICE_TYPE = "carnet-act-for+jwt"
@@ -89,7 +97,7 @@ def continue_sign_in(
 ) -> Response:
     """``oauth.complete_sign_in``, once a staff member has a professional to act for."""
     if not staff.is_staff(principal) or principal.professional_id is None:
-        return oauth.complete_sign_in(
+        return consent.conclude(
             request,
             session,
             platform=platform,
@@ -112,35 +120,37 @@ def continue_sign_in(
         )
     choice = ""
     if professionals:
-        now = int(platform.clock.now().timestamp())
         claims = {
-            **{name: ticket.get(name) for name in consent._REQUEST_CLAIMS},
-            "principal": consent._principal_claims(principal),
-            "iss": authority.config.issuer,
-            "aud": f"{authority.config.issuer}{PATH}",
-            "jti": secrets.token_urlsafe(12),
-            "iat": now,
-            "exp": now + CHOICE_SECONDS,
+            **{name: ticket.get(name) for name in STEP_REQUEST},
+            "principal": principal_claims(principal),
         }
-        choice = sign(session, authority, claims, typ=CHOICE_TYPE, clock=platform.clock)
+        choice = issue_ticket(
+            session,
+            authority,
+            platform,
+            claims,
+            typ=CHOICE_TYPE,
+            audience=f"{authority.config.issuer}{PATH}",
+            seconds=CHOICE_SECONDS,
+        )
     return _choice_page(request, professionals, choice, ticket)
 
 
 @router.post(PATH, include_in_schema=False)
-def choose(request: Request, form: oauth.Form) -> Response:
+def choose(request: Request, form: Form) -> Response:
     """The staff member chose the professional to act for: check the allowance, go on."""
-    platform = oauth._platform(request)
+    platform = platform_of(request)
     authority = authority_of(request)
     with unit_of_work(platform.sessions) as session:
         claims = _read_choice(session, authority, platform, form.get("choice", ""), request)
         if claims is None:
-            return oauth._page(request, "ticket-refused", status_code=400)
+            return refusal_page(request, "ticket-refused", status_code=400)
         try:
             client = service.get_client(session, str(claims["client_id"]))
-            principal = consent._principal_of(claims["principal"])
+            principal = principal_of(claims["principal"])
             professional_id = uuid.UUID(form.get("professional", ""))
         except (AuthError, KeyError, ValueError, TypeError):
-            return oauth._page(request, "ticket-refused", status_code=400)
+            return refusal_page(request, "ticket-refused", status_code=400)
         return _act_for(
             request,
             session,
@@ -193,7 +203,8 @@ def _act_for(
         reason="staff acts for a professional who allowed them",
         details={"method": "act-for", "for": f"Practitioner/{professional_id}"},
     )
-    return oauth.complete_sign_in(
+    # Acting for someone, they are no longer staff signed in as themselves: on to consent.
+    return consent.conclude(
         request,
         session,
         platform=platform,
@@ -208,30 +219,18 @@ def _read_choice(
     session: Session, authority: TokenAuthority, platform: Platform, choice: str, request: Request
 ) -> dict[str, Any] | None:
     """The choice ticket's claims if it is Carnet's, unexpired, unused and this browser's."""
-    try:
-        claims = verify_signed(
-            session,
-            authority,
-            choice,
-            typ=CHOICE_TYPE,
-            audience=f"{authority.config.issuer}{PATH}",
-            clock=platform.clock,
-            essential=("jti", "client_id", "redirect_uri", "code_challenge", "browser"),
-        )
-    except InvalidToken as error:
-        log.info("act-for ticket refused: %s", error.detail)
-        return None
-    browser = request.cookies.get(oauth._COOKIE, "")
-    if not hmac.compare_digest(oauth._fingerprint(browser), str(claims["browser"])):
-        log.info("act-for ticket refused: not this browser's")
-        return None
-    expires_at = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)
-    if not approvals.spend_consent_ticket(
-        session, f"act-for:{claims['jti']}", expires_at, clock=platform.clock
-    ):
-        log.info("act-for ticket refused: already used")
-        return None
-    return claims
+    return read_ticket(
+        session,
+        authority,
+        platform,
+        choice,
+        request,
+        typ=CHOICE_TYPE,
+        audience=f"{authority.config.issuer}{PATH}",
+        essential=("jti", "client_id", "redirect_uri", "code_challenge", "browser"),
+        named="act-for",
+        spent_under="act-for:",
+    )
 
 
 def _choice_page(
@@ -241,27 +240,13 @@ def _choice_page(
     ticket: dict[str, Any],
 ) -> HTMLResponse:
     """The list of professionals to act for (403 with a plain message when there is none)."""
-    language = oauth._language(request, ticket.get("ui_locales"))
-    page = (
-        oauth._environment(language)
-        .get_template("act_for.html")
-        .render(
-            language=language,
-            professionals=professionals,
-            choice=choice,
-            action=PATH,
-            static=oauth.PORTAL_STATIC,
-        )
-    )
-    return HTMLResponse(
-        page,
+    return render(
+        "act_for.html",
+        language=visitor_language(request, ticket.get("ui_locales")),
+        # The choice's answer redirects to the client: form-action must allow its origin.
+        form_action=forms_back_to(str(ticket["redirect_uri"])),
         status_code=200 if professionals else 403,
-        headers={
-            # The choice's answer redirects to the client: form-action must allow its origin.
-            "Content-Security-Policy": (
-                "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; "
-                f"base-uri 'none'; form-action 'self' {oauth._origin(str(ticket['redirect_uri']))}"
-            ),
-            "Cache-Control": "no-store",
-        },
+        professionals=professionals,
+        choice=choice,
+        action=PATH,
     )
