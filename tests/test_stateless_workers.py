@@ -26,7 +26,7 @@ import httpx2 as httpx
 import pyotp
 import pytest
 
-from carnet.auth import service
+from carnet.auth import accounts, clients
 from carnet.clock import SystemClock
 from carnet.db import unit_of_work
 from carnet.platform import build_platform
@@ -136,14 +136,14 @@ def _seed(env: dict[str, str]) -> tuple[str, str, str]:
             clock = SystemClock()
             matricule = make_matricule()
             patient = make_patient(session, clock, matricule=matricule)
-            secret = service.create_patient_account(
+            secret = accounts.create_patient_account(
                 session,
                 patient_id=patient.id,
                 password=PASSWORD,
                 key_wrapper=platform.key_wrapper,
                 clock=clock,
             )
-            client = service.register_public_client(
+            client = clients.register_public_client(
                 session,
                 name="Mobile app",
                 redirect_uris=[REDIRECT_URI],

@@ -46,7 +46,7 @@ from bench.national.client import closed_loop, one
 from carnet import schema
 from carnet.access.actors import Assurance
 from carnet.audit import service as audit_trail
-from carnet.auth import service as auth_service
+from carnet.auth import grants
 from carnet.auth.tokens import TokenAuthority
 from carnet.db import unit_of_work
 from carnet.platform import Platform, build_platform
@@ -321,7 +321,7 @@ def _tokens(
     with unit_of_work(platform.sessions) as session:
 
         def mint(as_: str, scope: str | None) -> str:
-            return auth_service.mint_token(
+            return grants.mint_token(
                 session,
                 authority,
                 as_=as_,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.actors import Assurance
 from carnet.audit.models import AuditAction, AuditEvent
-from carnet.auth import card_authorities, service
+from carnet.auth import card_authorities, sign_in
 from carnet.auth.card import CardRefusal, CardResponse
 from carnet.auth.errors import CardRefused, InvalidCardAuthority, UnknownSubject
 from carnet.clock import FrozenClock
@@ -40,7 +40,7 @@ def national(session: Session, clock: FrozenClock) -> cards.Authority:
 
 
 def _sign_in(session: Session, clock: FrozenClock, response: CardResponse) -> Professional:
-    principal = service.sign_in_with_card(
+    principal = sign_in.sign_in_with_card(
         session, response=response, challenge=CHALLENGE, clock=clock
     )
     assert principal.assurance is Assurance.HIGH
@@ -51,7 +51,7 @@ def _sign_in(session: Session, clock: FrozenClock, response: CardResponse) -> Pr
 
 def _refusal(session: Session, clock: FrozenClock, response: CardResponse) -> str:
     with pytest.raises(CardRefused) as refused:
-        service.sign_in_with_card(session, response=response, challenge=CHALLENGE, clock=clock)
+        sign_in.sign_in_with_card(session, response=response, challenge=CHALLENGE, clock=clock)
     return refused.value.reason
 
 

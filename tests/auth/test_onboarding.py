@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.actors import ActorKind, Assurance
 from carnet.audit.models import AuditAction, AuditEvent
-from carnet.auth import onboarding, service
+from carnet.auth import clients, onboarding, sign_in
 from carnet.auth.errors import SignInRefused
 from carnet.auth.models import (
     PasskeyCredential,
@@ -67,7 +67,7 @@ def _enrol(
 def _sign_in(
     session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper, patient: Patient, secret: str
 ) -> Assurance:
-    return service.sign_in_with_password(
+    return sign_in.sign_in_with_password(
         session,
         kind=ActorKind.PATIENT,
         identifier=_identifier(patient),
@@ -213,7 +213,7 @@ def _refresh_token_and_passkey(session: Session, clock: FrozenClock, patient: Pa
             created_at=now,
         )
     )
-    client = service.ensure_first_party_client(
+    client = clients.ensure_first_party_client(
         session,
         client_id="carnet-portal",
         name="Carnet",

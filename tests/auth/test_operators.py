@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.access.actors import ActorKind, Assurance
-from carnet.auth import service
+from carnet.auth import accounts, sign_in
 from carnet.auth.errors import InvalidGrant, InvalidRequest, SignInRefused
 from carnet.auth.models import OperatorAccount
 from carnet.auth.tokens import Principal
@@ -25,7 +25,7 @@ def _operator(
     name: str = "jdupont",
     kind: ActorKind = ActorKind.OPERATOR,
 ) -> pyotp.TOTP:
-    secret = service.create_operator_account(
+    secret = accounts.create_operator_account(
         session, name=name, kind=kind, password=PASSWORD, key_wrapper=wrapper, clock=clock
     )
     return pyotp.TOTP(secret)
@@ -40,7 +40,7 @@ def _sign_in(
     password: str = PASSWORD,
     otp: str | None,
 ) -> Principal:
-    return service.sign_in_with_password(
+    return sign_in.sign_in_with_password(
         session,
         kind=ActorKind.OPERATOR,
         identifier=name,
@@ -66,7 +66,7 @@ class TestSignIn:
         assert principal.kind is ActorKind.OPERATOR
         assert principal.subject == "operator:jdupont"
         assert principal.assurance is Assurance.SUBSTANTIAL
-        assert principal.methods == service.PASSWORD_AND_OTP
+        assert principal.methods == sign_in.PASSWORD_AND_OTP
         assert _account(session).last_sign_in_at == clock.now()
 
     def test_the_password_alone_is_refused_and_counts_as_a_failure(
@@ -89,13 +89,13 @@ class TestSignIn:
         self, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
     ) -> None:
         totp = _operator(session, clock, wrapper)
-        for _ in range(service.MAX_FAILED_SIGN_INS):
+        for _ in range(accounts.MAX_FAILED_SIGN_INS):
             with pytest.raises(SignInRefused):
                 _sign_in(session, clock, wrapper, password="wrong", otp=code_now(totp, clock))
-        assert _account(session).locked_until == clock.now() + service.LOCK_DURATION
+        assert _account(session).locked_until == clock.now() + accounts.LOCK_DURATION
         with pytest.raises(SignInRefused):
             _sign_in(session, clock, wrapper, otp=code_now(totp, clock))  # right, still locked
-        clock.advance(service.LOCK_DURATION)
+        clock.advance(accounts.LOCK_DURATION)
         assert _sign_in(session, clock, wrapper, otp=code_now(totp, clock)).kind is (
             ActorKind.OPERATOR
         )
@@ -125,12 +125,12 @@ class TestSignIn:
         account = _account(session)
         account.active = False
         with pytest.raises(InvalidGrant):
-            service.principal_for(
+            sign_in.principal_for(
                 session,
                 ActorKind.OPERATOR,
                 account.id,
                 assurance=Assurance.SUBSTANTIAL,
-                methods=service.PASSWORD_AND_OTP,
+                methods=sign_in.PASSWORD_AND_OTP,
             )
 
 
@@ -164,7 +164,7 @@ class TestAccounts:
         field: str,
     ) -> None:
         with pytest.raises(InvalidRequest) as refused:
-            service.create_operator_account(
+            accounts.create_operator_account(
                 session, name=name, kind=kind, password=password, key_wrapper=wrapper, clock=clock
             )
         assert refused.value.field == field
@@ -173,12 +173,12 @@ class TestAccounts:
         self, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
     ) -> None:
         _operator(session, clock, wrapper)
-        with pytest.raises(service.DuplicateAccount):
+        with pytest.raises(accounts.DuplicateAccount):
             _operator(session, clock, wrapper, name="JDUPONT")
 
     def test_the_provisioning_uri_enrols_the_same_secret(self) -> None:
         secret = pyotp.random_base32()
-        uri = service.totp_provisioning_uri(secret, name="jdupont")
+        uri = accounts.totp_provisioning_uri(secret, name="jdupont")
         assert uri.startswith("otpauth://totp/Carnet:jdupont?")
         assert pyotp.parse_uri(uri).secret == secret
 
@@ -189,7 +189,7 @@ class TestDemo:
     ) -> None:
         assert demo_accounts.provision_demo_accounts(session, key_wrapper=wrapper, clock=clock) == 1
         assert demo_accounts.provision_demo_accounts(session, key_wrapper=wrapper, clock=clock) == 0
-        code = service.current_otp(
+        code = accounts.current_otp(
             session,
             as_=f"operator:{demo_accounts.DEMO_OPERATOR}",
             key_wrapper=wrapper,
@@ -215,7 +215,7 @@ class TestMintedTokens:
     def test_a_minted_operator_is_named_like_a_signed_in_one(
         self, session: Session, clock: FrozenClock, kind: ActorKind
     ) -> None:
-        principal, _client = service.principal_for_spec(
+        principal, _client = sign_in.principal_for_spec(
             session, f"{kind.value}:Alice", assurance=Assurance.HIGH, clock=clock
         )
         assert principal.kind is kind

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.actors import Actor, ActorKind, Assurance
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
-from carnet.auth import passkeys, service
+from carnet.auth import accounts, passkeys
 from carnet.auth.errors import PasskeyRefused, SignInRefused
 from carnet.auth.models import PasskeyCredential, PasskeyHolder, PatientAccount
 from carnet.auth.tokens import Principal, TokenAuthority
@@ -266,7 +266,7 @@ class TestSignIn:
         clock: FrozenClock,
         wrapper: MasterKeyWrapper,
     ) -> None:
-        service.create_operator_account(
+        accounts.create_operator_account(
             session,
             name="claire",
             kind=ActorKind.SECURITY_OFFICER,
@@ -402,14 +402,14 @@ class TestSignIn:
         patient_key: tuple[uuid.UUID, SoftAuthenticator],
     ) -> None:
         _, authenticator = patient_key
-        for _ in range(service.MAX_FAILED_SIGN_INS):
+        for _ in range(accounts.MAX_FAILED_SIGN_INS):
             with pytest.raises(SignInRefused):
                 _sign_in(session, clock, authenticator, origin="https://phishing.example")
         # Locked: even a good answer is refused, until the lock ends.
         with pytest.raises(SignInRefused):
             _sign_in(session, clock, authenticator)
         assert _passkey_events(session)[-1].reason == "account locked"
-        clock.advance(service.LOCK_DURATION + dt.timedelta(seconds=1))
+        clock.advance(accounts.LOCK_DURATION + dt.timedelta(seconds=1))
         assert _sign_in(session, clock, authenticator).assurance is Assurance.HIGH
 
     def test_refuses_an_authenticator_that_did_not_verify_the_user(

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.access.actors import ActorKind, Assurance
-from carnet.auth import card, service
+from carnet.auth import accounts, card, clients, grants, sign_in
 from carnet.auth.errors import InvalidRequest, InvalidScope, SignInRefused, UnknownSubject
 from carnet.auth.models import PatientAccount, ProfessionalAccount, RevokedToken
 from carnet.auth.tokens import Principal
@@ -33,18 +33,18 @@ from factories.patients import make_patient
 
 class TestSecrets:
     def test_hash_and_verify(self) -> None:
-        encoded = service.hash_secret("s3cret")
-        assert encoded.startswith(f"scrypt${service.SCRYPT_N}$8$1$")
+        encoded = accounts.hash_secret("s3cret")
+        assert encoded.startswith(f"scrypt${accounts.SCRYPT_N}$8$1$")
         assert "s3cret" not in encoded
-        assert service.verify_secret("s3cret", encoded)
-        assert not service.verify_secret("s3cret ", encoded)
+        assert accounts.verify_secret("s3cret", encoded)
+        assert not accounts.verify_secret("s3cret ", encoded)
 
     def test_the_same_secret_hashes_differently(self) -> None:
-        assert service.hash_secret("a") != service.hash_secret("a")
+        assert accounts.hash_secret("a") != accounts.hash_secret("a")
 
     @pytest.mark.parametrize("encoded", ["", "bcrypt$x", "scrypt$1$2$3$!!$!!", "scrypt$a$b$c$d$e"])
     def test_malformed_hashes_never_match(self, encoded: str) -> None:
-        assert not service.verify_secret("a", encoded)
+        assert not accounts.verify_secret("a", encoded)
 
 
 def _patient_sign_in(
@@ -56,7 +56,7 @@ def _patient_sign_in(
     password: str = PASSWORD,
     otp: str | None = "now",
 ) -> Principal:
-    return service.sign_in_with_password(
+    return sign_in.sign_in_with_password(
         session,
         kind=ActorKind.PATIENT,
         identifier=login.identifier,
@@ -91,7 +91,7 @@ class TestPasswordSignIn:
     ) -> None:
         login = make_patient_login(session, clock, wrapper)
         spaced = f"{login.identifier[:4]} {login.identifier[4:8]} {login.identifier[8:]}"
-        principal = service.sign_in_with_password(
+        principal = sign_in.sign_in_with_password(
             session,
             kind=ActorKind.PATIENT,
             identifier=spaced,
@@ -145,15 +145,15 @@ class TestPasswordSignIn:
         self, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
     ) -> None:
         login = make_patient_login(session, clock, wrapper)
-        for _ in range(service.MAX_FAILED_SIGN_INS):
+        for _ in range(accounts.MAX_FAILED_SIGN_INS):
             with pytest.raises(SignInRefused):
                 _patient_sign_in(session, login, clock, wrapper, password="wrong")
         account = session.get(PatientAccount, login.patient.id)
         assert account is not None
-        assert account.locked_until == clock.now() + service.LOCK_DURATION
+        assert account.locked_until == clock.now() + accounts.LOCK_DURATION
         with pytest.raises(SignInRefused):
             _patient_sign_in(session, login, clock, wrapper)  # right credentials, still locked
-        clock.advance(service.LOCK_DURATION)
+        clock.advance(accounts.LOCK_DURATION)
         _patient_sign_in(session, login, clock, wrapper)
         assert account.failed_sign_ins == 0
 
@@ -161,7 +161,7 @@ class TestPasswordSignIn:
         self, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
     ) -> None:
         login = make_patient_login(session, clock, wrapper)
-        for _ in range(service.MAX_FAILED_SIGN_INS - 1):
+        for _ in range(accounts.MAX_FAILED_SIGN_INS - 1):
             with pytest.raises(SignInRefused):
                 _patient_sign_in(session, login, clock, wrapper, password="wrong")
         _patient_sign_in(session, login, clock, wrapper, otp=None)
@@ -185,7 +185,7 @@ class TestPasswordSignIn:
         login = make_professional_login(session, clock, wrapper, card=False)
         login.professional.active = False
         with pytest.raises(SignInRefused):
-            service.sign_in_with_password(
+            sign_in.sign_in_with_password(
                 session,
                 kind=ActorKind.PROFESSIONAL,
                 identifier=login.identifier,
@@ -210,7 +210,7 @@ class TestCardSignIn:
             key_wrapper=wrapper,
             clock=clock,
         )
-        principal = service.sign_in_with_card(
+        principal = sign_in.sign_in_with_card(
             session, response=response, challenge=challenge, clock=clock
         )
         assert principal.assurance is Assurance.HIGH
@@ -248,7 +248,7 @@ class TestCardSignIn:
             clock=clock,
         )
         with pytest.raises(SignInRefused):
-            service.sign_in_with_card(
+            sign_in.sign_in_with_card(
                 session, response=response, challenge=b"new challenge", clock=clock
             )
 
@@ -267,7 +267,7 @@ class TestCardSignIn:
         pem = certificate.public_bytes(serialization.Encoding.PEM)
         response = card.sign_challenge(pem, key, b"challenge")
         with pytest.raises(SignInRefused):
-            service.sign_in_with_card(
+            sign_in.sign_in_with_card(
                 session, response=response, challenge=b"challenge", clock=clock
             )
 
@@ -285,7 +285,7 @@ class TestCardSignIn:
         )
         clock.advance(card.CARD_VALIDITY + dt.timedelta(days=1))
         with pytest.raises(SignInRefused):
-            service.sign_in_with_card(session, response=response, challenge=b"c", clock=clock)
+            sign_in.sign_in_with_card(session, response=response, challenge=b"c", clock=clock)
 
     def test_the_card_certificate_names_the_professional(
         self, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
@@ -316,12 +316,12 @@ class TestScopes:
     def test_granted_is_requested_narrowed_to_allowed(
         self, requested: str | None, allowed: str, granted: str
     ) -> None:
-        assert service.grant_scopes(requested, allowed) == granted
+        assert grants.grant_scopes(requested, allowed) == granted
 
     @pytest.mark.parametrize("requested", ["patient/Observation.xyz", "everything", "user/*.rs"])
     def test_unknown_or_disallowed_scopes_are_invalid_scope(self, requested: str) -> None:
         with pytest.raises(InvalidScope):
-            service.grant_scopes(requested, "patient/*.rs")
+            grants.grant_scopes(requested, "patient/*.rs")
 
 
 class TestClients:
@@ -338,7 +338,7 @@ class TestClients:
         self, session: Session, clock: FrozenClock, uri: str
     ) -> None:
         with pytest.raises(InvalidRequest):
-            service.register_public_client(
+            clients.register_public_client(
                 session, name="App", redirect_uris=[uri], allowed_scopes="openid", clock=clock
             )
 
@@ -349,7 +349,7 @@ class TestClients:
     def test_https_loopback_and_private_use_redirects_are_accepted(
         self, session: Session, clock: FrozenClock, uri: str
     ) -> None:
-        client = service.register_public_client(
+        client = clients.register_public_client(
             session, name="App", redirect_uris=[uri], allowed_scopes="openid", clock=clock
         )
         assert client.redirect_uris == [uri]
@@ -360,7 +360,7 @@ class TestClients:
         organisation = make_organisation(session, clock)
         key = ECKey.generate_key("P-256", private=True)
         with pytest.raises(UnknownSubject):
-            service.register_backend_client(
+            clients.register_backend_client(
                 session,
                 name="LIS",
                 organisation_identifier="ORG-NOPE",
@@ -369,7 +369,7 @@ class TestClients:
                 clock=clock,
             )
         with pytest.raises(InvalidRequest):
-            service.register_backend_client(
+            clients.register_backend_client(
                 session,
                 name="LIS",
                 organisation_identifier=organisation.identifier_value,
@@ -377,7 +377,7 @@ class TestClients:
                 jwks={"keys": [key.as_dict(private=True)]},
                 clock=clock,
             )
-        client = service.register_backend_client(
+        client = clients.register_backend_client(
             session,
             name="LIS",
             organisation_identifier=organisation.identifier_value,
@@ -400,7 +400,7 @@ class TestDemoProvisioning:
 
         matricule = patient.identifiers[0].value
         otp = pyotp.TOTP(demo_accounts.demo_totp_secret(matricule)).at(clock.now())
-        principal = service.sign_in_with_password(
+        principal = sign_in.sign_in_with_password(
             session,
             kind=ActorKind.PATIENT,
             identifier=matricule,
@@ -410,7 +410,7 @@ class TestDemoProvisioning:
             clock=clock,
         )
         assert principal.person_id == patient.id
-        assert otp == service.current_otp(
+        assert otp == accounts.current_otp(
             session,
             as_=f"patient:{matricule}",
             key_wrapper=wrapper,
@@ -426,26 +426,26 @@ class TestDemoProvisioning:
             clock=clock,
         )
         assert (
-            service.sign_in_with_card(
+            sign_in.sign_in_with_card(
                 session, response=response, challenge=b"c", clock=clock
             ).professional_id
             == professional.id
         )
-        accounts = session.scalars(select(ProfessionalAccount)).all()
-        assert all(account.card_certificate_pem for account in accounts)
+        professional_accounts = session.scalars(select(ProfessionalAccount)).all()
+        assert all(account.card_certificate_pem for account in professional_accounts)
 
 
 class TestPurge:
     def test_expired_revocations_and_refresh_tokens_go_spent_codes_a_day_later(
         self, session: Session, clock: FrozenClock
     ) -> None:
-        service.revoke_access_token(
+        grants.revoke_access_token(
             session, jti="old", expires_at=clock.now() + dt.timedelta(minutes=5), clock=clock
         )
-        service.revoke_access_token(
+        grants.revoke_access_token(
             session, jti="young", expires_at=clock.now() + dt.timedelta(hours=1), clock=clock
         )
         clock.advance(dt.timedelta(minutes=10))
-        assert service.purge_expired(session, clock=clock) == 1
+        assert grants.purge_expired(session, clock=clock) == 1
         assert session.get(RevokedToken, "old") is None
         assert session.get(RevokedToken, "young") is not None

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.actors import ActorKind, Assurance
 from carnet.access.scopes import parse_scope
-from carnet.auth import keys, service, tokens
+from carnet.auth import grants, keys, tokens
 from carnet.auth.errors import (
     DemoIdentityProviderDisabled,
     InvalidRequest,
@@ -36,7 +36,7 @@ class TestIssue:
         self, session: Session, clock: FrozenClock, issuer: tokens.TokenAuthority
     ) -> None:
         patient = make_patient(session, clock)
-        issued = service.mint_token(
+        issued = grants.mint_token(
             session,
             issuer,
             as_=f"patient:{patient.identifiers[0].value}",
@@ -73,7 +73,7 @@ class TestIssue:
         self, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
     ) -> None:
         patient = make_patient(session, clock)
-        issued = service.mint_token(
+        issued = grants.mint_token(
             session,
             authority(wrapper, access_token_seconds=120),
             as_=f"patient:{patient.identifiers[0].value}",
@@ -88,7 +88,7 @@ class TestIssue:
         self, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
     ) -> None:
         with pytest.raises(DemoIdentityProviderDisabled):
-            service.mint_token(
+            grants.mint_token(
                 session,
                 authority(wrapper, demo_idp=False),
                 as_="operator:alice",
@@ -103,7 +103,7 @@ class TestIssue:
         self, session: Session, clock: FrozenClock, issuer: tokens.TokenAuthority, as_: str
     ) -> None:
         with pytest.raises((UnknownSubject, InvalidRequest)):
-            service.mint_token(
+            grants.mint_token(
                 session,
                 issuer,
                 as_=as_,
@@ -123,7 +123,7 @@ class TestActors:
         wrapper: MasterKeyWrapper,
     ) -> None:
         login = make_professional_login(session, clock, wrapper, card=False)
-        issued = service.mint_token(
+        issued = grants.mint_token(
             session,
             issuer,
             as_=f"professional:{login.identifier}",
@@ -146,7 +146,7 @@ class TestActors:
         self, session: Session, clock: FrozenClock, issuer: tokens.TokenAuthority
     ) -> None:
         backend = make_backend(session, clock)
-        issued = service.mint_token(
+        issued = grants.mint_token(
             session,
             issuer,
             as_=f"system:{backend.organisation.identifier_value}",
@@ -168,7 +168,7 @@ class TestActors:
         issuer: tokens.TokenAuthority,
         kind: ActorKind,
     ) -> None:
-        issued = service.mint_token(
+        issued = grants.mint_token(
             session,
             issuer,
             as_=f"{kind.value}:alice",

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from carnet.access.actors import Actor, ActorKind, Assurance
-from carnet.auth import service, tokens
+from carnet.auth import grants, tokens
 from carnet.auth.errors import InvalidToken
 from carnet.auth.verified import VerifiedTokens
 from carnet.clock import FrozenClock
@@ -27,7 +27,7 @@ def issuer(wrapper: MasterKeyWrapper) -> tokens.TokenAuthority:
 
 def _token(session: Session, issuer: tokens.TokenAuthority, clock: FrozenClock) -> str:
     patient = make_patient(session, clock)
-    return service.mint_token(
+    return grants.mint_token(
         session,
         issuer,
         as_=f"patient:{patient.identifiers[0].value}",
@@ -82,7 +82,7 @@ def test_a_remembered_token_is_still_refused_once_revoked(
     token = _token(session, issuer, clock)
     actor = tokens.authenticate(session, issuer, token, clock=clock)
     assert actor.token_id is not None
-    service.revoke_access_token(
+    grants.revoke_access_token(
         session, jti=actor.token_id, expires_at=clock.now() + dt.timedelta(hours=1), clock=clock
     )
     issuer.revocations.mark_stale()

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from carnet.access.actors import Actor
 from carnet.app import create_app
-from carnet.auth import service
+from carnet.auth import accounts, clients
 from carnet.auth.models import OAuthClient
 from carnet.auth.tokens import Principal, TokenAuthority, issue_access_token
 from carnet.clock import Clock, FrozenClock
@@ -48,7 +48,7 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
     At the production cost, hashing would be half of the authentication tests' time.
     """
-    monkeypatch.setattr(service, "SCRYPT_N", 2**10)
+    monkeypatch.setattr(accounts, "SCRYPT_N", 2**10)
 
 
 def settings(**overrides: Any) -> Settings:
@@ -130,7 +130,7 @@ def make_patient_login(session: Session, clock: Clock, wrapper: KeyWrapper) -> P
     """A patient with a matricule, the password ``PASSWORD`` and a fresh TOTP secret."""
     matricule = make_matricule()
     patient = make_patient(session, clock, matricule=matricule)
-    secret = service.create_patient_account(
+    secret = accounts.create_patient_account(
         session, patient_id=patient.id, password=PASSWORD, key_wrapper=wrapper, clock=clock
     )
     return PatientLogin(patient, matricule, pyotp.TOTP(secret))
@@ -142,7 +142,7 @@ def make_professional_login(
     """A general practitioner of a laboratory, password ``PASSWORD``, TOTP and a demo card."""
     organisation = make_organisation(session, clock)
     professional = make_professional(session, clock, organisation_id=organisation.id)
-    secret = service.create_professional_account(
+    secret = accounts.create_professional_account(
         session,
         professional_id=professional.id,
         password=PASSWORD,
@@ -170,7 +170,7 @@ def code_now(totp: pyotp.TOTP, clock: Clock) -> str:
 
 def make_app(session: Session, clock: Clock, *, scopes: str = APP_SCOPES) -> OAuthClient:
     """A public SMART app redirecting to ``REDIRECT_URI``."""
-    return service.register_public_client(
+    return clients.register_public_client(
         session,
         name="Mon Carnet mobile",
         redirect_uris=[REDIRECT_URI],
@@ -196,7 +196,7 @@ def make_backend(
     organisation = make_organisation(session, clock)
     key = ECKey.generate_key("P-256", parameters={"alg": "ES256"}, private=True)
     key.ensure_kid()
-    client = service.register_backend_client(
+    client = clients.register_backend_client(
         session,
         name="LIS Alzette",
         organisation_identifier=organisation.identifier_value,
@@ -234,7 +234,7 @@ def client_assertion(
 def assertion_form(assertion: str, **fields: str) -> dict[str, str]:
     """Token endpoint parameters authenticating with ``assertion``."""
     return {
-        "client_assertion_type": service.CLIENT_ASSERTION_TYPE,
+        "client_assertion_type": clients.CLIENT_ASSERTION_TYPE,
         "client_assertion": assertion,
         **fields,
     }

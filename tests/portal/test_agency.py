@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from carnet.access.actors import ActorKind
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction, AuditEvent
-from carnet.auth import service
+from carnet.auth import accounts
 from carnet.catalogue import load_catalogue
 from carnet.clock import Clock, FrozenClock
 from carnet.patients.identifiers import LU_MATRICULE
@@ -54,7 +54,7 @@ def sign_in_operator(
 ) -> str:
     """Create an agency account and sign it in through Carnet's page; where the portal sent it."""
     totp = pyotp.TOTP(
-        service.create_operator_account(
+        accounts.create_operator_account(
             session, name=name, kind=kind, password=PASSWORD, key_wrapper=wrapper, clock=clock
         )
     )

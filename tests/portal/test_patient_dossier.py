@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from carnet.access import representation as access_representation
 from carnet.access.models import Representation, RepresentationKind
 from carnet.audit.models import AuditAction, AuditEvent
-from carnet.auth import service as auth_service
+from carnet.auth import accounts
 from carnet.clock import FrozenClock
 from carnet.documents.models import Document
 from carnet.lifecycle import service as lifecycle
@@ -47,7 +47,7 @@ def _invited_and_signed_in(
 ) -> tuple[PatientLogin, str]:
     """A patient whose dossier is invited, with an account and their letter's code."""
     patient = make_invited_patient(session, clock)
-    secret = auth_service.create_patient_account(
+    secret = accounts.create_patient_account(
         session, patient_id=patient.id, password=PASSWORD, key_wrapper=wrapper, clock=clock
     )
     letter = lifecycle.issue_invitation(

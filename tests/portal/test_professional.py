@@ -24,7 +24,7 @@ from carnet.access import guard as access_guard
 from carnet.access import rules as access_rules
 from carnet.access.models import GrantLevel
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
-from carnet.auth import service as auth_service
+from carnet.auth import accounts
 from carnet.clock import FrozenClock
 from carnet.demo import accounts as demo_accounts
 from carnet.directory.models import Profession
@@ -132,7 +132,7 @@ def _login(
     professional = make_professional(
         session, clock, profession=profession, organisation_id=organisation.id, family="Urbany"
     )
-    secret = auth_service.create_professional_account(
+    secret = accounts.create_professional_account(
         session,
         professional_id=professional.id,
         password=PASSWORD,

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.actors import Actor, ActorKind, Assurance
 from carnet.access.scopes import Interaction
-from carnet.auth import keys, service, tokens
+from carnet.auth import grants, keys, sign_in, tokens
 from carnet.clock import FrozenClock
 from carnet.settings import ExternalIssuer
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
@@ -51,12 +51,12 @@ def _patient_claims(web: Served, session: Session, clock: FrozenClock) -> dict[s
     issued = tokens.issue_access_token(
         session,
         web.authority,
-        service.principal_for(
+        sign_in.principal_for(
             session,
             ActorKind.PATIENT,
             login.patient.id,
             assurance=Assurance.SUBSTANTIAL,
-            methods=service.PASSWORD_AND_OTP,
+            methods=sign_in.PASSWORD_AND_OTP,
         ),
         scope="patient/*.rs",
         client_id="app",
@@ -162,7 +162,7 @@ def _not_yet_valid(web: Served, session: Session, clock: FrozenClock) -> str:
 def _revoked(web: Served, session: Session, clock: FrozenClock) -> str:
     claims = _patient_claims(web, session, clock)
     token = tokens.sign(session, web.authority, claims, typ="at+jwt", clock=clock)
-    service.revoke_access_token(
+    grants.revoke_access_token(
         session,
         jti=claims["jti"],
         expires_at=dt.datetime.fromtimestamp(claims["exp"], dt.UTC),

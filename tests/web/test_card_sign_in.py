@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
-from carnet.auth import service, staff
+from carnet.auth import accounts, staff
 from carnet.clock import FrozenClock
 from carnet.directory.models import Profession, Professional
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
@@ -145,7 +145,7 @@ def _staff_login(
     secretary = make_professional(
         session, clock, profession=Profession.STAFF, organisation_id=organisation.id
     )
-    secret = service.create_professional_account(
+    secret = accounts.create_professional_account(
         session, professional_id=secretary.id, password=PASSWORD, key_wrapper=wrapper, clock=clock
     )
     return secretary, pyotp.TOTP(secret)

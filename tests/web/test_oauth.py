@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.actors import Assurance
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
-from carnet.auth import service
+from carnet.auth import accounts, clients
 from carnet.clock import FrozenClock
 from carnet.demo import accounts as demo_accounts
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
@@ -218,12 +218,12 @@ class TestAuthorizationCodeFlow:
         app = make_app(session, clock)
         params = authorize_params(app.client_id, pkce()[1], scope="user/*.rs")
         wrong = {"method": "professional", "identifier": login.identifier, "password": "x"}
-        for _ in range(service.MAX_FAILED_SIGN_INS):
+        for _ in range(accounts.MAX_FAILED_SIGN_INS):
             assert sign_in(web.client, params, wrong).status_code == 401
         right = sign_in(web.client, params, {**wrong, "password": PASSWORD})
         assert right.status_code == 401
         assert "The identifier, password, code or PIN is not correct." in right.text
-        clock.advance(service.LOCK_DURATION)
+        clock.advance(accounts.LOCK_DURATION)
         assert sign_in(web.client, params, {**wrong, "password": PASSWORD}).status_code == 303
 
     def test_too_many_attempts_from_one_address_are_throttled(
@@ -479,7 +479,7 @@ class TestClientCredentials:
         key.ensure_kid()
         with JwksServer() as lis:
             lis.publish(key)
-            client = service.register_backend_client(
+            client = clients.register_backend_client(
                 session,
                 name="LIS with published keys",
                 organisation_identifier=organisation.identifier_value,
@@ -757,7 +757,7 @@ OPERATOR = "jdupont"
 
 
 def _operator_totp(session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper) -> Any:
-    secret = service.create_operator_account(
+    secret = accounts.create_operator_account(
         session, name=OPERATOR, password=PASSWORD, key_wrapper=wrapper, clock=clock
     )
     return pyotp.TOTP(secret)
@@ -814,11 +814,11 @@ class TestOperatorSignIn:
         app = make_app(session, clock)
         params = authorize_params(app.client_id, pkce()[1])
         wrong = {"method": "operator", "identifier": OPERATOR, "password": "wrong", "otp": "0"}
-        for _ in range(service.MAX_FAILED_SIGN_INS):
+        for _ in range(accounts.MAX_FAILED_SIGN_INS):
             assert sign_in(web.client, params, wrong).status_code == 401
         right = {**wrong, "password": PASSWORD, "otp": code_now(totp, clock)}
         assert sign_in(web.client, params, right).status_code == 401
-        clock.advance(service.LOCK_DURATION)
+        clock.advance(accounts.LOCK_DURATION)
         right["otp"] = code_now(totp, clock)
         assert sign_in(web.client, params, right).status_code == 303
 

@@ -26,7 +26,9 @@ from carnet.access.scopes import Scope, parse_scopes
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction
 from carnet.audit.service import Agent
+from carnet.auth.accounts import OPERATOR_KINDS
 from carnet.auth.errors import ApprovalNotFound, InvalidRequest
+from carnet.auth.grants import revoke_access_of
 from carnet.auth.models import (
     AppApproval,
     OAuthClient,
@@ -35,7 +37,6 @@ from carnet.auth.models import (
     RevokedToken,
 )
 from carnet.auth.revocations import ASSERTION_PREFIX
-from carnet.auth.service import OPERATOR_KINDS, _revoke_access_of
 from carnet.auth.tokens import Principal
 from carnet.clock import Clock
 
@@ -194,7 +195,7 @@ def revoke(session: Session, person: Person, client_id: str, *, clock: Clock) ->
         if row.revoked_at is None:
             row.revoked_at = now
             revoked += 1
-        _revoke_access_of(session, row, clock)
+        revoke_access_of(session, row, clock)
     session.delete(approval)
     audit_trail.record(
         session,
@@ -212,7 +213,7 @@ def spend_consent_ticket(
     """Mark the consent form ``jti`` used; False if it already was (a form sent twice).
 
     Kept beside used client assertions until it expires, under a digest (see
-    ``service._consume_assertion``).
+    ``carnet.auth.clients._consume_assertion``).
     """
     key = ASSERTION_PREFIX + hashlib.sha256(f"consent\n{jti}".encode()).hexdigest()
     if session.get(RevokedToken, key) is not None:

@@ -30,7 +30,7 @@ from carnet.access.actors import ActorKind, Assurance
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction
 from carnet.audit.service import Agent
-from carnet.auth import service
+from carnet.auth import accounts, sign_in
 from carnet.auth.errors import InvalidRequest
 from carnet.auth.models import (
     PasskeyCredential,
@@ -156,7 +156,7 @@ def invite_professional(
     Earlier invitations of the same professional are revoked. Raises ``ProfessionalNotFound``
     (no such active professional). Audited as the agency's act.
     """
-    found = service._find_professional(session, identifier)
+    found = accounts.find_professional_by_identifier(session, identifier)
     if found is None or not found.active:
         raise ProfessionalNotFound()
     now = clock.now()
@@ -280,9 +280,9 @@ def enrol_credentials(
     )
     if not recovered:
         create = (
-            service.create_patient_account
+            accounts.create_patient_account
             if newcomer.kind is ActorKind.PATIENT
-            else service.create_professional_account
+            else accounts.create_professional_account
         )
         subject = (
             {"patient_id": newcomer.subject_id}
@@ -298,7 +298,7 @@ def enrol_credentials(
             totp_secret=totp_secret,
         )
     methods = ENROLLED_METHODS[second_factor]
-    principal = service.principal_for(
+    principal = sign_in.principal_for(
         session,
         newcomer.kind,
         newcomer.subject_id,
@@ -353,10 +353,10 @@ def _reset_credentials(
     if account is None:
         return False
     now = clock.now()
-    fresh = service._credentials(
+    fresh = accounts.credential_columns(
         newcomer.kind,
         newcomer.subject_id,
-        password_hash=service.hash_secret(password),
+        password_hash=accounts.hash_secret(password),
         totp_secret=totp_secret,
         key_wrapper=key_wrapper,
         clock=clock,

@@ -17,9 +17,9 @@ from carnet.access.actors import ActorKind
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction, AuditOutcome
 from carnet.audit.service import Agent
+from carnet.auth.accounts import Account, record_attempt
 from carnet.auth.errors import SignInRefused
 from carnet.auth.models import OperatorAccount, PasskeyCredential, PasskeyHolder
-from carnet.auth.service import Account, _record_attempt
 from carnet.auth.tokens import Principal
 from carnet.clock import Clock
 
@@ -124,7 +124,7 @@ def failed(
 ) -> NoReturn:
     """Audit a failed assertion on a known passkey and count it towards the account's lock."""
     _record_refused(session, agent, clock, passkey, reason[:500])
-    _record_attempt(account, ok=False, now=now)  # raises SignInRefused once recorded
+    record_attempt(account, ok=False, now=now)  # raises SignInRefused once recorded
     raise SignInRefused()
 
 

@@ -55,6 +55,10 @@ from webauthn.helpers.structs import (
 
 from carnet.access.actors import Actor, ActorKind, Assurance
 from carnet.auth import passkey_trail as trail
+from carnet.auth.accounts import (
+    Account,
+    record_attempt,  # the password's lock, shared: one failure count per account
+)
 from carnet.auth.errors import InvalidGrant, InvalidToken, PasskeyRefused
 from carnet.auth.models import (
     OperatorAccount,
@@ -63,11 +67,7 @@ from carnet.auth.models import (
     PatientAccount,
     ProfessionalAccount,
 )
-from carnet.auth.service import (
-    Account,
-    _record_attempt,  # the password's lock, shared: one failure count per account
-    principal_for,
-)
+from carnet.auth.sign_in import principal_for
 from carnet.auth.tokens import Principal, TokenAuthority, sign, verify_signed
 from carnet.clock import Clock
 from carnet.directory.service import get_professional
@@ -483,7 +483,7 @@ def sign_in_with_passkey(
     passkey.sign_count = verified.new_sign_count
     passkey.last_used_at = now
     # Resets the failure count, as a good password does (and raises nothing when ok).
-    _record_attempt(account, ok=True, now=now)
+    record_attempt(account, ok=True, now=now)
     trail.record(
         session,
         trail.principal_agent(principal, network_address),

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from carnet.auth.models import RevokedToken
 
-# Single-use client assertions share the table (see auth.service); they are never access tokens.
+# Single-use client assertions share the table (see auth.clients); they are never access tokens.
 ASSERTION_PREFIX = "assertion:"
 
 

@@ -15,7 +15,7 @@ import typer
 
 from carnet.access.actors import ActorKind
 from carnet.audit.service import Agent
-from carnet.auth import card_authorities, service, staff
+from carnet.auth import accounts, card_authorities, staff
 from carnet.cli.platforms import as_operator, fail, migrated_platform
 from carnet.cli.tokens import token_authority
 from carnet.db import unit_of_work
@@ -52,7 +52,7 @@ def operators_add(
     kind = ActorKind.SECURITY_OFFICER if security_officer else ActorKind.OPERATOR
     with migrated_platform() as platform:
         with unit_of_work(platform.sessions) as session:
-            secret = service.create_operator_account(
+            secret = accounts.create_operator_account(
                 session,
                 name=name,
                 kind=kind,
@@ -66,7 +66,7 @@ def operators_add(
             "Enrol this in their authenticator app now (it is not shown again); they sign in "
             "with their password and its one-time code:"
         )
-        typer.echo(service.totp_provisioning_uri(secret, name=account))
+        typer.echo(accounts.totp_provisioning_uri(secret, name=account))
 
 
 # --- onboarding: the agency invites professionals (carnet.auth.onboarding) ------------------

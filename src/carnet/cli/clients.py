@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from carnet.auth import service
+from carnet.auth import clients
 from carnet.cli.platforms import fail, migrated_platform
 from carnet.db import unit_of_work
 
@@ -46,7 +46,7 @@ def clients_register(
     with migrated_platform() as platform:
         with unit_of_work(platform.sessions) as session:
             if organisation is not None:
-                client = service.register_backend_client(
+                client = clients.register_backend_client(
                     session,
                     name=name,
                     organisation_identifier=organisation,
@@ -57,7 +57,7 @@ def clients_register(
                     clock=platform.clock,
                 )
             else:
-                client = service.register_public_client(
+                client = clients.register_public_client(
                     session,
                     name=name,
                     redirect_uris=redirect_uri or [],
@@ -73,7 +73,7 @@ def clients_register(
 def clients_list() -> None:
     """List the registered clients."""
     with migrated_platform() as platform, unit_of_work(platform.sessions) as session:
-        for client in service.list_clients(session):
+        for client in clients.list_clients(session):
             state = "" if client.active else "  (inactive)"
             typer.echo(
                 f"{client.client_id}  {client.kind.value}  {client.name}  "

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from carnet.access.actors import Assurance
-from carnet.auth import keys, service
+from carnet.auth import accounts, grants, keys
 from carnet.auth.tokens import TokenAuthority
 from carnet.cli.platforms import migrated_platform
 from carnet.db import unit_of_work
@@ -55,7 +55,7 @@ def token(
     """Print an access token signed with the server's key (demo identity provider only)."""
     with migrated_platform() as platform:
         with unit_of_work(platform.sessions) as session:
-            issued = service.mint_token(
+            issued = grants.mint_token(
                 session,
                 token_authority(platform),
                 as_=as_,
@@ -78,7 +78,7 @@ def otp(
     """Print the current one-time code of a demo account (demo identity provider only)."""
     with migrated_platform() as platform:
         with unit_of_work(platform.sessions) as session:
-            code = service.current_otp(
+            code = accounts.current_otp(
                 session,
                 as_=as_,
                 key_wrapper=token_authority(platform).key_wrapper,

@@ -3,7 +3,7 @@
 Production code never imports this package (an import-linter contract says so): a deployment
 holds no demo secret. Only the ways in that switch the demo on reach it: ``carnet demo`` seeds
 the accounts, and the application installs ``read_demo_card`` as its card reader when
-``CARNET_DEMO_IDP`` is on. Accounts are built the way ``carnet.auth.service`` builds them (its
+``CARNET_DEMO_IDP`` is on. Accounts are built the way ``carnet.auth.accounts`` builds them (its
 sealing and lockout helpers), so a demo account signs in exactly as a real one does.
 """
 
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.actors import ActorKind
 from carnet.audit.service import Agent
-from carnet.auth import card, card_authorities, service
+from carnet.auth import accounts, card, card_authorities
 from carnet.auth.errors import SignInRefused, UnknownSubject
 from carnet.auth.models import CardAuthority, OperatorAccount, PatientAccount, ProfessionalAccount
 from carnet.clock import Clock
@@ -69,9 +69,9 @@ def issue_demo_card(
     )
     account.card_certificate_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
     account.card_key_sealed = seal(
-        card.private_key_pem(key), aad=service._card_aad(professional_id), wrapper=key_wrapper
+        card.private_key_pem(key), aad=_card_aad(professional_id), wrapper=key_wrapper
     )
-    account.card_pin_hash = pin_hash or service.hash_secret(pin)
+    account.card_pin_hash = pin_hash or accounts.hash_secret(pin)
     account.updated_at = clock.now()
     session.flush()
     return certificate
@@ -99,13 +99,11 @@ def demo_card_authority(
             clock=clock,
         )
         row.sealed_private_key = seal(
-            card.private_key_pem(key), aad=service._authority_aad(row.id), wrapper=key_wrapper
+            card.private_key_pem(key), aad=_authority_aad(row.id), wrapper=key_wrapper
         )
         session.flush()
         return certificate, key
-    pem = open_sealed(
-        row.sealed_private_key, aad=service._authority_aad(row.id), wrapper=key_wrapper
-    )
+    pem = open_sealed(row.sealed_private_key, aad=_authority_aad(row.id), wrapper=key_wrapper)
     certificate = x509.load_pem_x509_certificate(row.certificate_pem.encode())
     key = card.load_private_key(pem)
     if row.crl_pem is None:  # registered before CRLs were checked (revision 0013)
@@ -117,6 +115,14 @@ def demo_card_authority(
             clock=clock,
         )
     return certificate, key
+
+
+def _card_aad(professional_id: uuid.UUID) -> bytes:
+    return f"carnet-card:{professional_id}".encode()
+
+
+def _authority_aad(authority_id: uuid.UUID) -> bytes:
+    return f"carnet-card-authority:{authority_id}".encode()
 
 
 _DEMO_AGENT = Agent(kind="job", subject="job:demo-accounts")
@@ -140,8 +146,8 @@ def provision_demo_accounts(session: Session, *, key_wrapper: KeyWrapper, clock:
     """
     # One hash for every demo account: they share a documented password anyway, and hashing
     # hundreds of times would make the demo load crawl.
-    password_hash = service.hash_secret(DEMO_PASSWORD)
-    pin_hash = service.hash_secret(DEMO_PIN)
+    password_hash = accounts.hash_secret(DEMO_PASSWORD)
+    pin_hash = accounts.hash_secret(DEMO_PIN)
     created = 0
     lonely_patients = select(Patient).where(  # patient-data: the demo's fictional patients
         ~exists().where(PatientAccount.patient_id == Patient.id)
@@ -151,7 +157,7 @@ def provision_demo_accounts(session: Session, *, key_wrapper: KeyWrapper, clock:
         session.add(
             PatientAccount(
                 patient_id=patient.id,
-                **service._credentials(
+                **accounts.credential_columns(
                     ActorKind.PATIENT,
                     patient.id,
                     password_hash=password_hash,
@@ -169,7 +175,7 @@ def provision_demo_accounts(session: Session, *, key_wrapper: KeyWrapper, clock:
         session.add(
             ProfessionalAccount(
                 professional_id=professional.id,
-                **service._credentials(
+                **accounts.credential_columns(
                     ActorKind.PROFESSIONAL,
                     professional.id,
                     password_hash=password_hash,
@@ -191,7 +197,7 @@ def provision_demo_accounts(session: Session, *, key_wrapper: KeyWrapper, clock:
                 name=DEMO_OPERATOR,
                 kind=ActorKind.OPERATOR,
                 active=True,
-                **service._credentials(
+                **accounts.credential_columns(
                     ActorKind.OPERATOR,
                     operator_id,
                     password_hash=password_hash,
@@ -238,20 +244,20 @@ def read_demo_card(
     A wrong PIN counts as a failed sign-in (``SignInRefused``, recorded before raising).
     """
     now = clock.now()
-    found = service._find_account(session, ActorKind.PROFESSIONAL, identifier)
+    found = accounts.find_account(session, ActorKind.PROFESSIONAL, identifier)
     account = found[0] if found else None
     if not isinstance(account, ProfessionalAccount):
-        service.verify_secret(pin, service._decoy_hash())
+        accounts.verify_secret(pin, accounts.cached_decoy_hash())
         raise SignInRefused()
-    pin_ok = service.verify_secret(pin, account.card_pin_hash or service._decoy_hash())
+    pin_ok = accounts.verify_secret(pin, account.card_pin_hash or accounts.cached_decoy_hash())
     if account.card_key_sealed is None or account.card_certificate_pem is None:
         raise SignInRefused()
-    service._refuse_if_locked(account, now)
-    service._record_attempt(account, ok=pin_ok, now=now)
+    accounts.refuse_if_locked(account, now)
+    accounts.record_attempt(account, ok=pin_ok, now=now)
     key = card.load_private_key(
         open_sealed(
             account.card_key_sealed,
-            aad=service._card_aad(account.professional_id),
+            aad=_card_aad(account.professional_id),
             wrapper=key_wrapper,
         )
     )

@@ -38,7 +38,7 @@ from starlette.datastructures import FormData
 from carnet.access.actors import Actor, ActorKind
 from carnet.access.errors import AccessError, StrongerAuthenticationRequired
 from carnet.audit.errors import AuditUnavailable
-from carnet.auth import service as auth_service
+from carnet.auth import clients, grants
 from carnet.auth.errors import AuthError, InvalidToken
 from carnet.auth.tokens import TokenAuthority, authenticate
 from carnet.db import DatabaseFault, database_fault, unit_of_work
@@ -277,8 +277,8 @@ def _refreshed(
         return None
     try:
         with unit_of_work(platform.sessions) as session:
-            client = auth_service.get_client(session, PORTAL_CLIENT_ID)
-            tokens = auth_service.refresh_access_token(
+            client = clients.get_client(session, PORTAL_CLIENT_ID)
+            tokens = grants.refresh_access_token(
                 session,
                 authority,
                 client=client,
@@ -398,7 +398,7 @@ def sign_in(request: Request, next: str | None = None) -> Response:
     authority = _authority(request)
     redirect_uri = f"{platform.settings.public_url}/portal/callback"
     with unit_of_work(platform.sessions) as session:
-        auth_service.ensure_first_party_client(
+        clients.ensure_first_party_client(
             session,
             client_id=PORTAL_CLIENT_ID,
             name="Carnet",
@@ -458,8 +458,8 @@ def callback(
         return public_page(request, "error.html", status_code=400, problem="sign-in-refused")
     try:
         with unit_of_work(platform.sessions) as session:
-            client = auth_service.get_client(session, PORTAL_CLIENT_ID)
-            tokens = auth_service.redeem_authorization_code(
+            client = clients.get_client(session, PORTAL_CLIENT_ID)
+            tokens = grants.redeem_authorization_code(
                 session,
                 authority,
                 client=client,
@@ -491,10 +491,10 @@ def sign_out(request: Request, form: CheckedForm) -> Response:
     )
     if browser is not None:
         with unit_of_work(platform.sessions) as session:
-            client = auth_service.get_client(session, PORTAL_CLIENT_ID)
+            client = clients.get_client(session, PORTAL_CLIENT_ID)
             for token in (browser.refresh_token, browser.access_token):
                 if token:
-                    auth_service.revoke_token(
+                    grants.revoke_token(
                         session, authority, client=client, token=token, clock=platform.clock
                     )
         authority.revocations.mark_stale()

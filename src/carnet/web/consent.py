@@ -31,7 +31,7 @@ from carnet.access.errors import AccessError
 from carnet.access.scopes import parse_scope
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction, AuditOutcome
-from carnet.auth import approvals, service
+from carnet.auth import approvals, clients
 from carnet.auth.errors import AuthError, InvalidRequest
 from carnet.auth.models import OAuthClient
 from carnet.auth.tokens import Principal, TokenAuthority
@@ -166,7 +166,7 @@ def decide(request: Request, form: Form) -> Response:
         if claims is None:
             return refusal_page(request, "ticket-refused", status_code=400)
         try:
-            client = service.get_client(session, str(claims["client_id"]))
+            client = clients.get_client(session, str(claims["client_id"]))
             principal = principal_of(claims["principal"])
         except (AuthError, KeyError, ValueError, TypeError):
             return refusal_page(request, "ticket-refused", status_code=400)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction, AuditOutcome
 from carnet.audit.service import Agent
-from carnet.auth import service
+from carnet.auth import clients
 from carnet.auth.errors import AuthError, FederationRefused, InvalidToken
 from carnet.auth.federation import FederatedProvider, Federation, PendingSignIn, principal_for
 from carnet.auth.tokens import LOGIN_TICKET_SECONDS, Principal, TokenAuthority, sign, verify_signed
@@ -130,7 +130,7 @@ def callback(request: Request) -> Response:
                 query["code"], pending, redirect_uri=_callback_uri(authority), now=now
             )
             principal = principal_for(session, provider, claims, now=now)
-            client = service.get_client(session, ticket["client_id"])
+            client = clients.get_client(session, ticket["client_id"])
         except FederationRefused as refused:
             log.info("federated sign-in refused (%s): %s", refused.reason, refused.detail)
             # Recorded with this transaction, which commits: nothing else was written.

@@ -1,9 +1,9 @@
 """The OAuth 2.0 / OpenID Connect endpoints: discovery, JWKS, authorize, token, revoke, userinfo.
 
-Routes parse, call ``carnet.auth.service`` and render. The sign-in page is the demo identity
-provider's: its form carries a *ticket*, a short-lived JWT signed by Carnet holding the
-validated authorization request, bound to the browser by a cookie (CSRF protection without
-server-side state).
+Routes parse, call ``carnet.auth`` (``sign_in``, ``clients``, ``grants``) and render. The
+sign-in page is the demo identity provider's: its form carries a *ticket*, a short-lived JWT
+signed by Carnet holding the validated authorization request, bound to the browser by a cookie
+(CSRF protection without server-side state).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from carnet.access.scopes import NON_RESOURCE_SCOPES
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction, AuditOutcome
 from carnet.audit.service import Agent
-from carnet.auth import card_authorities, keys, passkeys, service, staff
+from carnet.auth import card_authorities, clients, grants, keys, passkeys, staff
 from carnet.auth.card import CardResponse
 from carnet.auth.errors import (
     AuthError,
@@ -40,6 +40,7 @@ from carnet.auth.errors import (
 )
 from carnet.auth.federation import Federation
 from carnet.auth.models import OAuthClient
+from carnet.auth.sign_in import sign_in_with_card, sign_in_with_password
 from carnet.auth.tokens import LOGIN_TICKET_SECONDS, TICKET_TYPE, Principal, TokenAuthority, peek
 from carnet.clock import Clock
 from carnet.db import unit_of_work
@@ -156,7 +157,7 @@ def openid_configuration(request: Request) -> JSONResponse:
             "id_token_signing_alg_values_supported": [keys.ALGORITHM],
             "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
             "token_endpoint_auth_signing_alg_values_supported": list(
-                service.CLIENT_ASSERTION_ALGORITHMS
+                clients.CLIENT_ASSERTION_ALGORITHMS
             ),
             "revocation_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
             "code_challenge_methods_supported": ["S256"],
@@ -192,7 +193,7 @@ def smart_configuration(request: Request) -> JSONResponse:
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
             "token_endpoint_auth_signing_alg_values_supported": list(
-                service.CLIENT_ASSERTION_ALGORITHMS
+                clients.CLIENT_ASSERTION_ALGORITHMS
             ),
             "scopes_supported": _SCOPES_SUPPORTED,
             "response_types_supported": ["code"],
@@ -266,8 +267,8 @@ def authorize(request: Request) -> Response:
     browser = secrets.token_urlsafe(24)
     with unit_of_work(platform.sessions) as session:
         try:
-            client = service.get_client(session, params.get("client_id", ""))
-            redirect_uri = service.check_redirect_uri(client, params.get("redirect_uri"))
+            client = clients.get_client(session, params.get("client_id", ""))
+            redirect_uri = grants.check_redirect_uri(client, params.get("redirect_uri"))
         except AuthError as error:
             return refusal_page(
                 request, "invalid-link", status_code=400, reason=error.message, language=language
@@ -278,7 +279,7 @@ def authorize(request: Request) -> Response:
                 raise UnsupportedResponseType("Only response_type=code is supported.")
             if "aud" in params and params["aud"].rstrip("/") != authority.config.audience:
                 raise InvalidRequest(f"aud must be {authority.config.audience}.", field="aud")
-            scope = service.grant_scopes(params.get("scope"), client.allowed_scopes)
+            scope = grants.grant_scopes(params.get("scope"), client.allowed_scopes)
             claims = {
                 "client_id": client.client_id,
                 "redirect_uri": redirect_uri,
@@ -287,7 +288,7 @@ def authorize(request: Request) -> Response:
                 "nonce": params.get("nonce"),
                 # Kept so that the form shown again after a failure speaks the same language.
                 "ui_locales": params.get("ui_locales"),
-                "code_challenge": service.check_code_challenge(
+                "code_challenge": grants.check_code_challenge(
                     params.get("code_challenge"), params.get("code_challenge_method")
                 ),
             }
@@ -329,7 +330,7 @@ def sign_in(request: Request, form: Form) -> Response:
         if ticket is None:
             return refusal_page(request, "ticket-refused", status_code=400)
         try:
-            client = service.get_client(session, ticket["client_id"])
+            client = clients.get_client(session, ticket["client_id"])
         except AuthError:
             return refusal_page(request, "ticket-refused", status_code=400)
         card_refusal: str | None = None
@@ -502,7 +503,7 @@ def _authenticate(
         challenge = base64.urlsafe_b64decode(ticket["challenge"] + "==")
         if form.get("certificate"):
             # A real card, through the card agent (staff_sign_in documents its contract).
-            return service.sign_in_with_card(
+            return sign_in_with_card(
                 session,
                 response=staff_sign_in.agent_response(form),
                 challenge=challenge,
@@ -518,7 +519,7 @@ def _authenticate(
             key_wrapper=authority.key_wrapper,
             clock=platform.clock,
         )
-        return service.sign_in_with_card(
+        return sign_in_with_card(
             session, response=response, challenge=challenge, clock=platform.clock
         )
     kinds = {
@@ -529,7 +530,7 @@ def _authenticate(
     }
     if method not in kinds:
         raise SignInRefused()
-    return service.sign_in_with_password(
+    return sign_in_with_password(
         session,
         kind=kinds[method],
         identifier=identifier,
@@ -683,7 +684,7 @@ def _protocol(
             return action(session, authority, platform)
         except AuthError as error:
             # Committed, not rolled back: a spent code, a revoked family or a used assertion
-            # must stay so even though this request is refused (see carnet.auth.service).
+            # must stay so even though this request is refused (see carnet.auth.grants).
             refused = error
     # A replayed code or a reused refresh token has just revoked tokens: this worker refuses
     # them from the next request on.
@@ -708,11 +709,11 @@ def token(request: Request, form: Form) -> JSONResponse:
 
     def exchange(
         session: Session, authority: TokenAuthority, platform: Platform
-    ) -> service.TokenResponse:
+    ) -> grants.TokenResponse:
         client = _client(session, authority, platform, form)
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
-            return service.redeem_authorization_code(
+            return grants.redeem_authorization_code(
                 session,
                 authority,
                 client=client,
@@ -722,7 +723,7 @@ def token(request: Request, form: Form) -> JSONResponse:
                 clock=platform.clock,
             )
         if grant_type == "refresh_token":
-            return service.refresh_access_token(
+            return grants.refresh_access_token(
                 session,
                 authority,
                 client=client,
@@ -731,7 +732,7 @@ def token(request: Request, form: Form) -> JSONResponse:
                 clock=platform.clock,
             )
         if grant_type == "client_credentials":
-            return service.client_credentials(
+            return grants.client_credentials(
                 session, authority, client=client, scope=form.get("scope"), clock=platform.clock
             )
         if not grant_type:
@@ -752,7 +753,7 @@ def revoke(request: Request, form: Form) -> Response:
         client = _client(session, authority, platform, form)
         if not form.get("token"):
             raise InvalidRequest("token is required.", field="token")
-        service.revoke_token(
+        grants.revoke_token(
             session, authority, client=client, token=form["token"], clock=platform.clock
         )
 
@@ -766,7 +767,7 @@ def revoke(request: Request, form: Form) -> Response:
 def _client(
     session: Session, authority: TokenAuthority, platform: Platform, form: dict[str, str]
 ) -> OAuthClient:
-    return service.authenticate_client(
+    return clients.authenticate_client(
         session,
         authority,
         client_id=form.get("client_id"),

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from carnet.access.actors import ActorKind
-from carnet.auth import onboarding, passkeys, service
+from carnet.auth import accounts, clients, onboarding, passkeys
 from carnet.auth.errors import AuthError, PasskeyRefused
 from carnet.auth.onboarding import Newcomer
 from carnet.auth.tokens import TokenAuthority
@@ -253,7 +253,7 @@ def _account_page(
         claims = (
             read_sign_in_ticket(session, authority, platform, ticket, request) if ticket else None
         )
-    uri = service.totp_provisioning_uri(secret, name=holder.user_name)
+    uri = accounts.totp_provisioning_uri(secret, name=holder.user_name)
     response = _render(
         request,
         "account",
@@ -359,6 +359,6 @@ def _client_of(session: Any, ticket: dict[str, Any] | None) -> Any:
     if ticket is None:
         return None
     try:
-        return service.get_client(session, ticket["client_id"])
+        return clients.get_client(session, ticket["client_id"])
     except AuthError:
         return None

@@ -31,7 +31,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from carnet.access.actors import ActorKind, Assurance
-from carnet.auth import approvals, service
+from carnet.auth import approvals, grants
 from carnet.auth.errors import InvalidToken
 from carnet.auth.models import OAuthClient
 from carnet.auth.tokens import TICKET_TYPE, Principal, TokenAuthority, sign, verify_signed
@@ -196,7 +196,7 @@ def issue_code(
 
     ``launch_patient`` is the person a representative chose on the consent screen.
     """
-    code = service.create_authorization_code(
+    code = grants.create_authorization_code(
         session,
         client=client,
         redirect_uri=ticket["redirect_uri"],

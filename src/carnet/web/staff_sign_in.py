@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction, AuditOutcome
 from carnet.audit.service import Agent
-from carnet.auth import service, staff
+from carnet.auth import clients, staff
 from carnet.auth.card import CardRefusal, CardResponse
 from carnet.auth.errors import AuthError, CardRefused
 from carnet.auth.models import OAuthClient
@@ -146,7 +146,7 @@ def choose(request: Request, form: Form) -> Response:
         if claims is None:
             return refusal_page(request, "ticket-refused", status_code=400)
         try:
-            client = service.get_client(session, str(claims["client_id"]))
+            client = clients.get_client(session, str(claims["client_id"]))
             principal = principal_of(claims["principal"])
             professional_id = uuid.UUID(form.get("professional", ""))
         except (AuthError, KeyError, ValueError, TypeError):
