@@ -58,7 +58,7 @@ def _granted(
 ) -> DossierAccess:
     return DossierAccess(
         patient_id=patient_id,
-        dossier_state=DossierState.ACTIVE.value,
+        dossier_state=DossierState.ACTIVE,
         grant_level=GrantLevel.EXTENDED,
         consulted_before=True,
     )

@@ -29,7 +29,15 @@ from carnet.notifications.service import deliver_pending
 from carnet.platform import Platform, build_platform
 from carnet.portal import visits as portal
 from carnet.settings import Settings
-from carnet.web import consent, federation, oauth, onboarding, service_routes, staff_sign_in
+from carnet.web import (
+    consent,
+    federation,
+    oauth,
+    oauth_tokens,
+    onboarding,
+    service_routes,
+    staff_sign_in,
+)
 from carnet.web.access_log import AccessLog
 from carnet.web.limits import RequestLimitsMiddleware
 
@@ -118,10 +126,11 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
     @app.exception_handler(AuthError)
     async def auth_error(request: Request, error: AuthError) -> JSONResponse:
-        return oauth.oauth_error(error)
+        return oauth_tokens.oauth_error(error)
 
     fhir_outcome.install(app)
     app.include_router(service_routes.router)
+    app.include_router(oauth_tokens.router)
     app.include_router(oauth.router)
     app.include_router(onboarding.router)  # the letter's and invitations' pages, under /oauth
     app.include_router(federation.router)

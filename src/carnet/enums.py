@@ -1,4 +1,9 @@
-"""Storing Python string enums as checked strings, the same way on SQLite and PostgreSQL."""
+"""Storing Python string enums as checked strings, the same way on SQLite and PostgreSQL.
+
+Also the document vocabulary that more than the documents domain judges by: the access policy
+sits below ``carnet.documents`` and cannot import its models, yet decides on a document's status
+and confidentiality (``carnet.documents.models`` re-exports both).
+"""
 
 from __future__ import annotations
 
@@ -22,3 +27,19 @@ def checked_enum(python_enum: type[enum.StrEnum], name: str) -> Enum:
         validate_strings=True,
         values_callable=lambda members: [member.value for member in members],
     )
+
+
+class DocumentStatus(enum.StrEnum):
+    """FHIR DocumentReference.status."""
+
+    CURRENT = "current"
+    SUPERSEDED = "superseded"
+    ENTERED_IN_ERROR = "entered-in-error"
+
+
+class Confidentiality(enum.StrEnum):
+    """HL7 v3 Confidentiality: normal, restricted, very restricted (secret)."""
+
+    NORMAL = "N"
+    RESTRICTED = "R"
+    VERY_RESTRICTED = "V"

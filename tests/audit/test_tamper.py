@@ -1,10 +1,11 @@
-"""The audit trail against its database owner: signed heads, checkpoints, a least-privilege role.
+"""The audit trail against its database owner: tampering, checkpoints, a least-privilege role.
 
 What a superuser of the database can do to the trail — switch the triggers off, delete a
 dossier's chain with its head, truncate a tail and put back an earlier (genuinely signed) head,
 edit an event and re-hash the chain with the public algorithm — leaves every chain internally
 consistent, so ``service.verify`` alone says intact (each test shows it). Each is detected by
-``verify_trail`` against the last checkpoint, naming the chain (issue 15).
+``verify_trail`` against the last checkpoint, naming the chain (issue 15). The signed heads are
+``test_tamper_signing.py``.
 """
 
 from __future__ import annotations
@@ -14,30 +15,22 @@ import json
 import secrets
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from carnet.access.actors import Actor
-from carnet.audit import service as audit
 from carnet.audit.checkpoints import (
     CheckpointSchedule,
-    publish_due_checkpoint,
     read_log,
     take_checkpoint,
 )
 from carnet.audit.errors import AuditUnavailable
-from carnet.audit.group_commit import append_batch
-from carnet.audit.models import AuditAction, AuditChainHead, AuditEvent
-from carnet.audit.signing import SEALER, AuditKey, KeyRing, head_message, load_public_key
+from carnet.audit.models import AuditChainHead
+from carnet.audit.signing import AuditKey, KeyRing
 from carnet.audit.unsigned_heads import unsigned_heads_remain
-from carnet.audit.verify import TrailReport, verify_trail
 from carnet.cli import app
 from carnet.clock import FrozenClock
 from carnet.db import make_engine, session_factory, unit_of_work
@@ -46,200 +39,23 @@ from carnet.lifecycle.jobs import run_jobs
 from carnet.migrations.privileges import grant_runtime
 from carnet.schema import metadata
 from carnet.storage import FilesystemDocumentStore
-from factories.actors import professional_actor
-from factories.directory import make_organisation, make_professional
-from factories.documents import make_document
-from factories.patients import make_patient
-
-
-@pytest.fixture(scope="module")
-def key() -> AuditKey:
-    """Carnet's audit key for the module (the database never sees it)."""
-    return AuditKey.generate()
-
-
-def sealed(engine: Engine, key: AuditKey) -> sessionmaker[Session]:
-    """Sessions as the Platform makes them: they seal the heads they advance."""
-    sessions = session_factory(engine)
-    sessions.configure(info={SEALER: key})
-    return sessions
-
-
-@dataclass
-class History:
-    """A dossier with real events (publications, a read) and where its head stood."""
-
-    patient: uuid.UUID
-    other: uuid.UUID
-    # (last_seq, last_hash, signature, key_id) after each committed step.
-    heads: list[tuple[int, str, str | None, str | None]]
-    # Who published, and the last document published, to read it again.
-    author: Actor
-    document: uuid.UUID
-
-
-def _head(engine: Engine, chain: uuid.UUID) -> tuple[int, str, str | None, str | None]:
-    with session_factory(engine)() as session:
-        head = session.get(AuditChainHead, chain)
-        if head is None:  # a new dossier's chain starts with its first event
-            return 0, audit.GENESIS, None, None
-        return head.last_seq, head.last_hash, head.signature, head.key_id
-
-
-def _record_history(
-    engine: Engine, key: AuditKey, store: FilesystemDocumentStore, clock: FrozenClock
-) -> History:
-    """Publish two documents to a dossier and read one back, each step its own transaction."""
-    sessions = sealed(engine, key)
-    with unit_of_work(sessions) as session:
-        patient = make_patient(session, clock).id
-        other = make_patient(session, clock).id
-        lab = make_organisation(session, clock)
-        author = professional_actor(make_professional(session, clock, organisation_id=lab.id))
-    with unit_of_work(sessions) as session:
-        make_document(session, store, clock, actor=author, patient_id=other)
-    heads = [_head(engine, patient)]
-    for _ in range(2):
-        clock.advance(dt.timedelta(minutes=1))
-        with unit_of_work(sessions) as session:
-            document = make_document(session, store, clock, actor=author, patient_id=patient)
-        heads.append(_head(engine, patient))
-    clock.advance(dt.timedelta(minutes=1))
-    with unit_of_work(sessions) as session:
-        reading.read_content(session, store, author, patient, document.id, clock=clock)
-    heads.append(_head(engine, patient))
-    return History(patient, other, heads, author, document.id)
-
-
-def _more_events(
-    engine: Engine, key: AuditKey, chain: uuid.UUID, clock: FrozenClock, n: int
-) -> None:
-    agent = audit.Agent(kind="professional", subject="Practitioner/later")
-    for _ in range(n):
-        clock.advance(dt.timedelta(minutes=1))
-        with unit_of_work(sealed(engine, key)) as session:
-            audit.record(
-                session,
-                agent=agent,
-                action=AuditAction.READ,
-                clock=clock,
-                patient_id=chain,
-            )
-
-
-def _tamper(engine: Engine, *statements: str, **values: Any) -> None:
-    """What the database's superuser can do: switch the guard off, rewrite, switch it on."""
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
-        else:
-            connection.execute(text("DROP TRIGGER IF EXISTS audit_events_no_update"))
-            connection.execute(text("DROP TRIGGER IF EXISTS audit_events_no_delete"))
-        for statement in statements:
-            connection.execute(text(statement), values)
-        if engine.dialect.name == "postgresql":
-            connection.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
-
-
-def _rehash_from(engine: Engine, chain: uuid.UUID, first_seq: int) -> None:
-    """Re-link and re-hash the chain from ``first_seq`` with the public algorithm; move the head.
-
-    The head keeps its old signature: the tamperer does not hold Carnet's key.
-    """
-    with session_factory(engine)() as session:
-        events = list(
-            session.scalars(
-                select(AuditEvent).where(AuditEvent.chain_id == chain).order_by(AuditEvent.seq)
-            )
-        )
-        session.expunge_all()
-    previous = audit.GENESIS
-    statements: list[str] = []
-    values: dict[str, str] = {}
-    for event in events:
-        if event.seq >= first_seq:
-            event.prev_hash = previous
-            event.hash = audit.event_hash(event)
-            n = event.seq
-            statements.append(
-                f"UPDATE audit_events SET prev_hash = :p{n}, hash = :h{n} "
-                f"WHERE chain_id = :chain AND seq = {n}"
-            )
-            values |= {f"p{n}": event.prev_hash, f"h{n}": event.hash}
-        previous = event.hash
-    statements.append("UPDATE audit_chain_heads SET last_hash = :last WHERE chain_id = :chain")
-    _tamper(engine, *statements, chain=_db(engine, chain), last=previous, **values)
-
-
-def _rewrite_last_event(engine: Engine, history: History) -> int:
-    """Edit the reason of the chain's last event and re-hash it, as a tamperer covering an
-    action up would; returns that event's seq. The head keeps its (now wrong) signature."""
-    last = history.heads[-1][0]
-    _tamper(
-        engine,
-        "UPDATE audit_events SET reason = 'nothing to see' WHERE chain_id = :chain AND seq = :seq",
-        chain=_db(engine, history.patient),
-        seq=last,
-    )
-    _rehash_from(engine, history.patient, last)
-    return last
-
-
-def _strip_head_signature(engine: Engine, chain: uuid.UUID) -> None:
-    """Remove the head's signature and key id, so that it looks like a head from before signing."""
-    _tamper(
-        engine,
-        "UPDATE audit_chain_heads SET signature = NULL, key_id = NULL WHERE chain_id = :chain",
-        chain=_db(engine, chain),
-    )
-
-
-def _db(engine: Engine, value: uuid.UUID) -> str:
-    # SQLAlchemy stores UUIDs as 32 hex digits on SQLite, as native uuid on PostgreSQL.
-    return str(value) if engine.dialect.name == "postgresql" else value.hex
-
-
-def _event_count(engine: Engine) -> int:
-    with session_factory(engine)() as session:
-        return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
-
-
-def _links_intact(engine: Engine) -> bool:
-    with session_factory(engine)() as session:
-        return audit.verify(session).intact
-
-
-def _verify(engine: Engine, key: AuditKey, log: Path | None) -> TrailReport:
-    ring = KeyRing.of([key.public])
-    with session_factory(engine)() as session:
-        return verify_trail(session, ring, checkpoints=read_log(log, ring) if log else None)
-
-
-def _checkpoint(engine: Engine, key: AuditKey, log: Path, clock: FrozenClock) -> None:
-    with unit_of_work(session_factory(engine)) as session:
-        take_checkpoint(session, log, key=key, clock=clock)
-
-
-def _found(report: TrailReport) -> list[tuple[str, uuid.UUID | None]]:
-    return [(finding.kind, finding.chain_id) for finding in report.findings]
-
-
-@pytest.fixture
-def trail(
-    committing_engine: Engine,
-    key: AuditKey,
-    store: FilesystemDocumentStore,
-    clock: FrozenClock,
-    tmp_path: Path,
-) -> tuple[Engine, History, Path]:
-    """Real events, a checkpoint, then two more events on the dossier's chain."""
-    history = _record_history(committing_engine, key, store, clock)
-    log = tmp_path / "checkpoints.jsonl"
-    clock.advance(dt.timedelta(minutes=1))
-    _checkpoint(committing_engine, key, log, clock)
-    _more_events(committing_engine, key, history.patient, clock, 2)
-    history.heads.append(_head(committing_engine, history.patient))
-    return committing_engine, history, log
+from factories.tampering import (
+    History,
+    _checkpoint,
+    _db,
+    _event_count,
+    _found,
+    _head,
+    _links_intact,
+    _more_events,
+    _record_history,
+    _rehash_from,
+    _rewrite_last_event,
+    _strip_head_signature,
+    _tamper,
+    _verify,
+    sealed,
+)
 
 
 class TestTamperingByTheDatabaseOwner:
@@ -440,122 +256,6 @@ class TestCheckpointLog:
         report = _verify(engine, key, forged)
         assert report.checkpointed_chains == 0
         assert [kind for kind, _ in _found(report)] == ["bad checkpoint log"]
-
-
-class TestSigning:
-    def test_first_events_of_enrolled_dossiers_are_sealed(
-        self, committing_engine: Engine, key: AuditKey, clock: FrozenClock
-    ) -> None:
-        chains = [uuid.uuid4() for _ in range(3)]
-        with unit_of_work(sealed(committing_engine, key)) as session:
-            audit.start_chains(
-                session,
-                agent=audit.Agent(kind="operator", subject="operator:x"),
-                action=AuditAction.LIFECYCLE,
-                clock=clock,
-                patient_ids=chains,
-            )
-        report = _verify(committing_engine, key, None)
-        assert report.intact
-        assert report.signed_heads == 3
-
-    def test_heads_sealed_by_a_retired_key_are_extended(
-        self, committing_engine: Engine, clock: FrozenClock
-    ) -> None:
-        old, new = AuditKey.generate(), AuditKey.generate()
-        chain = uuid.uuid4()
-        _more_events(committing_engine, old, chain, clock, 1)
-        with pytest.raises(AuditUnavailable):
-            _more_events(committing_engine, new, chain, clock, 1)
-        rotated = replace(new, retired=KeyRing.of([old.public]))
-        _more_events(committing_engine, rotated, chain, clock, 1)
-        report = _verify(committing_engine, new, None)
-        assert report.intact
-        assert _head(committing_engine, chain)[3] == new.key_id
-
-    def test_verify_needs_only_the_public_key(self, key: AuditKey) -> None:
-        chain = uuid.uuid4()
-        signature = key.seal_head(chain, 4, "ab" * 32)
-
-        public = load_public_key(key.public.pem())
-        assert public.key_id == key.key_id
-        assert public.verifies(signature, head_message(chain, 4, "ab" * 32))
-        assert not public.verifies(signature, head_message(chain, 5, "ab" * 32))
-
-
-def test_group_commit_seals_the_heads_it_advances(
-    committing_engine: Engine, key: AuditKey, clock: FrozenClock
-) -> None:
-    if committing_engine.dialect.name != "postgresql":
-        pytest.skip("group commit is PostgreSQL's")
-
-    chains = [uuid.uuid4(), uuid.uuid4()]
-    pending = [
-        audit.PendingEvent(
-            agent=audit.Agent(kind="professional", subject="Practitioner/gc"),
-            action=AuditAction.READ,
-            patient_id=chain,
-            recorded_at=clock.now(),
-            entity_ids="[]",
-            details="{}",
-        )
-        for chain in [*chains, chains[0]]
-    ]
-    with committing_engine.begin() as connection:
-        append_batch(connection, pending, sealer=key)
-    report = _verify(committing_engine, key, None)
-    assert report.intact
-    assert report.signed_heads == 2
-    # A head moved by someone else is not extended by the writer either.
-    _tamper(
-        committing_engine,
-        "UPDATE audit_chain_heads SET last_hash = :forged WHERE chain_id = :chain",
-        forged="f" * 64,
-        chain=_db(committing_engine, chains[1]),
-    )
-    with pytest.raises(AuditUnavailable), committing_engine.begin() as connection:
-        append_batch(connection, pending[1:2], sealer=key)
-    # Nor a head stripped of its signature.
-    _strip_head_signature(committing_engine, chains[0])
-    events = _event_count(committing_engine)
-    with pytest.raises(AuditUnavailable), committing_engine.begin() as connection:
-        append_batch(connection, pending[:1], sealer=key)
-    assert _event_count(committing_engine) == events
-
-
-class TestIncrementalCheckpoints:
-    def test_lists_only_heads_changed_since_the_previous(
-        self, committing_engine: Engine, key: AuditKey, clock: FrozenClock, tmp_path: Path
-    ) -> None:
-        first, second = uuid.uuid4(), uuid.uuid4()
-        _more_events(committing_engine, key, first, clock, 1)
-        _more_events(committing_engine, key, second, clock, 1)
-        log = tmp_path / "checkpoints.jsonl"
-        clock.advance(dt.timedelta(hours=1))
-        _checkpoint(committing_engine, key, log, clock)
-        clock.advance(dt.timedelta(hours=1))
-        _more_events(committing_engine, key, first, clock, 1)
-        clock.advance(dt.timedelta(hours=1))
-        _checkpoint(committing_engine, key, log, clock)
-        full, incremental = (json.loads(line) for line in log.read_text().splitlines())
-        assert {head[0] for head in full["heads"]} == {str(first), str(second)}
-        assert full["since"] is None
-        assert [head[:2] for head in incremental["heads"]] == [[str(first), 2]]
-        assert incremental["n"] == 2
-        report = _verify(committing_engine, key, log)
-        assert report.intact
-
-    def test_scheduled_checkpoint_waits_for_its_interval(
-        self, committing_engine: Engine, key: AuditKey, clock: FrozenClock, tmp_path: Path
-    ) -> None:
-        schedule = CheckpointSchedule(tmp_path / "log.jsonl", key, dt.timedelta(minutes=15))
-        sessions = sealed(committing_engine, key)
-        assert publish_due_checkpoint(sessions, schedule, clock=clock) is not None
-        clock.advance(dt.timedelta(minutes=14))
-        assert publish_due_checkpoint(sessions, schedule, clock=clock) is None
-        clock.advance(dt.timedelta(minutes=2))
-        assert publish_due_checkpoint(sessions, schedule, clock=clock) is not None
-        assert len(schedule.path.read_text().splitlines()) == 2
 
 
 # --- The least-privilege runtime role (PostgreSQL: roles are cluster-wide, so each test makes
@@ -772,102 +472,3 @@ class TestCommands:
             assert line == (
                 "error: carnet db grant needs PostgreSQL: SQLite has no roles (one file, one user)."
             )
-
-
-# --- Heads from before signing began (revision 0009): refused until sealed, once, deliberately.
-
-
-def _before_signing(engine: Engine, chain: uuid.UUID, clock: FrozenClock, n: int = 2) -> None:
-    """Events appended as Carnet did before revision 0009: no key, an unsigned head."""
-    for _ in range(n):
-        clock.advance(dt.timedelta(minutes=1))
-        with unit_of_work(session_factory(engine)) as session:
-            audit.record(
-                session,
-                agent=audit.Agent(kind="job", subject="job:old"),
-                action=AuditAction.LIFECYCLE,
-                clock=clock,
-                patient_id=chain,
-            )
-
-
-def _carnet(engine: Engine, key: AuditKey, tmp_path: Path, *args: str) -> Any:
-    env = {
-        "CARNET_VAR_DIR": str(tmp_path / "var"),
-        "CARNET_DATABASE_URL": engine.url.render_as_string(hide_password=False),
-        "CARNET_AUDIT_SIGNING_KEY": key.pem(),
-    }
-    return CliRunner().invoke(app, list(args), env=env)
-
-
-_REMINDER = "seal them once with `carnet audit seal-unsigned`"
-
-
-class TestHeadsFromBeforeSigning:
-    def test_refused_until_sealed_then_extended(
-        self, committing_engine: Engine, key: AuditKey, clock: FrozenClock, tmp_path: Path
-    ) -> None:
-        engine = committing_engine
-        upgraded = _carnet(engine, key, tmp_path, "db", "upgrade")
-        assert upgraded.exit_code == 0, upgraded.output
-        assert _REMINDER not in upgraded.output  # a fresh database has none
-        chain = uuid.uuid4()
-        _before_signing(engine, chain, clock)
-        assert _found(_verify(engine, key, None)) == [("unsigned head", chain)]
-        with pytest.raises(AuditUnavailable):
-            _more_events(engine, key, chain, clock, 1)
-        assert _head(engine, chain)[0] == 2
-        upgraded = _carnet(engine, key, tmp_path, "db", "upgrade")
-        assert upgraded.exit_code == 0, upgraded.output
-        assert _REMINDER in upgraded.output
-
-        sealed_now = _carnet(engine, key, tmp_path, "audit", "seal-unsigned")
-        assert sealed_now.exit_code == 0, sealed_now.output
-        assert "Sealed 1 unsigned chain heads; 0 left unsigned." in sealed_now.output
-        again = _carnet(engine, key, tmp_path, "audit", "seal-unsigned")
-        assert again.exit_code == 0, again.output
-        assert "Sealed 0 unsigned chain heads; 0 left unsigned." in again.output
-        report = _verify(engine, key, None)
-        assert report.intact
-        assert report.signed_heads == 1
-        _more_events(engine, key, chain, clock, 1)
-        assert _head(engine, chain)[0] == 3
-        assert _verify(engine, key, None).intact
-        assert _REMINDER not in _carnet(engine, key, tmp_path, "db", "upgrade").output
-
-    def test_a_tampered_chain_is_not_sealed(
-        self, committing_engine: Engine, key: AuditKey, clock: FrozenClock, tmp_path: Path
-    ) -> None:
-        engine = committing_engine
-        intact, tampered = uuid.uuid4(), uuid.uuid4()
-        _before_signing(engine, intact, clock)
-        _before_signing(engine, tampered, clock, n=3)
-        _tamper(
-            engine,
-            "UPDATE audit_events SET reason = 'nothing to see' WHERE chain_id = :chain AND seq = 2",
-            chain=_db(engine, tampered),
-        )
-        refused = _carnet(engine, key, tmp_path, "audit", "seal-unsigned")
-        assert refused.exit_code == 1, refused.output
-        assert f"NOT SEALED chain {tampered}: chain {tampered}, event 2: content altered" in (
-            refused.output
-        )
-        assert "Sealed 1 unsigned chain heads; 1 left unsigned." in refused.output
-        assert _head(engine, tampered)[2] is None
-        assert _head(engine, intact)[3] == key.key_id
-        with pytest.raises(AuditUnavailable):
-            _more_events(engine, key, tampered, clock, 1)
-
-    def test_a_head_a_checkpoint_saw_signed_is_not_sealed(
-        self, trail: tuple[Engine, History, Path], key: AuditKey, tmp_path: Path
-    ) -> None:
-        engine, history, log = trail
-        # An edit after the checkpoint, re-hashed (the links hold), the signature removed.
-        _rewrite_last_event(engine, history)
-        _strip_head_signature(engine, history.patient)
-        refused = _carnet(
-            engine, key, tmp_path, "audit", "seal-unsigned", "--checkpoints", str(log)
-        )
-        assert refused.exit_code == 1, refused.output
-        assert f"NOT SEALED chain {history.patient}: checkpoint 1 saw it signed" in refused.output
-        assert _head(engine, history.patient)[2] is None

@@ -423,7 +423,7 @@ class TestScopesInPlainWords:
 
     def test_every_scope_carnet_offers_has_words(self) -> None:
         from carnet.access.scopes import NON_RESOURCE_SCOPES
-        from carnet.web.oauth import _SCOPES_SUPPORTED
+        from carnet.web.oauth_tokens import _SCOPES_SUPPORTED
 
         for scope in {*NON_RESOURCE_SCOPES, *_SCOPES_SUPPORTED}:
             for sentence in describe(scope, lambda message: message):

@@ -89,7 +89,8 @@ def dossier_access(
     preferences = _preferences_of(row)
     base = DossierAccess(
         patient_id=patient_id,
-        dossier_state=row.state.value,
+        # The column is a checked enum: SQLAlchemy already hands back a ``DossierState``.
+        dossier_state=row.state,
         emergency_opposed=preferences.emergency_opposed,
         emergency_widened=preferences.emergency_widened,
     )

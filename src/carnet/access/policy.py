@@ -23,6 +23,8 @@ from carnet.access.actors import Actor, ActorKind
 from carnet.access.matrix import AccessMatrix
 from carnet.access.models import GrantLevel
 from carnet.access.scopes import Interaction, allows
+from carnet.enums import Confidentiality, DocumentStatus
+from carnet.patients.models import DossierState
 
 # Staff acting as themselves (profession ``directory.models.Profession.STAFF``), before they
 # chose a professional to act for: the policy never lets them reach a patient.
@@ -75,7 +77,7 @@ class DossierAccess:
     """What the patient's rules say about this actor on this dossier, at this instant."""
 
     patient_id: uuid.UUID
-    dossier_state: str
+    dossier_state: DossierState
     is_patient: bool = False
     is_representative: bool = False
     blocked: bool = False
@@ -126,8 +128,8 @@ class DocumentFacts:
 
     document_id: uuid.UUID
     type_key: str
-    status: str
-    confidentiality: str
+    status: DocumentStatus
+    confidentiality: Confidentiality
     masked_from_professionals: bool
     hidden_from_patient: bool
     author_professional_id: uuid.UUID | None
@@ -136,6 +138,9 @@ class DocumentFacts:
 
 
 _ALLOW_CLINICAL_KINDS = (ActorKind.PATIENT, ActorKind.PROFESSIONAL, ActorKind.FEEDING_SYSTEM)
+
+# A dossier its patient reads and exports: not yet activated, or active.
+_OPEN = frozenset({DossierState.INVITED, DossierState.ACTIVE})
 
 
 def _deny(reason: str) -> Decision:
@@ -190,15 +195,15 @@ def _patient_dossier(access: DossierAccess, action: Action) -> Decision:
         # Whatever its state, only the patient (or their representative) decides what becomes
         # of the dossier: an opposed or closed one is reopened at their request alone.
         return _allow(who)
-    if action is Action.EXPORT and access.dossier_state not in ("active", "invited"):
+    if action is Action.EXPORT and access.dossier_state not in _OPEN:
         # A closed dossier is out of everyone's reach but its authors': export comes before.
         return _deny(f"the dossier is {access.dossier_state}: nothing to export")
-    if access.dossier_state == "opposed":
+    if access.dossier_state is DossierState.OPPOSED:
         return _deny("the patient opposed the dossier: there is none")
-    if access.dossier_state == "closed" and action is not Action.READ_ACCESS:
+    if access.dossier_state is DossierState.CLOSED and action is not Action.READ_ACCESS:
         return _deny("the dossier is closed")
     if action in (Action.PUBLISH, Action.SET_VISIBILITY, Action.MANAGE_DOCUMENT) and (
-        access.dossier_state != "active"
+        access.dossier_state is not DossierState.ACTIVE
     ):
         return _deny("the dossier is not active")
     if action in (Action.BREAK_GLASS, Action.RECORD_CARE_CONTACT):
@@ -208,10 +213,10 @@ def _patient_dossier(access: DossierAccess, action: Action) -> Decision:
 
 def _feeding_system_dossier(actor: Actor, access: DossierAccess, action: Action) -> Decision:
     if action in (Action.PUBLISH, Action.MANAGE_DOCUMENT):
-        if access.dossier_state != "active":
+        if access.dossier_state is not DossierState.ACTIVE:
             return _deny("the dossier is not active")
         return _allow("feeding system publishes to an active dossier")
-    if action is Action.IDENTIFY_PATIENT and access.dossier_state == "active":
+    if action is Action.IDENTIFY_PATIENT and access.dossier_state is DossierState.ACTIVE:
         return _allow("feeding system identifies the patient it publishes for")
     if (
         action in (Action.READ_DOCUMENTS, Action.READ_DEMOGRAPHICS)
@@ -248,9 +253,9 @@ def _professional_dossier(actor: Actor, access: DossierAccess, action: Action) -
         return _deny(_NOT_FOR_STAFF[action])
     if access.blocked:
         return _deny("the patient blocked this professional")
-    if access.dossier_state != "active":
+    if access.dossier_state is not DossierState.ACTIVE:
         # Authors keep their own documents when a dossier closes: decided per document.
-        if action is Action.READ_DOCUMENTS and access.dossier_state == "closed":
+        if action is Action.READ_DOCUMENTS and access.dossier_state is DossierState.CLOSED:
             return _allow("closed dossier: own documents only")
         return _deny(f"the dossier is {access.dossier_state}")
     if action in _PROFESSIONAL_ON_ACTIVE_DOSSIER:
@@ -324,9 +329,9 @@ def decide_document(
 
 
 def _patient_document(access: DossierAccess, document: DocumentFacts) -> Decision:
-    if not access.acts_as_patient or access.dossier_state not in ("active", "invited"):
+    if not access.acts_as_patient or access.dossier_state not in _OPEN:
         return _deny("not the patient's open dossier")
-    if document.status == "entered-in-error":
+    if document.status is DocumentStatus.ENTERED_IN_ERROR:
         return _deny("entered in error")
     if document.hidden_from_patient and not document.authored_by_patient:
         return _deny("hidden from the patient until disclosed by its author")
@@ -343,15 +348,15 @@ def _professional_document(
         and document.author_professional_id == actor.professional_id
     ):
         return _allow("author")
-    if access.dossier_state != "active":
+    if access.dossier_state is not DossierState.ACTIVE:
         return _deny(f"the dossier is {access.dossier_state}: authors only")
     if not access.bases:
         return _deny("no grant, care contact, designation or emergency access")
-    if document.status == "entered-in-error":
+    if document.status is DocumentStatus.ENTERED_IN_ERROR:
         return _deny("entered in error")
-    if document.confidentiality == "V":
+    if document.confidentiality is Confidentiality.VERY_RESTRICTED:
         return _deny("secret: the patient, their representatives and the author only")
-    if document.confidentiality == "R" and not access.sees_restricted:
+    if document.confidentiality is Confidentiality.RESTRICTED and not access.sees_restricted:
         return _deny("restricted: needs extended access")
     if document.masked_from_professionals:
         return _deny("masked by the patient from all professionals")

@@ -40,8 +40,8 @@ def facts(document: Document) -> DocumentFacts:
     return DocumentFacts(
         document_id=document.id,
         type_key=type_key,
-        status=document.status.value,
-        confidentiality=document.confidentiality.value,
+        status=document.status,
+        confidentiality=document.confidentiality,
         masked_from_professionals=document.masked_from_professionals,
         hidden_from_patient=document.hidden_from_patient,
         author_professional_id=document.author_professional_id,

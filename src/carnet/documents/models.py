@@ -6,7 +6,6 @@ Both tables lead with ``patient_id`` in their primary key: it is the partition a
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import uuid
 
 from sqlalchemy import (
@@ -20,23 +19,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carnet.db import Base, UTCDateTime, new_id
-from carnet.enums import checked_enum
+from carnet.enums import Confidentiality, DocumentStatus, checked_enum
 
-
-class DocumentStatus(enum.StrEnum):
-    """FHIR DocumentReference.status."""
-
-    CURRENT = "current"
-    SUPERSEDED = "superseded"
-    ENTERED_IN_ERROR = "entered-in-error"
-
-
-class Confidentiality(enum.StrEnum):
-    """HL7 v3 Confidentiality: normal, restricted, very restricted (secret)."""
-
-    NORMAL = "N"
-    RESTRICTED = "R"
-    VERY_RESTRICTED = "V"
+# The document vocabulary lives in ``carnet.enums`` so that the access policy, which sits below
+# documents, judges documents in it; it is re-exported here, where it has always been read.
+__all__ = ["Confidentiality", "Document", "DocumentStatus", "SubmissionSet"]
 
 
 class SubmissionSet(Base):

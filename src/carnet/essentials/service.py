@@ -50,8 +50,10 @@ from carnet.catalogue import load_catalogue
 from carnet.clock import Clock
 from carnet.directory import service as directory
 from carnet.documents import guard, reading
+from carnet.documents.models import Confidentiality, DocumentStatus
 from carnet.essentials.errors import FactConflict, FactNotFound, InvalidFact
 from carnet.essentials.models import Category, EssentialFact
+from carnet.patients.models import DossierState
 
 MAX_TEXT = 500
 MAX_PART = 200
@@ -395,8 +397,8 @@ def _as_document(fact: EssentialFact) -> DocumentFacts:
     return DocumentFacts(
         document_id=fact.id,
         type_key=CARRIED_BY[fact.category],
-        status="current",
-        confidentiality="N",
+        status=DocumentStatus.CURRENT,
+        confidentiality=Confidentiality.NORMAL,
         masked_from_professionals=False,
         hidden_from_patient=False,
         author_professional_id=fact.recorded_by_professional_id,
@@ -414,7 +416,7 @@ def _sees_category(
 ) -> bool:
     if access.acts_as_patient:
         return True
-    return access.dossier_state == "active" and matrix.permits(
+    return access.dossier_state is DossierState.ACTIVE and matrix.permits(
         actor.profession, CARRIED_BY[category]
     )
 

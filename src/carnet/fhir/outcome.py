@@ -36,7 +36,7 @@ from carnet.errors import (
     StateRefused,
 )
 from carnet.storage import StorageError
-from carnet.web.oauth import oauth_error
+from carnet.web.oauth_tokens import oauth_error
 from carnet.web.refusals import record_refusal
 
 log = logging.getLogger(__name__)

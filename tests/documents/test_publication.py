@@ -1,4 +1,4 @@
-"""Documents service: add, submit, list, read, replace, entered-in-error — and their refusals."""
+"""Publishing documents: add, submit, replace — and their refusals (``documents.publication``)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from carnet.access.actors import Actor
 from carnet.access.errors import AccessDenied
 from carnet.clock import FrozenClock
 from carnet.directory.errors import OrganisationNotFound
-from carnet.directory.models import Organisation, Profession, Professional
-from carnet.documents import publication, reading, visibility
+from carnet.directory.models import Organisation, Professional
+from carnet.documents import publication, reading
 from carnet.documents.errors import (
     DocumentNotCurrent,
     DocumentTooLarge,
@@ -31,40 +31,9 @@ from carnet.notifications import service as notices
 from carnet.notifications.models import NotificationKind
 from carnet.patients.errors import PatientNotFound
 from carnet.patients.models import DossierState, Patient
-from carnet.storage import ContentCorrupted, FilesystemDocumentStore
-from factories.actors import patient_actor, professional_actor
-from factories.directory import make_organisation, make_professional
-from factories.documents import PATIENT_SUMMARY, lab_metadata, make_document
+from carnet.storage import FilesystemDocumentStore
+from factories.documents import lab_metadata, make_document
 from factories.patients import make_patient
-
-
-@pytest.fixture
-def patient(session: Session, clock: FrozenClock) -> Patient:
-    return make_patient(session, clock)
-
-
-@pytest.fixture
-def lab(session: Session, clock: FrozenClock) -> Organisation:
-    return make_organisation(session, clock)
-
-
-@pytest.fixture
-def biologist(session: Session, clock: FrozenClock, lab: Organisation) -> Professional:
-    return make_professional(
-        session, clock, profession=Profession.BIOLOGIST, organisation_id=lab.id
-    )
-
-
-@pytest.fixture
-def author(biologist: Professional) -> Actor:
-    """The biologist who publishes, signed in with their card."""
-    return professional_actor(biologist)
-
-
-@pytest.fixture
-def me(patient: Patient) -> Actor:
-    """The patient, signed in."""
-    return patient_actor(patient)
 
 
 def _count(session: Session, model: type[Document] | type[SubmissionSet]) -> int:
@@ -496,184 +465,6 @@ class TestSubmit:
             )
 
 
-class TestListDocuments:
-    def test_newest_first_with_filters(
-        self,
-        session: Session,
-        store: FilesystemDocumentStore,
-        clock: FrozenClock,
-        patient: Patient,
-        author: Actor,
-        me: Actor,
-    ) -> None:
-        gp = make_professional(session, clock)
-        old = make_document(
-            session,
-            store,
-            clock,
-            actor=author,
-            patient_id=patient.id,
-            created_at=clock.now() - dt.timedelta(days=30),
-        )
-        new = make_document(
-            session, store, clock, actor=professional_actor(gp), patient_id=patient.id
-        )
-        summary = make_document(
-            session,
-            store,
-            clock,
-            actor=author,
-            patient_id=patient.id,
-            type_system=PATIENT_SUMMARY[0],
-            type_code=PATIENT_SUMMARY[1],
-            created_at=clock.now() - dt.timedelta(days=10),
-        )
-        other = make_patient(session, clock, given="Paul")
-        make_document(session, store, clock, actor=author, patient_id=other.id)
-
-        assert [
-            d.id for d in reading.list_documents(session, me, patient.id, clock=clock).documents
-        ] == [
-            new.id,
-            summary.id,
-            old.id,
-        ]
-        by_type = reading.DocumentFilter(type_codes=[PATIENT_SUMMARY[1]])
-        assert [
-            d.id
-            for d in reading.list_documents(session, me, patient.id, by_type, clock=clock).documents
-        ] == [summary.id]
-        by_class = reading.DocumentFilter(class_codes=["laboratory"])
-        assert [
-            d.id
-            for d in reading.list_documents(
-                session, me, patient.id, by_class, clock=clock
-            ).documents
-        ] == [
-            new.id,
-            old.id,
-        ]
-        recent = reading.DocumentFilter(
-            created_from=clock.now() - dt.timedelta(days=15), created_to=clock.now()
-        )
-        assert [
-            d.id
-            for d in reading.list_documents(session, me, patient.id, recent, clock=clock).documents
-        ] == [
-            new.id,
-            summary.id,
-        ]
-        by_author = reading.DocumentFilter(author_professional_id=gp.id)
-        assert [
-            d.id
-            for d in reading.list_documents(
-                session, me, patient.id, by_author, clock=clock
-            ).documents
-        ] == [new.id]
-        page = reading.DocumentFilter(limit=1, offset=1)
-        assert [
-            d.id
-            for d in reading.list_documents(session, me, patient.id, page, clock=clock).documents
-        ] == [summary.id]
-
-    def test_status_filter(
-        self,
-        session: Session,
-        store: FilesystemDocumentStore,
-        clock: FrozenClock,
-        patient: Patient,
-        author: Actor,
-        me: Actor,
-    ) -> None:
-        kept = make_document(session, store, clock, actor=author, patient_id=patient.id)
-        withdrawn = make_document(session, store, clock, actor=author, patient_id=patient.id)
-        visibility.mark_entered_in_error(
-            session, actor=author, patient_id=patient.id, document_id=withdrawn.id, clock=clock
-        )
-        assert [
-            d.id for d in reading.list_documents(session, me, patient.id, clock=clock).documents
-        ] == [kept.id]
-        everything = reading.DocumentFilter(statuses=())
-        # The patient no longer sees what was withdrawn; its author still does.
-        assert (
-            len(reading.list_documents(session, me, patient.id, everything, clock=clock).documents)
-            == 1
-        )
-        assert (
-            len(
-                reading.list_documents(
-                    session, author, patient.id, everything, clock=clock
-                ).documents
-            )
-            == 2
-        )
-
-    @pytest.mark.parametrize(
-        ("limit", "offset", "field"), [(0, 0, "limit"), (1001, 0, "limit"), (10, -1, "offset")]
-    )
-    def test_bad_paging(
-        self,
-        session: Session,
-        clock: FrozenClock,
-        patient: Patient,
-        me: Actor,
-        limit: int,
-        offset: int,
-        field: str,
-    ) -> None:
-        with pytest.raises(InvalidDocument) as caught:
-            reading.list_documents(
-                session,
-                me,
-                patient.id,
-                reading.DocumentFilter(limit=limit, offset=offset),
-                clock=clock,
-            )
-        assert caught.value.field == field
-
-
-class TestReadContent:
-    def test_unknown_document(
-        self,
-        session: Session,
-        store: FilesystemDocumentStore,
-        clock: FrozenClock,
-        patient: Patient,
-        author: Actor,
-    ) -> None:
-        with pytest.raises(AccessDenied, match="No such dossier or document"):
-            reading.read_content(session, store, author, patient.id, uuid.uuid4(), clock=clock)
-
-    def test_document_of_another_patient_is_not_found(
-        self,
-        session: Session,
-        store: FilesystemDocumentStore,
-        clock: FrozenClock,
-        patient: Patient,
-        author: Actor,
-    ) -> None:
-        other = make_patient(session, clock, given="Paul")
-        document = make_document(session, store, clock, actor=author, patient_id=other.id)
-        with pytest.raises(AccessDenied):
-            reading.read_content(session, store, author, patient.id, document.id, clock=clock)
-
-    def test_tampered_content_is_detected(
-        self,
-        session: Session,
-        store: FilesystemDocumentStore,
-        clock: FrozenClock,
-        patient: Patient,
-        author: Actor,
-    ) -> None:
-        document = make_document(session, store, clock, actor=author, patient_id=patient.id)
-        (path,) = _store_files(store)
-        raw = bytearray(path.read_bytes())
-        raw[-5] ^= 0x01
-        path.write_bytes(bytes(raw))
-        with pytest.raises(ContentCorrupted):
-            reading.read_content(session, store, author, patient.id, document.id, clock=clock)
-
-
 class TestReplaceDocument:
     def test_previous_becomes_superseded(
         self,
@@ -777,26 +568,4 @@ class TestReplaceDocument:
                 metadata=lab_metadata(clock),
                 content=b"v2",
                 clock=clock,
-            )
-
-
-class TestMarkEnteredInError:
-    def test_marks_and_keeps(
-        self,
-        session: Session,
-        store: FilesystemDocumentStore,
-        clock: FrozenClock,
-        patient: Patient,
-        author: Actor,
-    ) -> None:
-        document = make_document(session, store, clock, actor=author, patient_id=patient.id)
-        visibility.mark_entered_in_error(
-            session, actor=author, patient_id=patient.id, document_id=document.id, clock=clock
-        )
-        session.expire_all()
-        stored = reading.get_document(session, author, patient.id, document.id, clock=clock)
-        assert stored.status is DocumentStatus.ENTERED_IN_ERROR
-        with pytest.raises(DocumentNotCurrent):
-            visibility.mark_entered_in_error(
-                session, actor=author, patient_id=patient.id, document_id=document.id, clock=clock
             )
