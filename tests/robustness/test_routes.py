@@ -46,6 +46,10 @@ def _routes() -> list[tuple[str, str]]:
 ROUTES = _routes()
 # OAuth routes that read a form body (RFC 6749 section 3.2, RFC 7009 section 2.1).
 OAUTH_FORMS = {("POST", "/oauth/token"), ("POST", "/oauth/revoke"), ("POST", "/oauth/authorize")}
+# The browser's sign-in steps: they answer bad input with a page, never an OAuth error or a 5xx.
+SIGN_IN_PAGES = {
+    path for _, path in ROUTES if path.startswith(("/oauth/authorize", "/oauth/federation"))
+}
 # Routes that take no input but the token: hostile parameters are ignored, never a 5xx.
 NO_INPUT = {
     ("GET", "/fhir/metadata"),
@@ -156,13 +160,15 @@ AUTH_PROBES = (
 
 def _probes(method: str, path: str) -> tuple[Probe, ...]:
     probes: tuple[Probe, ...] = AUTH_PROBES
-    if (path.startswith("/fhir") and (method, path) not in NO_INPUT) or path == "/oauth/authorize":
+    if (path.startswith("/fhir") or path in SIGN_IN_PAGES) and (method, path) not in NO_INPUT:
         probes += QUERY_PROBES if method == "GET" else ()
     if "{" in path:
         probes += PATH_PROBES
     if method == "POST" and path in ("/fhir", "/fhir/Consent"):
         probes += JSON_PROBES
-    if method == "POST" and (path.endswith("/_search") or (method, path) in OAUTH_FORMS):
+    if method == "POST" and (
+        path.endswith("/_search") or (method, path) in OAUTH_FORMS or path in SIGN_IN_PAGES
+    ):
         probes += FORM_PROBES
     return probes
 
@@ -210,7 +216,7 @@ def _expectation(method: str, path: str) -> Callable[[Any], str | None]:
 
     if (method, path) in OAUTH_FORMS:
         return oauth
-    if path == "/oauth/authorize":
+    if path in SIGN_IN_PAGES:
         return page
     return fhir if path.startswith("/fhir") else page
 
