@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from carnet import schema
+from carnet.access import purposes
+from carnet.access.door import open_dossier
 from carnet.audit import service as audit
 from carnet.audit.models import AuditAction
 from carnet.cli import app
@@ -153,16 +155,25 @@ class TestServicesOnPartitions:
             # A replacement references its predecessor: a foreign key within the partition.
             publication.replace_document(
                 session,
+                open_dossier(
+                    session, biologist, patient.id, purposes.REPLACE_DOCUMENT, clock=clock
+                ),
                 store,
-                actor=biologist,
-                patient_id=patient.id,
                 replaced_id=first.id,
                 metadata=lab_metadata(clock, title="Bilan sanguin (corrigé)"),
                 content=f"Hémoglobine 14.0 g/dL {patient.id}".encode(),
-                clock=clock,
             )
         for patient in patients:
-            page = reading.list_documents(session, patient_actor(patient), patient.id, clock=clock)
+            page = reading.list_documents(
+                session,
+                open_dossier(
+                    session,
+                    patient_actor(patient),
+                    patient.id,
+                    purposes.FIND_DOCUMENTS,
+                    clock=clock,
+                ),
+            )
             assert [d.title for d in page.documents] == ["Bilan sanguin (corrigé)"]
             assert all(d.patient_id == patient.id for d in page.documents)
 

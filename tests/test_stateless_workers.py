@@ -193,7 +193,7 @@ def _sign_in(browser: httpx.Client, authorize_url: str, cluster: Cluster) -> str
     )
     consent = _CONSENT.search(answer.text) if answer.status_code == 200 else None
     if consent is not None:
-        # A third-party app: its consent screen, approved (carnet.web.consent).
+        # A third-party app: its consent screen, approved (carnet.oauth.consent).
         answer = browser.post(
             f"{cluster.a.url}/oauth/authorize/consent",
             data={"consent": consent.group(1), "decision": "approve"},

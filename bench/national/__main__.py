@@ -5,7 +5,8 @@
    10,000,000 documents at ``--scale 1`` (the default), ``--scale 0.01`` for 10,000 and 100,000.
 2. Starts ``carnet serve --workers N`` as in production and drives it over HTTP with real
    tokens, every request authorised and audited: publish (ITI-65), find (ITI-67), read a
-   DocumentReference, retrieve (ITI-68), patient search (PDQm) and a mixed load, each from C
+   DocumentReference, retrieve (ITI-68), patient search (PDQm), their XDS.b counterparts
+   (ITI-41, ITI-18, ITI-43 over SOAP 1.2 and MTOM) and a mixed load, each from C
    keep-alive connections for D seconds (closed loop, in this process, apart from the server).
 3. Reports throughput, p50/p95/p99, errors, CPU and peak memory per worker, the database size
    per million documents and the workers' start time; writes
@@ -341,7 +342,8 @@ def _check(port: int, makers: dict[str, workloads.Maker], templates: content.Tem
     import random  # noqa: PLC0415
 
     rng = random.Random(1)  # noqa: S311
-    for kind in ("find", "read", "retrieve", "search", "publish"):
+    kinds = ("find", "read", "retrieve", "search", "publish")
+    for kind in (*kinds, "xds-find", "xds-retrieve", "xds-publish"):
         answer = asyncio.run(one(port, makers[kind](rng)))
         problem = workloads.check(kind, answer.status, answer.body, templates)
         if problem is not None:

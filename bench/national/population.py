@@ -39,7 +39,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bench.national.content import PDF, Templates
+from carnet.access import purposes
 from carnet.access.actors import Actor, ActorKind, Assurance
+from carnet.access.door import open_dossier
 from carnet.access.models import GrantLevel
 from carnet.access.rules import grant_access
 from carnet.access.scopes import parse_scopes
@@ -620,11 +622,15 @@ def _grants(platform: Platform, readers: list[str], targets: list[Target]) -> No
                 )
                 grant_access(
                     session,
-                    patient,
-                    target.patient_id,
+                    open_dossier(
+                        session,
+                        patient,
+                        target.patient_id,
+                        purposes.GRANT_ACCESS,
+                        clock=platform.clock,
+                    ),
                     level=GrantLevel.EXTENDED,
                     professional_id=doctor_ids[readers[target.reader]],
-                    clock=platform.clock,
                 )
 
     # Two at a time: each grant is a dozen short statements, PostgreSQL has the other core.

@@ -8,6 +8,12 @@
 - ``read``: the same doctor reads one DocumentReference;
 - ``retrieve``: the same doctor retrieves one 50 KB PDF (ITI-68);
 - ``search``: the same doctor identifies one patient by national identifier (PDQm, ITI-78);
+- ``xds-find``: the same doctor's find over XDS.b (ITI-18 FindDocuments, SOAP 1.2): every
+  Approved document of the patient in one answer (XDS has no paging), beside ``find``;
+- ``xds-publish``: the laboratory's system publishing over XDS.b (ITI-41, the same 50 KB PDF in
+  MTOM), beside ``publish``;
+- ``xds-retrieve``: the same doctor retrieving one 50 KB PDF over XDS.b (ITI-43, MTOM), beside
+  ``retrieve`` (requests: ``bench/national/xds.py``);
 - ``mixed``: 80 % find, 15 % retrieve, 5 % publish.
 """
 
@@ -25,13 +31,25 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from bench.national import xds
 from bench.national.client import Request, make_request
 from bench.national.content import PDF, Templates
 from bench.national.population import Population, Target
 from carnet.fhir.ids import document_resource_id
 from carnet.patients.identifiers import LU_MATRICULE
 
-NAMES = ("publish", "find", "everything", "read", "retrieve", "search", "mixed")
+NAMES = (
+    "publish",
+    "xds-publish",
+    "find",
+    "xds-find",
+    "everything",
+    "read",
+    "retrieve",
+    "xds-retrieve",
+    "search",
+    "mixed",
+)
 # ITI-67's largest page, and the issue's "all documents of one patient (up to 1,000)".
 EVERYTHING = 1000
 FHIR_JSON = "application/fhir+json"
@@ -106,6 +124,44 @@ def makers(population: Population, tokens: Tokens, templates: Templates) -> dict
             accept=FHIR_JSON,
         )
 
+    def xds_find(rng: random.Random) -> Request:
+        target = with_documents[rng.randrange(len(with_documents))]
+        return make_request(
+            "xds-find",
+            "POST",
+            "/xds/registry",
+            token=token(target),
+            body=xds.find_documents_envelope(target.matricule),
+            content_type=xds.plain_content_type(xds.ITI18_ACTION),
+            accept=xds.SOAP_XML,
+        )
+
+    def xds_publish(rng: random.Random) -> Request:
+        target = targets[rng.randrange(len(targets))]
+        body, content_type = xds.provide(templates.stamped_pdf(next(serials)), target.matricule)
+        return make_request(
+            "xds-publish",
+            "POST",
+            "/xds/repository",
+            token=tokens.feeder,
+            body=body,
+            content_type=content_type,
+            accept=xds.SOAP_XML,
+        )
+
+    def xds_retrieve(rng: random.Random) -> Request:
+        target = with_pdfs[rng.randrange(len(with_pdfs))]
+        body, content_type = xds.retrieve(target.pdfs[rng.randrange(len(target.pdfs))])
+        return make_request(
+            "xds-retrieve",
+            "POST",
+            "/xds/repository",
+            token=token(target),
+            body=body,
+            content_type=content_type,
+            accept=xds.SOAP_XML,
+        )
+
     def mixed(rng: random.Random) -> Request:
         draw = rng.random()
         if draw < 0.80:
@@ -117,6 +173,9 @@ def makers(population: Population, tokens: Tokens, templates: Templates) -> dict
     return {
         "publish": publish,
         "find": find,
+        "xds-find": xds_find,
+        "xds-publish": xds_publish,
+        "xds-retrieve": xds_retrieve,
         "everything": everything,
         "read": read,
         "retrieve": retrieve,
@@ -217,10 +276,10 @@ def check(kind: str, status: int, body: bytes, templates: Templates) -> str | No
     """Why one answer of ``kind`` is not what the workload expects, or None if it is."""
     if status != 200:
         return f"{kind}: HTTP {status}: {body[:300]!r}"
+    if kind.startswith("xds-"):
+        return xds.check(kind, body, templates.by_mime[PDF])
     if kind == "retrieve":
-        if not body.startswith(b"%PDF-") or len(body) != len(templates.by_mime[PDF]):
-            return f"retrieve: not the {len(templates.by_mime[PDF])}-byte PDF ({len(body)} bytes)"
-        return None
+        return _check_pdf(body, templates)
     resource = json.loads(body)
     expected = {
         "find": ("Bundle", "searchset"),
@@ -234,4 +293,10 @@ def check(kind: str, status: int, body: bytes, templates: Templates) -> str | No
         return f"{kind}: unexpected {resource.get('resourceType')} {kind_of}"
     if kind in ("find", "everything", "search") and not resource.get("entry"):
         return f"{kind}: an empty searchset (the policy refused, or nothing matched)"
+    return None
+
+
+def _check_pdf(body: bytes, templates: Templates) -> str | None:
+    if not body.startswith(b"%PDF-") or len(body) != len(templates.by_mime[PDF]):
+        return f"retrieve: not the {len(templates.by_mime[PDF])}-byte PDF ({len(body)} bytes)"
     return None

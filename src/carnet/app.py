@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -18,28 +17,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import carnet
-from carnet.auth.errors import AuthError
 from carnet.auth.federation import Federation
 from carnet.auth.tokens import TokenAuthority
 from carnet.db import unit_of_work
 from carnet.fhir import outcome as fhir_outcome
-from carnet.fhir import router as fhir_router
+from carnet.fhir import router as fhir
+from carnet.lifecycle.jobs import deliver_notices
 from carnet.notifications.mailer import mailer_from_url
-from carnet.notifications.service import deliver_pending
+from carnet.oauth import application as oauth
+from carnet.oauth import authorize, tokens
 from carnet.platform import Platform, build_platform
-from carnet.portal import visits as portal
+from carnet.portal import application as portal
 from carnet.settings import Settings
-from carnet.web import (
-    consent,
-    federation,
-    oauth,
-    oauth_tokens,
-    onboarding,
-    service_routes,
-    staff_sign_in,
-)
+from carnet.web import service_routes
 from carnet.web.access_log import AccessLog
 from carnet.web.limits import RequestLimitsMiddleware
+from carnet.web.way_in import WayIn, openapi_of, unexpected_incident
+from carnet.xds import router as xds
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +63,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         current = platform or build_platform(settings or Settings())
         app.state.platform = current
         app.state.authority = TokenAuthority.from_settings(current.settings, current.key_wrapper)
-        app.state.sign_in_throttle = oauth.SignInThrottle()
+        app.state.sign_in_throttle = authorize.SignInThrottle()
         # Federated sign-in: the identity providers with a client_id, their metadata cached.
         app.state.federation = Federation(current.settings.external_issuers)
         if current.settings.demo_idp:
@@ -108,10 +102,11 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     app.add_middleware(RequestLimitsMiddleware, fhir_refusal=fhir_outcome.outcome_response)
     app.add_middleware(SecurityHeaders)
 
+    # What the site itself serves, outside any way in: its defects and unknown paths in plain
+    # JSON. Each way in translates its own errors (carnet.web.way_in).
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        incident = uuid.uuid4().hex[:12]
-        log.exception("unexpected error, incident %s", incident, exc_info=error)
+        incident = unexpected_incident(request, error)
         return JSONResponse(
             {"detail": f"Carnet could not complete this request (incident {incident})."},
             status_code=500,
@@ -124,21 +119,18 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
             {"detail": error.detail}, status_code=error.status_code, headers=error.headers
         )
 
-    @app.exception_handler(AuthError)
-    async def auth_error(request: Request, error: AuthError) -> JSONResponse:
-        return oauth_tokens.oauth_error(error)
-
-    fhir_outcome.install(app)
     app.include_router(service_routes.router)
-    app.include_router(oauth_tokens.router)
-    app.include_router(oauth.router)
-    app.include_router(onboarding.router)  # the letter's and invitations' pages, under /oauth
-    app.include_router(federation.router)
-    app.include_router(consent.router)
-    # Staff (CPE card) choose the professional they act for.
-    app.include_router(staff_sign_in.router)
-    app.include_router(fhir_router.router)
-    portal.install(app)
+    # Discovery sits at the site's root and at the FHIR base (SMART): before the FHIR way in,
+    # which would otherwise answer /fhir/.well-known/… itself.
+    app.include_router(tokens.discovery)
+    ways_in = [
+        WayIn(oauth.PREFIX, oauth.application(app.state)),
+        WayIn("/fhir", fhir.application(app.state)),
+        WayIn(portal.PREFIX, portal.application(app.state)),
+        WayIn(xds.PREFIX, xds.application(app.state)),
+    ]
+    app.router.routes.extend(ways_in)
+    app.openapi = lambda: openapi_of(app)  # type: ignore[method-assign]
     return app
 
 
@@ -206,7 +198,7 @@ def _start_outbox(platform: Platform) -> asyncio.Task[None] | None:
 
     def deliver() -> None:
         with unit_of_work(platform.sessions) as session:
-            deliver_pending(session, mailer, clock=platform.clock)
+            deliver_notices(session, mailer, clock=platform.clock)
 
     async def loop() -> None:
         while True:

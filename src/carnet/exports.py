@@ -34,7 +34,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access.actors import Actor, ActorKind, Assurance
+from carnet.access.door import OpenedDossier, open_dossier
 from carnet.access.scopes import parse_scopes
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction
@@ -71,22 +73,16 @@ _PUBLISH_SCOPES = parse_scopes("user/DocumentReference.cu system/DocumentReferen
 
 
 def build_export_zip(
-    session: Session,
-    store: DocumentStore,
-    actor: Actor,
-    patient_id: uuid.UUID,
-    *,
-    clock: Clock,
-    base_url: str,
+    session: Session, dossier: OpenedDossier, store: DocumentStore, *, base_url: str
 ) -> bytes:
-    """The dossier's export file, as ``actor`` (the patient or their representative) sees it.
+    """The dossier's export file, as its actor (the patient or their representative) sees it.
 
-    Policy and audit are ``lifecycle.export.collect_export``'s: ``AccessDenied`` unless the
-    actor may export this dossier. ``base_url`` is the FHIR base the resources are named under
+    Policy and audit are ``lifecycle.export.collect_export``'s, on a dossier opened to
+    ``EXPORT_DOSSIER``. ``base_url`` is the FHIR base the resources are named under
     (``<CARNET_PUBLIC_URL>/fhir``). The zip is built in memory: a dossier is hundreds of
     documents of at most ``CARNET_MAX_DOCUMENT_BYTES`` each.
     """
-    export = collect_export(session, store, actor, patient_id, clock=clock)
+    export = collect_export(session, dossier, store)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         entries = list(_export_entries(export, base_url))
@@ -452,25 +448,23 @@ def _import_documents(
         replaced = _replaced(resource)
         try:
             if replaced in new_ids:
+                dossier = open_dossier(
+                    session, actor, patient.id, purposes.REPLACE_DOCUMENT, clock=clock
+                )
                 document = publication.replace_document(
                     session,
+                    dossier,
                     store,
-                    actor=actor,
-                    patient_id=patient.id,
                     replaced_id=new_ids[replaced],
                     metadata=metadata,
                     content=content,
-                    clock=clock,
                 )
             else:
+                dossier = open_dossier(
+                    session, actor, patient.id, purposes.PUBLISH_DOCUMENTS, clock=clock
+                )
                 document = publication.add_document(
-                    session,
-                    store,
-                    actor=actor,
-                    patient_id=patient.id,
-                    metadata=metadata,
-                    content=content,
-                    clock=clock,
+                    session, dossier, store, metadata=metadata, content=content
                 )
         except CarnetError as error:
             raise InvalidExportFile(

@@ -17,10 +17,13 @@ from sqlalchemy import Engine, MetaData
 from carnet.access import models as _access_models
 from carnet.audit import models as _audit_models
 from carnet.auth import models as _auth_models
+from carnet.clinical import models as _clinical_models
 from carnet.db import Base
 from carnet.directory import models as _directory_models
 from carnet.documents import models as _document_models
 from carnet.essentials import models as _essential_models
+from carnet.feeds import models as _feed_models
+from carnet.laboratory import models as _laboratory_models
 from carnet.lifecycle import models as _lifecycle_models
 from carnet.notifications import models as _notification_models
 from carnet.patients import models as _patient_models
@@ -33,9 +36,12 @@ _ALL_MODELS = (
     _audit_models,
     _access_models,
     _auth_models,
+    _clinical_models,
     _directory_models,
     _document_models,
     _essential_models,
+    _feed_models,
+    _laboratory_models,
     _lifecycle_models,
     _notification_models,
     _patient_models,

@@ -192,6 +192,37 @@ class Settings(BaseSettings):
     max_header_count: int = Field(
         default=100, ge=10, description="Most header fields in a request; more is refused with 431."
     )
+    # --- The MLLP listener (issue 17): HL7 v2 from laboratories (carnet.mllp).
+    mllp_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the MLLP listener for laboratories' HL7 v2 messages; when set, "
+        "`carnet serve` starts it beside the HTTP workers (`carnet mllp serve` runs it alone).",
+    )
+    mllp_host: str = Field(default="127.0.0.1", description="Interface the MLLP listener binds.")
+    mllp_tls_cert: Path | None = Field(
+        default=None,
+        description="PEM certificate chain of the MLLP listener; with mllp_tls_key, the listener "
+        "speaks only TLS.",
+    )
+    mllp_tls_key: Path | None = Field(default=None, description="PEM private key of mllp_tls_cert.")
+    mllp_tls_client_ca: Path | None = Field(
+        default=None,
+        description="PEM certificates of the authorities whose client certificates the MLLP "
+        "listener accepts; when set, every sender must present one (mutual TLS).",
+    )
+    mllp_max_message_bytes: int = Field(
+        default=4 * _MIB,
+        ge=1024,
+        description="Largest HL7 v2 message accepted over MLLP; a larger frame closes the "
+        "connection before the rest is read.",
+    )
+    mllp_idle_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="Seconds an MLLP connection may stay silent before the listener closes it.",
+    )
     demo_seed: int = Field(
         default=20261123, description="Seed of the deterministic demo population."
     )
@@ -225,6 +256,18 @@ class Settings(BaseSettings):
     external_issuers: list[ExternalIssuer] = Field(
         default_factory=list,
         description="JSON list of external identity providers whose tokens Carnet accepts.",
+    )
+    # --- XDS.b (issue 18): SAML 2.0 assertions (IHE XUA, ITI-40) in the SOAP header.
+    xua_trusted_certs: Path | None = Field(
+        default=None,
+        description="PEM file of the certificates whose SAML assertions the XDS.b endpoints "
+        "accept (the national identity providers', and Carnet's own if it issues them); "
+        "without it, XDS.b callers authenticate with a Carnet access token only.",
+    )
+    xua_audience: str | None = Field(
+        default=None,
+        description="The Audience an accepted SAML assertion must name (default: "
+        "<public_url>/xds).",
     )
     smtp_url: SecretStr | None = Field(
         default=None,
@@ -318,6 +361,24 @@ class Settings(BaseSettings):
         "tables. Empty means database_url. Carnet itself runs as database_url's role, which "
         "`carnet db grant` gives only what it needs.",
     )
+
+    @field_validator(
+        "mllp_port", "mllp_tls_cert", "mllp_tls_key", "mllp_tls_client_ca", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # ``CARNET_MLLP_PORT=`` in an environment file switches the listener off, not a failure.
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _mllp_tls_complete(self) -> Settings:
+        # Caught at start-up: a certificate without its key (or client authorities without a
+        # certificate) would otherwise mean a listener silently speaking plain TCP.
+        if (self.mllp_tls_cert is None) != (self.mllp_tls_key is None):
+            raise ValueError("mllp_tls_cert and mllp_tls_key go together")
+        if self.mllp_tls_client_ca is not None and self.mllp_tls_cert is None:
+            raise ValueError("mllp_tls_client_ca needs mllp_tls_cert and mllp_tls_key")
+        return self
 
     @field_validator("public_url")
     @classmethod

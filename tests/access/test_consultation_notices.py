@@ -14,13 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.access import guard as access_guard
+from carnet.access import purposes
 from carnet.access import rules as access_rules
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.access.models import GrantLevel
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.clock import FrozenClock
 from carnet.documents import reading
-from carnet.notifications import service as notices
+from carnet.notifications import internal as notifications_internal
 from carnet.notifications.models import NotificationKind
 from carnet.patients.models import Patient
 from carnet.storage import FilesystemDocumentStore
@@ -33,19 +35,24 @@ Search = Callable[[Session, Actor, Patient, FrozenClock], object]
 
 
 def _find_documents(session: Session, actor: Actor, patient: Patient, clock: FrozenClock) -> object:
-    return reading.list_documents(session, actor, patient.id, clock=clock)  # ITI-67
+    return reading.list_documents(
+        session, open_dossier(session, actor, patient.id, purposes.FIND_DOCUMENTS, clock=clock)
+    )  # ITI-67
 
 
 def _find_submission_sets(
     session: Session, actor: Actor, patient: Patient, clock: FrozenClock
 ) -> object:
-    return reading.list_submission_sets(session, actor, patient.id, clock=clock)  # ITI-66
+    return reading.list_submission_sets(
+        session,
+        open_dossier(session, actor, patient.id, purposes.FIND_SUBMISSION_SETS, clock=clock),
+    )  # ITI-66
 
 
 def _first_access_notices(session: Session, patient: Patient) -> int:
     return sum(
         notice.kind is NotificationKind.FIRST_ACCESS
-        for notice in notices.inbox(session, patient_id=patient.id)
+        for notice in notifications_internal.inbox(session, patient_id=patient.id)
     )
 
 
@@ -100,9 +107,13 @@ class TestAStrangersSearch:
         doctor = professional_actor(gp)
         search(session, doctor, dossier, clock)
         access_rules.grant_access(
-            session, patient_actor(dossier), dossier.id,
-            level=GrantLevel.NORMAL, professional_id=gp.id, clock=clock,
-        )  # fmt: skip
+            session,
+            open_dossier(
+                session, patient_actor(dossier), dossier.id, purposes.GRANT_ACCESS, clock=clock
+            ),
+            level=GrantLevel.NORMAL,
+            professional_id=gp.id,
+        )
 
         search(session, doctor, dossier, clock)
 
@@ -115,7 +126,9 @@ def test_a_professional_shown_what_they_wrote_did_consult_the_dossier(
     author = professional_actor(make_professional(session, clock, family="Auteur"))
     mine = make_document(session, store, clock, actor=author, patient_id=dossier.id)
 
-    page = reading.list_documents(session, author, dossier.id, clock=clock)
+    page = reading.list_documents(
+        session, open_dossier(session, author, dossier.id, purposes.FIND_DOCUMENTS, clock=clock)
+    )
 
     assert [document.id for document in page.documents] == [mine.id]
     searches = [e for e in _events_of(session, dossier, author) if e.action is AuditAction.SEARCH]

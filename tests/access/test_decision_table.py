@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session
 
 from carnet.access import care as access_care
 from carnet.access import guard as access_guard
+from carnet.access import purposes
 from carnet.access import representation as access_representation
 from carnet.access import rules as access_rules
 from carnet.access.actors import Actor, Assurance
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied, InsufficientScope, StrongerAuthenticationRequired
 from carnet.access.models import CareContactMethod, GrantLevel, RepresentationKind
 from carnet.catalogue import LOINC_SYSTEM
@@ -91,11 +93,11 @@ def world(session: Session, store: FilesystemDocumentStore, clock: FrozenClock) 
     parent = make_patient(session, clock, given="Jean", birth_date=dt.date(1950, 1, 1))
     access_representation.record_representation(
         session,
-        operator_actor(),
-        patient.id,
+        open_dossier(
+            session, operator_actor(), patient.id, purposes.RECORD_REPRESENTATION, clock=clock
+        ),
         parent.id,
         kind=RepresentationKind.GUARDIAN,
-        clock=clock,
     )
     lab = make_organisation(session, clock)
     hospital = make_organisation(session, clock, kind=OrganisationKind.HOSPITAL, name="CHL")
@@ -131,12 +133,12 @@ def world(session: Session, store: FilesystemDocumentStore, clock: FrozenClock) 
         metadata = lab_metadata(clock, **changes)
         document = publication.add_document(
             session,
+            open_dossier(
+                session, w.actors[by], patient.id, purposes.PUBLISH_DOCUMENTS, clock=clock
+            ),
             store,
-            actor=w.actors[by],
-            patient_id=patient.id,
             metadata=metadata,
             content=name.encode(),
-            clock=clock,
         )
         w.documents[name] = document.id
 
@@ -155,30 +157,30 @@ def world(session: Session, store: FilesystemDocumentStore, clock: FrozenClock) 
     publish(BY_PATIENT, by="patient")
     replacement = publication.replace_document(
         session,
+        open_dossier(
+            session, w.actors["biologist"], patient.id, purposes.REPLACE_DOCUMENT, clock=clock
+        ),
         store,
-        actor=w.actors["biologist"],
-        patient_id=patient.id,
         replaced_id=w.documents[SUPERSEDED],
         metadata=lab_metadata(clock),
         content=b"v2",
-        clock=clock,
     )
     w.documents[REPLACEMENT] = replacement.id
     visibility.mark_entered_in_error(
         session,
-        actor=w.actors["biologist"],
-        patient_id=patient.id,
-        document_id=w.documents[ERROR],
-        clock=clock,
+        open_dossier(
+            session, w.actors["biologist"], patient.id, purposes.MANAGE_DOCUMENT, clock=clock
+        ),
+        w.documents[ERROR],
     )
     for reader in ("gp", "pharmacist", "emergency"):
         access_rules.mask_document(
             session,
-            w.actors["patient"],
-            patient.id,
+            open_dossier(
+                session, w.actors["patient"], patient.id, purposes.MASK_DOCUMENT, clock=clock
+            ),
             w.documents[MASKED_ME],
             w.professional(reader),
-            clock=clock,
         )
     return w
 
@@ -196,10 +198,10 @@ def grant(level: GrantLevel) -> Setup:
     def setup(w: World, reader: str) -> None:
         access_rules.grant_access(
             w.session,
-            w.actors["patient"],
-            w.patient_id,
+            open_dossier(
+                w.session, w.actors["patient"], w.patient_id, purposes.GRANT_ACCESS, clock=w.clock
+            ),
             level=level,
-            clock=w.clock,
             professional_id=w.professional(reader),
         )
 
@@ -210,10 +212,10 @@ def grant(level: GrantLevel) -> Setup:
 def expired_grant(w: World, reader: str) -> None:
     access_rules.grant_access(
         w.session,
-        w.actors["patient"],
-        w.patient_id,
+        open_dossier(
+            w.session, w.actors["patient"], w.patient_id, purposes.GRANT_ACCESS, clock=w.clock
+        ),
         level=GrantLevel.EXTENDED,
-        clock=w.clock,
         professional_id=w.professional(reader),
         ends_at=w.clock.now() + dt.timedelta(days=1),
     )
@@ -223,10 +225,10 @@ def expired_grant(w: World, reader: str) -> None:
 def organisation_grant(w: World, reader: str) -> None:
     access_rules.grant_access(
         w.session,
-        w.actors["patient"],
-        w.patient_id,
+        open_dossier(
+            w.session, w.actors["patient"], w.patient_id, purposes.GRANT_ACCESS, clock=w.clock
+        ),
         level=GrantLevel.NORMAL,
-        clock=w.clock,
         organisation_id=w.actors[reader].organisation_id,
         ends_at=w.clock.now() + dt.timedelta(days=30),
     )
@@ -234,15 +236,22 @@ def organisation_grant(w: World, reader: str) -> None:
 
 def care_contact_open(w: World, reader: str) -> None:
     code = access_care.issue_care_contact_code(
-        w.session, w.actors["patient"], w.patient_id, clock=w.clock
+        w.session,
+        open_dossier(
+            w.session,
+            w.actors["patient"],
+            w.patient_id,
+            purposes.ISSUE_CARE_CONTACT_CODE,
+            clock=w.clock,
+        ),
     )
     access_care.record_care_contact(
         w.session,
-        w.actors[reader],
-        w.patient_id,
+        open_dossier(
+            w.session, w.actors[reader], w.patient_id, purposes.RECORD_CARE_CONTACT, clock=w.clock
+        ),
         method=CareContactMethod.CODE,
         code=code,
-        clock=w.clock,
     )
 
 
@@ -254,10 +263,14 @@ def care_contact_closed(w: World, reader: str) -> None:
 def treating_doctor(w: World, reader: str) -> None:
     access_rules.designate_treating_doctor(
         w.session,
-        w.actors["patient"],
-        w.patient_id,
+        open_dossier(
+            w.session,
+            w.actors["patient"],
+            w.patient_id,
+            purposes.DESIGNATE_TREATING_DOCTOR,
+            clock=w.clock,
+        ),
         w.professional(reader),
-        clock=w.clock,
     )
 
 
@@ -265,20 +278,20 @@ def blocked(w: World, reader: str) -> None:
     treating_doctor(w, reader) if w.actors[reader].profession == "general-practitioner" else None
     access_rules.block_professional(
         w.session,
-        w.actors["patient"],
-        w.patient_id,
+        open_dossier(
+            w.session, w.actors["patient"], w.patient_id, purposes.BLOCK_PROFESSIONAL, clock=w.clock
+        ),
         w.professional(reader),
-        clock=w.clock,
     )
 
 
 def emergency(w: World, reader: str) -> None:
     access_care.break_glass(
         w.session,
-        w.actors[reader],
-        w.patient_id,
+        open_dossier(
+            w.session, w.actors[reader], w.patient_id, purposes.BREAK_GLASS, clock=w.clock
+        ),
         reason="Unconscious on arrival, no relatives",
-        clock=w.clock,
     )
 
 
@@ -290,10 +303,14 @@ def emergency_expired(w: World, reader: str) -> None:
 def emergency_opposed(w: World, reader: str) -> None:
     access_rules.set_preferences(
         w.session,
-        w.actors["patient"],
-        w.patient_id,
+        open_dossier(
+            w.session,
+            w.actors["patient"],
+            w.patient_id,
+            purposes.SET_ACCESS_PREFERENCES,
+            clock=w.clock,
+        ),
         access_guard.Preferences(emergency_opposed=True),
-        clock=w.clock,
     )
     with pytest.raises(AccessDenied):
         emergency(w, reader)
@@ -302,10 +319,14 @@ def emergency_opposed(w: World, reader: str) -> None:
 def emergency_widened(w: World, reader: str) -> None:
     access_rules.set_preferences(
         w.session,
-        w.actors["patient"],
-        w.patient_id,
+        open_dossier(
+            w.session,
+            w.actors["patient"],
+            w.patient_id,
+            purposes.SET_ACCESS_PREFERENCES,
+            clock=w.clock,
+        ),
         access_guard.Preferences(emergency_widened=True),
-        clock=w.clock,
     )
     emergency(w, reader)
 
@@ -313,10 +334,10 @@ def emergency_widened(w: World, reader: str) -> None:
 def blocked_then_emergency(w: World, reader: str) -> None:
     access_rules.block_professional(
         w.session,
-        w.actors["patient"],
-        w.patient_id,
+        open_dossier(
+            w.session, w.actors["patient"], w.patient_id, purposes.BLOCK_PROFESSIONAL, clock=w.clock
+        ),
         w.professional(reader),
-        clock=w.clock,
     )
     with pytest.raises(AccessDenied):
         emergency(w, reader)
@@ -400,23 +421,51 @@ def test_listing(
     if expected == DENIED:
         with pytest.raises(AccessDenied):
             reading.list_documents(
-                world.session, actor, world.patient_id, everything, clock=world.clock
+                world.session,
+                open_dossier(
+                    world.session,
+                    actor,
+                    world.patient_id,
+                    purposes.FIND_DOCUMENTS,
+                    clock=world.clock,
+                ),
+                everything,
             )
         return
     if expected == STEP_UP:
         with pytest.raises(StrongerAuthenticationRequired):
             reading.list_documents(
-                world.session, actor, world.patient_id, everything, clock=world.clock
+                world.session,
+                open_dossier(
+                    world.session,
+                    actor,
+                    world.patient_id,
+                    purposes.FIND_DOCUMENTS,
+                    clock=world.clock,
+                ),
+                everything,
             )
         return
     if expected == "scope":
         with pytest.raises(InsufficientScope):
             reading.list_documents(
-                world.session, actor, world.patient_id, everything, clock=world.clock
+                world.session,
+                open_dossier(
+                    world.session,
+                    actor,
+                    world.patient_id,
+                    purposes.FIND_DOCUMENTS,
+                    clock=world.clock,
+                ),
+                everything,
             )
         return
     page = reading.list_documents(
-        world.session, actor, world.patient_id, everything, clock=world.clock
+        world.session,
+        open_dossier(
+            world.session, actor, world.patient_id, purposes.FIND_DOCUMENTS, clock=world.clock
+        ),
+        everything,
     )
     assert world.names({d.id for d in page.documents}) == expected
     assert page.total == len(expected)
@@ -425,12 +474,29 @@ def test_listing(
     for name, document_id in world.documents.items():
         if name in expected:
             reading.read_content(
-                world.session, world.store, actor, world.patient_id, document_id, clock=world.clock
+                world.session,
+                open_dossier(
+                    world.session,
+                    actor,
+                    world.patient_id,
+                    purposes.RETRIEVE_DOCUMENTS,
+                    clock=world.clock,
+                ),
+                document_id,
+                world.store,
             )
         else:
             with pytest.raises(AccessDenied):
                 reading.get_document(
-                    world.session, actor, world.patient_id, document_id, clock=world.clock
+                    world.session,
+                    open_dossier(
+                        world.session,
+                        actor,
+                        world.patient_id,
+                        purposes.READ_DOCUMENTS,
+                        clock=world.clock,
+                    ),
+                    document_id,
                 )
 
 
@@ -440,22 +506,22 @@ def test_listing(
 def _publish(w: World, reader: str) -> None:
     publication.add_document(
         w.session,
+        open_dossier(
+            w.session, w.actors[reader], w.patient_id, purposes.PUBLISH_DOCUMENTS, clock=w.clock
+        ),
         w.store,
-        actor=w.actors[reader],
-        patient_id=w.patient_id,
         metadata=lab_metadata(w.clock),
         content=b"new",
-        clock=w.clock,
     )
 
 
 def _grant(w: World, reader: str) -> None:
     access_rules.grant_access(
         w.session,
-        w.actors[reader],
-        w.patient_id,
+        open_dossier(
+            w.session, w.actors[reader], w.patient_id, purposes.GRANT_ACCESS, clock=w.clock
+        ),
         level=GrantLevel.NORMAL,
-        clock=w.clock,
         professional_id=w.professional("gp"),
     )
 
@@ -468,10 +534,10 @@ def _withdraw(name: str) -> Callable[[World, str], None]:
     def act(w: World, reader: str) -> None:
         visibility.mark_entered_in_error(
             w.session,
-            actor=w.actors[reader],
-            patient_id=w.patient_id,
-            document_id=w.documents[name],
-            clock=w.clock,
+            open_dossier(
+                w.session, w.actors[reader], w.patient_id, purposes.MANAGE_DOCUMENT, clock=w.clock
+            ),
+            w.documents[name],
         )
 
     act.__name__ = f"withdraw_{name}"
@@ -481,11 +547,15 @@ def _withdraw(name: str) -> Callable[[World, str], None]:
 def _mask(w: World, reader: str) -> None:
     visibility.set_visibility(
         w.session,
-        actor=w.actors[reader],
-        patient_id=w.patient_id,
-        document_id=w.documents[N],
+        open_dossier(
+            w.session,
+            w.actors[reader],
+            w.patient_id,
+            purposes.visibility_for(w.actors[reader]),
+            clock=w.clock,
+        ),
+        w.documents[N],
         masked_from_professionals=True,
-        clock=w.clock,
     )
 
 

@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 
 from carnet.access import care as access_care
 from carnet.access import guard as access_guard
+from carnet.access import purposes
 from carnet.access import representation as access_representation
 from carnet.access import rules as access_rules
 from carnet.access.actors import Actor, Assurance
+from carnet.access.door import open_dossier
 from carnet.access.errors import (
     AccessDenied,
     AccessRuleNotFound,
@@ -59,21 +61,32 @@ class TestGrants:
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
         grant = access_rules.grant_access(
-            session, me, patient.id, level=GrantLevel.EXTENDED, professional_id=gp.id, clock=clock
+            session,
+            open_dossier(session, me, patient.id, purposes.GRANT_ACCESS, clock=clock),
+            level=GrantLevel.EXTENDED,
+            professional_id=gp.id,
         )
         assert (
             _access(session, professional_actor(gp), patient, clock).grant_level
             is GrantLevel.EXTENDED
         )
         clock.advance(dt.timedelta(hours=1))
-        access_rules.revoke_grant(session, me, patient.id, grant.id, clock=clock)
+        access_rules.revoke_grant(
+            session,
+            open_dossier(session, me, patient.id, purposes.REVOKE_ACCESS, clock=clock),
+            grant.id,
+        )
         assert _access(session, professional_actor(gp), patient, clock).grant_level is None
         stored = session.get(Grant, (patient.id, grant.id))
         assert stored is not None
         assert stored.revoked_at == clock.now()
         assert stored.revoked_by == me.subject
         with pytest.raises(AccessRuleNotFound):
-            access_rules.revoke_grant(session, me, patient.id, grant.id, clock=clock)
+            access_rules.revoke_grant(
+                session,
+                open_dossier(session, me, patient.id, purposes.REVOKE_ACCESS, clock=clock),
+                grant.id,
+            )
 
     def test_organisation_grant_needs_an_end_date(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor
@@ -82,11 +95,9 @@ class TestGrants:
         with pytest.raises(InvalidAccessRule) as caught:
             access_rules.grant_access(
                 session,
-                me,
-                patient.id,
+                open_dossier(session, me, patient.id, purposes.GRANT_ACCESS, clock=clock),
                 level=GrantLevel.NORMAL,
                 organisation_id=lab.id,
-                clock=clock,
             )
         assert caught.value.field == "ends_at"
 
@@ -97,12 +108,10 @@ class TestGrants:
         with pytest.raises(InvalidAccessRule) as caught:
             access_rules.grant_access(
                 session,
-                me,
-                patient.id,
+                open_dossier(session, me, patient.id, purposes.GRANT_ACCESS, clock=clock),
                 level=GrantLevel.NORMAL,
                 professional_id=gp.id,
                 organisation_id=lab.id,
-                clock=clock,
             )
         assert caught.value.field == "grantee"
 
@@ -112,12 +121,10 @@ class TestGrants:
         with pytest.raises(InvalidAccessRule):
             access_rules.grant_access(
                 session,
-                me,
-                patient.id,
+                open_dossier(session, me, patient.id, purposes.GRANT_ACCESS, clock=clock),
                 level=GrantLevel.NORMAL,
                 professional_id=gp.id,
                 ends_at=clock.now() - dt.timedelta(days=1),
-                clock=clock,
             )
 
     def test_weak_patient_cannot_grant(
@@ -127,11 +134,9 @@ class TestGrants:
         with pytest.raises(StrongerAuthenticationRequired):
             access_rules.grant_access(
                 session,
-                weak,
-                patient.id,
+                open_dossier(session, weak, patient.id, purposes.GRANT_ACCESS, clock=clock),
                 level=GrantLevel.NORMAL,
                 professional_id=gp.id,
-                clock=clock,
             )
         assert session.scalar(select(func.count()).select_from(Grant)) == 0
 
@@ -140,23 +145,45 @@ class TestBlocksAndDesignations:
     def test_block_is_idempotent_and_can_be_lifted(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
-        first = access_rules.block_professional(session, me, patient.id, gp.id, clock=clock)
+        first = access_rules.block_professional(
+            session,
+            open_dossier(session, me, patient.id, purposes.BLOCK_PROFESSIONAL, clock=clock),
+            gp.id,
+        )
         assert (
-            access_rules.block_professional(session, me, patient.id, gp.id, clock=clock).id
+            access_rules.block_professional(
+                session,
+                open_dossier(session, me, patient.id, purposes.BLOCK_PROFESSIONAL, clock=clock),
+                gp.id,
+            ).id
             == first.id
         )
         assert _access(session, professional_actor(gp), patient, clock).blocked
-        access_rules.lift_block(session, me, patient.id, gp.id, clock=clock)
+        access_rules.lift_block(
+            session, open_dossier(session, me, patient.id, purposes.LIFT_BLOCK, clock=clock), gp.id
+        )
         assert not _access(session, professional_actor(gp), patient, clock).blocked
         with pytest.raises(AccessRuleNotFound):
-            access_rules.lift_block(session, me, patient.id, gp.id, clock=clock)
+            access_rules.lift_block(
+                session,
+                open_dossier(session, me, patient.id, purposes.LIFT_BLOCK, clock=clock),
+                gp.id,
+            )
 
     def test_new_treating_doctor_ends_the_previous(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
         other = make_professional(session, clock, family="Other")
-        access_rules.designate_treating_doctor(session, me, patient.id, gp.id, clock=clock)
-        access_rules.designate_treating_doctor(session, me, patient.id, other.id, clock=clock)
+        access_rules.designate_treating_doctor(
+            session,
+            open_dossier(session, me, patient.id, purposes.DESIGNATE_TREATING_DOCTOR, clock=clock),
+            gp.id,
+        )
+        access_rules.designate_treating_doctor(
+            session,
+            open_dossier(session, me, patient.id, purposes.DESIGNATE_TREATING_DOCTOR, clock=clock),
+            other.id,
+        )
         rows = list(session.scalars(select(TreatingDoctor).order_by(TreatingDoctor.designated_at)))
         assert [row.ended_at is None for row in rows] == [False, True]
         assert not _access(session, professional_actor(gp), patient, clock).treating_doctor
@@ -166,56 +193,84 @@ class TestBlocksAndDesignations:
     ) -> None:
         nurse = make_professional(session, clock, profession=Profession.NURSE)
         with pytest.raises(InvalidAccessRule, match="general practitioner"):
-            access_rules.designate_treating_doctor(session, me, patient.id, nurse.id, clock=clock)
+            access_rules.designate_treating_doctor(
+                session,
+                open_dossier(
+                    session, me, patient.id, purposes.DESIGNATE_TREATING_DOCTOR, clock=clock
+                ),
+                nurse.id,
+            )
 
 
 class TestCareContacts:
     def test_code_opens_a_window_once(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
-        code = access_care.issue_care_contact_code(session, me, patient.id, clock=clock)
+        code = access_care.issue_care_contact_code(
+            session,
+            open_dossier(session, me, patient.id, purposes.ISSUE_CARE_CONTACT_CODE, clock=clock),
+        )
         contact = access_care.record_care_contact(
             session,
-            professional_actor(gp),
-            patient.id,
+            open_dossier(
+                session,
+                professional_actor(gp),
+                patient.id,
+                purposes.RECORD_CARE_CONTACT,
+                clock=clock,
+            ),
             method=CareContactMethod.CODE,
             code=code,
-            clock=clock,
         )
         assert contact.window_ends_at == clock.now() + dt.timedelta(days=90)
         with pytest.raises(InvalidAccessRule, match="wrong or expired"):
             access_care.record_care_contact(
                 session,
-                professional_actor(gp),
-                patient.id,
+                open_dossier(
+                    session,
+                    professional_actor(gp),
+                    patient.id,
+                    purposes.RECORD_CARE_CONTACT,
+                    clock=clock,
+                ),
                 method=CareContactMethod.CODE,
                 code=code,
-                clock=clock,
             )
 
     def test_expired_or_wrong_code(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
-        code = access_care.issue_care_contact_code(session, me, patient.id, clock=clock)
+        code = access_care.issue_care_contact_code(
+            session,
+            open_dossier(session, me, patient.id, purposes.ISSUE_CARE_CONTACT_CODE, clock=clock),
+        )
         with pytest.raises(InvalidAccessRule) as caught:
             access_care.record_care_contact(
                 session,
-                professional_actor(gp),
-                patient.id,
+                open_dossier(
+                    session,
+                    professional_actor(gp),
+                    patient.id,
+                    purposes.RECORD_CARE_CONTACT,
+                    clock=clock,
+                ),
                 method=CareContactMethod.CODE,
                 code="00000000" if code != "00000000" else "11111111",
-                clock=clock,
             )
         assert caught.value.field == "code"
         clock.advance(dt.timedelta(minutes=16))
         with pytest.raises(InvalidAccessRule):
             access_care.record_care_contact(
                 session,
-                professional_actor(gp),
-                patient.id,
+                open_dossier(
+                    session,
+                    professional_actor(gp),
+                    patient.id,
+                    purposes.RECORD_CARE_CONTACT,
+                    clock=clock,
+                ),
                 method=CareContactMethod.CODE,
                 code=code,
-                clock=clock,
             )
 
     def test_pharmacists_get_three_days_and_the_patient_may_change_it(
@@ -225,14 +280,24 @@ class TestCareContacts:
             make_professional(session, clock, profession=Profession.PHARMACIST)
         )
         contact = access_care.record_care_contact(
-            session, pharmacist, patient.id, method=CareContactMethod.CARD, clock=clock
+            session,
+            open_dossier(
+                session, pharmacist, patient.id, purposes.RECORD_CARE_CONTACT, clock=clock
+            ),
+            method=CareContactMethod.CARD,
         )
         assert contact.window_ends_at == clock.now() + dt.timedelta(days=3)
         access_rules.set_preferences(
-            session, me, patient.id, access_guard.Preferences(care_contact_days=365), clock=clock
+            session,
+            open_dossier(session, me, patient.id, purposes.SET_ACCESS_PREFERENCES, clock=clock),
+            access_guard.Preferences(care_contact_days=365),
         )
         longer = access_care.record_care_contact(
-            session, pharmacist, patient.id, method=CareContactMethod.CARD, clock=clock
+            session,
+            open_dossier(
+                session, pharmacist, patient.id, purposes.RECORD_CARE_CONTACT, clock=clock
+            ),
+            method=CareContactMethod.CARD,
         )
         assert longer.window_ends_at == clock.now() + dt.timedelta(days=365)
 
@@ -241,57 +306,81 @@ class TestCareContacts:
     ) -> None:
         doctor = professional_actor(gp)
         contact = access_care.record_care_contact(
-            session, doctor, patient.id, method=CareContactMethod.CARD, clock=clock
+            session,
+            open_dossier(session, doctor, patient.id, purposes.RECORD_CARE_CONTACT, clock=clock),
+            method=CareContactMethod.CARD,
         )
         longer = clock.now() + dt.timedelta(days=300)
         access_care.adjust_care_contact(
-            session, me, patient.id, contact.id, ends_at=longer, clock=clock
+            session,
+            open_dossier(session, me, patient.id, purposes.ADJUST_CARE_CONTACT, clock=clock),
+            contact.id,
+            ends_at=longer,
         )
         assert contact.window_ends_at == longer
         with pytest.raises(InvalidAccessRule) as caught:
             access_care.adjust_care_contact(
                 session,
-                me,
-                patient.id,
+                open_dossier(session, me, patient.id, purposes.ADJUST_CARE_CONTACT, clock=clock),
                 contact.id,
                 ends_at=clock.now() + dt.timedelta(days=366),
-                clock=clock,
             )
         assert caught.value.field == "ends_at"
         with pytest.raises(AccessDenied):
             access_care.adjust_care_contact(
-                session, doctor, patient.id, contact.id, ends_at=longer, clock=clock
+                session,
+                open_dossier(
+                    session, doctor, patient.id, purposes.ADJUST_CARE_CONTACT, clock=clock
+                ),
+                contact.id,
+                ends_at=longer,
             )
         access_care.adjust_care_contact(
-            session, me, patient.id, contact.id, ends_at=clock.now(), clock=clock
+            session,
+            open_dossier(session, me, patient.id, purposes.ADJUST_CARE_CONTACT, clock=clock),
+            contact.id,
+            ends_at=clock.now(),
         )
         assert not _access(session, doctor, patient, clock).care_contact_open
         with pytest.raises(AccessRuleNotFound):
             access_care.adjust_care_contact(
-                session, me, patient.id, contact.id, ends_at=longer, clock=clock
+                session,
+                open_dossier(session, me, patient.id, purposes.ADJUST_CARE_CONTACT, clock=clock),
+                contact.id,
+                ends_at=longer,
             )
 
     def test_patient_may_switch_care_contacts_off(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
         access_care.record_care_contact(
-            session, professional_actor(gp), patient.id, method=CareContactMethod.CARD, clock=clock
+            session,
+            open_dossier(
+                session,
+                professional_actor(gp),
+                patient.id,
+                purposes.RECORD_CARE_CONTACT,
+                clock=clock,
+            ),
+            method=CareContactMethod.CARD,
         )
         access_rules.set_preferences(
             session,
-            me,
-            patient.id,
+            open_dossier(session, me, patient.id, purposes.SET_ACCESS_PREFERENCES, clock=clock),
             access_guard.Preferences(care_contacts_enabled=False),
-            clock=clock,
         )
         assert not _access(session, professional_actor(gp), patient, clock).care_contact_open
         with pytest.raises(InvalidAccessRule, match="switched care-contact access off"):
             access_care.record_care_contact(
                 session,
-                professional_actor(gp),
-                patient.id,
+                open_dossier(
+                    session,
+                    professional_actor(gp),
+                    patient.id,
+                    purposes.RECORD_CARE_CONTACT,
+                    clock=clock,
+                ),
                 method=CareContactMethod.CARD,
-                clock=clock,
             )
 
     def test_card_contact_needs_a_card_sign_in(
@@ -300,10 +389,14 @@ class TestCareContacts:
         with pytest.raises(InvalidAccessRule, match="professional card"):
             access_care.record_care_contact(
                 session,
-                professional_actor(gp, assurance=Assurance.SUBSTANTIAL),
-                patient.id,
+                open_dossier(
+                    session,
+                    professional_actor(gp, assurance=Assurance.SUBSTANTIAL),
+                    patient.id,
+                    purposes.RECORD_CARE_CONTACT,
+                    clock=clock,
+                ),
                 method=CareContactMethod.CARD,
-                clock=clock,
             )
 
     @pytest.mark.parametrize(
@@ -327,7 +420,11 @@ class TestCareContacts:
         field: str,
     ) -> None:
         with pytest.raises(InvalidAccessRule) as caught:
-            access_rules.set_preferences(session, me, patient.id, preferences, clock=clock)
+            access_rules.set_preferences(
+                session,
+                open_dossier(session, me, patient.id, purposes.SET_ACCESS_PREFERENCES, clock=clock),
+                preferences,
+            )
         assert caught.value.field == field
         assert access_rules.current_preferences(session, patient.id) == access_guard.Preferences()
 
@@ -340,7 +437,11 @@ class TestBreakGlass:
             make_professional(session, clock, profession=Profession.EMERGENCY_PHYSICIAN)
         )
         with pytest.raises(InvalidAccessRule) as caught:
-            access_care.break_glass(session, doctor, patient.id, reason=" urgent ", clock=clock)
+            access_care.break_glass(
+                session,
+                open_dossier(session, doctor, patient.id, purposes.BREAK_GLASS, clock=clock),
+                reason=" urgent ",
+            )
         assert caught.value.field == "reason"
 
     def test_lasts_a_bounded_time(
@@ -350,7 +451,9 @@ class TestBreakGlass:
             make_professional(session, clock, profession=Profession.EMERGENCY_PHYSICIAN)
         )
         opened = access_care.break_glass(
-            session, doctor, patient.id, reason="Cardiac arrest in the street", clock=clock
+            session,
+            open_dossier(session, doctor, patient.id, purposes.BREAK_GLASS, clock=clock),
+            reason="Cardiac arrest in the street",
         )
         assert opened.expires_at == clock.now() + dt.timedelta(hours=24)
         assert _access(session, doctor, patient, clock).emergency_open
@@ -367,7 +470,9 @@ class TestBreakGlass:
         )
         with pytest.raises(AccessDenied, match="No such dossier or document"):
             access_care.break_glass(
-                session, doctor, uuid.uuid4(), reason="Unconscious, no papers", clock=clock
+                session,
+                open_dossier(session, doctor, uuid.uuid4(), purposes.BREAK_GLASS, clock=clock),
+                reason="Unconscious, no papers",
             )
 
 
@@ -379,11 +484,11 @@ class TestRepresentation:
         parent = make_patient(session, clock, given="Anne", birth_date=dt.date(1985, 1, 1))
         link = access_representation.record_representation(
             session,
-            operator_actor(),
-            child.id,
+            open_dossier(
+                session, operator_actor(), child.id, purposes.RECORD_REPRESENTATION, clock=clock
+            ),
             parent.id,
             kind=RepresentationKind.PARENT,
-            clock=clock,
         )
         assert link.ends_at == dt.datetime(2033, 3, 1, tzinfo=dt.UTC)
         assert access_representation.represented_patients(session, parent.id, now=clock.now()) == [
@@ -401,11 +506,15 @@ class TestRepresentation:
         with pytest.raises(InvalidAccessRule, match="of age"):
             access_representation.record_representation(
                 session,
-                operator_actor(),
-                patient.id,
+                open_dossier(
+                    session,
+                    operator_actor(),
+                    patient.id,
+                    purposes.RECORD_REPRESENTATION,
+                    clock=clock,
+                ),
                 parent.id,
                 kind=RepresentationKind.PARENT,
-                clock=clock,
             )
 
     def test_only_the_agency_records_representations(
@@ -414,16 +523,23 @@ class TestRepresentation:
         other = make_patient(session, clock, given="Eve")
         with pytest.raises(AccessDenied):
             access_representation.record_representation(
-                session, me, other.id, patient.id, kind=RepresentationKind.GUARDIAN, clock=clock
+                session,
+                open_dossier(session, me, other.id, purposes.RECORD_REPRESENTATION, clock=clock),
+                patient.id,
+                kind=RepresentationKind.GUARDIAN,
             )
         with pytest.raises(InvalidAccessRule):
             access_representation.record_representation(
                 session,
-                operator_actor(),
-                patient.id,
+                open_dossier(
+                    session,
+                    operator_actor(),
+                    patient.id,
+                    purposes.RECORD_REPRESENTATION,
+                    clock=clock,
+                ),
                 patient.id,
                 kind=RepresentationKind.GUARDIAN,
-                clock=clock,
             )
 
 
@@ -432,16 +548,36 @@ class TestOverview:
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
         revoked = access_rules.grant_access(
-            session, me, patient.id, level=GrantLevel.NORMAL, professional_id=gp.id, clock=clock
+            session,
+            open_dossier(session, me, patient.id, purposes.GRANT_ACCESS, clock=clock),
+            level=GrantLevel.NORMAL,
+            professional_id=gp.id,
         )
-        access_rules.revoke_grant(session, me, patient.id, revoked.id, clock=clock)
+        access_rules.revoke_grant(
+            session,
+            open_dossier(session, me, patient.id, purposes.REVOKE_ACCESS, clock=clock),
+            revoked.id,
+        )
         live = access_rules.grant_access(
-            session, me, patient.id, level=GrantLevel.EXTENDED, professional_id=gp.id, clock=clock
+            session,
+            open_dossier(session, me, patient.id, purposes.GRANT_ACCESS, clock=clock),
+            level=GrantLevel.EXTENDED,
+            professional_id=gp.id,
         )
-        access_rules.designate_treating_doctor(session, me, patient.id, gp.id, clock=clock)
+        access_rules.designate_treating_doctor(
+            session,
+            open_dossier(session, me, patient.id, purposes.DESIGNATE_TREATING_DOCTOR, clock=clock),
+            gp.id,
+        )
         blocked = make_professional(session, clock, family="Blocked")
-        access_rules.block_professional(session, me, patient.id, blocked.id, clock=clock)
-        overview = access_rules.access_overview(session, me, patient.id, clock=clock)
+        access_rules.block_professional(
+            session,
+            open_dossier(session, me, patient.id, purposes.BLOCK_PROFESSIONAL, clock=clock),
+            blocked.id,
+        )
+        overview = access_rules.access_overview(
+            session, open_dossier(session, me, patient.id, purposes.READ_ACCESS_RULES, clock=clock)
+        )
         assert [grant.id for grant in overview.grants] == [live.id]
         assert overview.treating_doctor is not None
         assert overview.treating_doctor.professional_id == gp.id
@@ -452,4 +588,13 @@ class TestOverview:
         self, session: Session, clock: FrozenClock, patient: Patient, gp: Professional
     ) -> None:
         with pytest.raises(AccessDenied):
-            access_rules.access_overview(session, professional_actor(gp), patient.id, clock=clock)
+            access_rules.access_overview(
+                session,
+                open_dossier(
+                    session,
+                    professional_actor(gp),
+                    patient.id,
+                    purposes.READ_ACCESS_RULES,
+                    clock=clock,
+                ),
+            )

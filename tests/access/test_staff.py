@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session
 
 from carnet.access import care as access_care
 from carnet.access import identification as access_identification
+from carnet.access import purposes
 from carnet.access import rules as access_rules
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied
 from carnet.access.models import GrantLevel
 from carnet.audit.models import AuditEvent, AuditOutcome
@@ -51,11 +53,11 @@ class TestStaffActingForADoctor:
         doctor = make_professional(session, clock)
         access_rules.grant_access(
             session,
-            patient_actor(patient),
-            patient.id,
+            open_dossier(
+                session, patient_actor(patient), patient.id, purposes.GRANT_ACCESS, clock=clock
+            ),
             level=GrantLevel.NORMAL,
             professional_id=doctor.id,
-            clock=clock,
         )
         access_identification.read_demographics(
             session, _for(doctor, secretary), patient.id, clock=clock
@@ -90,11 +92,27 @@ class TestStaffActingForADoctor:
         reason = "Unconscious patient brought in"
         with pytest.raises(AccessDenied):
             access_care.break_glass(
-                session, _for(physician, secretary), patient.id, reason=reason, clock=clock
+                session,
+                open_dossier(
+                    session,
+                    _for(physician, secretary),
+                    patient.id,
+                    purposes.BREAK_GLASS,
+                    clock=clock,
+                ),
+                reason=reason,
             )
         # The physician themself may: the refusal is staff's alone.
         access_care.break_glass(
-            session, professional_actor(physician), patient.id, reason=reason, clock=clock
+            session,
+            open_dossier(
+                session,
+                professional_actor(physician),
+                patient.id,
+                purposes.BREAK_GLASS,
+                clock=clock,
+            ),
+            reason=reason,
         )
 
     def test_staff_on_their_own_reach_nobody(
@@ -103,11 +121,11 @@ class TestStaffActingForADoctor:
         # Even granted by the patient, a staff entry acting as itself sees nothing.
         access_rules.grant_access(
             session,
-            patient_actor(patient),
-            patient.id,
+            open_dossier(
+                session, patient_actor(patient), patient.id, purposes.GRANT_ACCESS, clock=clock
+            ),
             level=GrantLevel.EXTENDED,
             professional_id=secretary.id,
-            clock=clock,
         )
         with pytest.raises(AccessDenied):
             access_identification.read_demographics(

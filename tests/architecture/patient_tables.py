@@ -12,6 +12,14 @@ a shortcut around the policy. What counts as a query on a model: ``select``, ``u
 It also refuses any import of a module named ``internal`` (``carnet.documents.internal``: the
 actor-less readers jobs need) from a way in.
 
+Inside a domain, the door is made a signature: a public function of a service module that
+queries a patient table takes the dossier opened at the door (a parameter annotated
+``OpenedDossier``, ``carnet.access.door``), so no way in reaches patient rows with a bare
+``(actor, patient_id)``. Exempt are the door itself (``access/door.py``, ``access/guard.py``),
+modules named ``internal`` (what jobs read without an actor), ``models.py`` and ``errors.py``;
+a deliberate exception says why in its signature (``# patient-data: <reason>``). Only the
+function's own body is read: a private helper it calls is its own business.
+
 A deliberate exception carries ``# patient-data: <reason>`` on the flagged line (or on the first
 line of its statement), visible in review. Run it as
 ``python tests/architecture/patient_tables.py [paths…]`` (``make lint`` does, on ``src/carnet``);
@@ -47,6 +55,10 @@ DOMAINS = frozenset(
         "documents",
         "essentials",
         "indicators",
+        "laboratory",
+        "feeds",
+        "cda",
+        "clinical",
         "lifecycle",
         "notifications",
         "patients",
@@ -54,7 +66,12 @@ DOMAINS = frozenset(
     }
 )
 # The ways in, which may not import an internal module (no policy, no audit behind it).
-WAYS_IN = frozenset({"fhir", "portal", "web", "cli", "exports", "app"})
+WAYS_IN = frozenset({"fhir", "portal", "web", "oauth", "cli", "exports", "app", "xds", "mllp"})
+# The door itself, which opens what the rule below asks for; and the modules of a domain that
+# are no services (mapped tables, errors).
+DOOR = frozenset({("access", "door"), ("access", "guard")})
+NOT_SERVICES = frozenset({"models", "errors", "__init__"})
+OPENED = "OpenedDossier"
 # Alembic revisions change the schema and move rows as a whole; they serve nobody.
 NOT_CHECKED = frozenset({"migrations"})
 
@@ -196,14 +213,67 @@ class _Reader(ast.NodeVisitor):
 
 
 def check_file(path: Path, models: dict[str, str] | None = None) -> list[Violation]:
-    """The violations in one module (none in a domain package or a migration)."""
+    """The violations in one module: queries outside the domains, doors left out inside."""
     package = _package_of(path)
-    if package in DOMAINS or package in NOT_CHECKED:
+    if package in NOT_CHECKED:
         return []
     source = path.read_text(encoding="utf-8")
-    reader = _Reader(path, source.splitlines(), models or patient_tables())
-    reader.visit(ast.parse(source, filename=str(path)))
+    lines = source.splitlines()
+    tree = ast.parse(source, filename=str(path))
+    models = models or patient_tables()
+    if package in DOMAINS:
+        return _unopened(path, lines, tree, models)
+    reader = _Reader(path, lines, models)
+    reader.visit(tree)
     return reader.found
+
+
+def _unopened(
+    path: Path, lines: Sequence[str], tree: ast.Module, models: dict[str, str]
+) -> list[Violation]:
+    """The public functions of a domain's service module that query a patient table without
+    taking an ``OpenedDossier``."""
+    module = path.stem
+    if (
+        module in NOT_SERVICES
+        or "internal" in (module, *path.parent.name.split("."))
+        or (_package_of(path), module) in DOOR
+    ):
+        return []
+    reader = _Reader(path, lines, models)
+    for statement in tree.body:
+        if isinstance(statement, ast.Import | ast.ImportFrom):
+            reader.visit(statement)
+    found = []
+    for function in tree.body:
+        if not isinstance(function, ast.FunctionDef) or function.name.startswith("_"):
+            continue
+        header = lines[function.lineno - 1 : function.body[0].lineno - 1]
+        if _takes_opened(function) or any(ESCAPE.search(line) for line in header):
+            continue
+        reader.found = []
+        for statement in function.body:
+            reader.visit(statement)
+        if reader.found:
+            first = reader.found[0].message.split(" outside", 1)[0]
+            found.append(
+                Violation(
+                    path,
+                    function.lineno,
+                    f"{function.name}() queries a patient table ({first}) without taking an "
+                    f"{OPENED}",
+                )
+            )
+    return found
+
+
+def _takes_opened(function: ast.FunctionDef) -> bool:
+    arguments = function.args
+    for argument in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs):
+        annotation = argument.annotation
+        if annotation is not None and OPENED in ast.unparse(annotation):
+            return True
+    return False
 
 
 def check(paths: Sequence[Path]) -> list[Violation]:
@@ -223,8 +293,10 @@ def main(arguments: Sequence[str]) -> int:
         print(violation)
     if violations:
         print(
-            f"{len(violations)} query(ies) on patient tables outside their domain: call the "
-            "domain's service, or say why with '# patient-data: <reason>' on the line."
+            f"{len(violations)} query(ies) on patient tables outside their domain or their door: "
+            "call the domain's service with a dossier opened at carnet.access.door, move an "
+            "actor-less reader to an internal module, or say why with "
+            "'# patient-data: <reason>' on the line."
         )
     return 1 if violations else 0
 

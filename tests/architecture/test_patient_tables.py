@@ -92,9 +92,69 @@ def test_the_escape_comment_and_the_domains_are_not_reported(tmp_path: Path) -> 
         "    )\n"
     )
     assert _messages(_plant(tmp_path, "portal/escaped.py", query)) == []
-    domain = query.replace("  # patient-data: a planted reason", "")
+    # In a domain, the query is at home; its public function takes the dossier opened at the
+    # door (the rule below).
+    domain = query.replace("  # patient-data: a planted reason", "").replace(
+        "def count(session):", "def count(session, dossier: OpenedDossier):"
+    )
     assert _messages(_plant(tmp_path, "documents/reading.py", domain)) == []
     assert _messages(_plant(tmp_path, "lifecycle/sweep.py", domain)) == []
+
+
+_DOMAIN_READER = (
+    "from sqlalchemy import select\n"
+    "from carnet.access.door import OpenedDossier\n"
+    "from carnet.documents.models import Document\n"
+    "def titles(session, patient_id):\n"
+    "    return session.scalars(select(Document.title).where(Document.patient_id == patient_id))\n"
+)
+
+
+def test_a_domain_service_reading_patient_rows_without_the_door_is_reported(
+    tmp_path: Path,
+) -> None:
+    leak = _plant(tmp_path, "documents/titles.py", _DOMAIN_READER)
+    assert _messages(leak) == [
+        "4: titles() queries a patient table (select() on documents (Document)) without taking "
+        "an OpenedDossier"
+    ]
+    assert main([str(leak)]) == 1
+
+
+@pytest.mark.parametrize(
+    ("module", "source"),
+    [
+        # Through the door: the capability is in the signature.
+        (
+            "documents/titles.py",
+            _DOMAIN_READER.replace("(session, patient_id)", "(session, dossier: OpenedDossier)"),
+        ),
+        # A private helper answers to the public function that calls it.
+        ("documents/titles.py", _DOMAIN_READER.replace("def titles", "def _titles")),
+        # What jobs read without an actor lives in an internal module, which no way in imports.
+        ("documents/internal.py", _DOMAIN_READER),
+        # The door itself, and a deliberate exception saying why in the signature.
+        ("access/guard.py", _DOMAIN_READER),
+        (
+            "documents/titles.py",
+            _DOMAIN_READER.replace(
+                "patient_id):", "patient_id):  # patient-data: a planted reason"
+            ),
+        ),
+    ],
+)
+def test_the_door_and_its_exceptions_are_not_reported(
+    tmp_path: Path, module: str, source: str
+) -> None:
+    assert _messages(_plant(tmp_path, module, source)) == []
+
+
+def test_the_new_ways_in_may_not_import_an_internal_module(tmp_path: Path) -> None:
+    for way_in in ("xds", "mllp"):
+        leak = _plant(tmp_path, f"{way_in}/leak.py", "from carnet.documents import internal\n")
+        assert _messages(leak) == [
+            "1: a way in imports an internal module (carnet.documents.internal)"
+        ]
 
 
 def test_a_query_on_the_directory_is_not_reported(tmp_path: Path) -> None:

@@ -52,6 +52,11 @@ PUBLIC: dict[str, str] = {
     "/portal/sign-out": "works with an expired session too; CSRF-checked form",
     "/portal/language": "remembers a language cookie; no data",
     "/portal/static/*": "the portal's stylesheets, scripts and images",
+    "/xds": "the XDS.b WSDL (GET): describes the services, holds no data",
+    "/xds/": "the XDS.b WSDL (GET): describes the services, holds no data",
+    "/xds/repository": "WSDL (GET); SOAP (POST) authenticates inside the request — a XUA SAML "
+    "assertion in the envelope or a bearer token — in carnet.xds.router before any dossier opens",
+    "/xds/registry": "as /xds/repository: WSDL (GET), SOAP authenticated in carnet.xds.router",
 }
 
 

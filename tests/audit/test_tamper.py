@@ -22,6 +22,8 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
+from carnet.access import purposes
+from carnet.access.door import open_dossier
 from carnet.audit.checkpoints import (
     CheckpointSchedule,
     read_log,
@@ -192,7 +194,16 @@ class TestTamperingByTheDatabaseOwner:
         clock.advance(dt.timedelta(minutes=1))
         with pytest.raises(AuditUnavailable), unit_of_work(sealed(engine, key)) as session:
             reading.read_content(
-                session, store, history.author, history.patient, history.document, clock=clock
+                session,
+                open_dossier(
+                    session,
+                    history.author,
+                    history.patient,
+                    purposes.RETRIEVE_DOCUMENTS,
+                    clock=clock,
+                ),
+                history.document,
+                store,
             )
         assert _head(engine, history.patient)[0] == last
         assert _event_count(engine) == events

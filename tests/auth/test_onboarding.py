@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access.actors import ActorKind, Assurance
+from carnet.access.door import open_dossier
 from carnet.audit.models import AuditAction, AuditEvent
 from carnet.auth import clients, onboarding, sign_in
 from carnet.auth.errors import SignInRefused
@@ -37,7 +39,9 @@ BORN = dt.date(1980, 5, 17)
 
 def _letter(session: Session, clock: FrozenClock, patient: Patient) -> str:
     return lifecycle.issue_invitation(
-        session, operator_actor(), patient.id, clock=clock, lifetime=CODE_LIFETIME
+        session,
+        open_dossier(session, operator_actor(), patient.id, purposes.ISSUE_INVITATION, clock=clock),
+        lifetime=CODE_LIFETIME,
     ).code
 
 

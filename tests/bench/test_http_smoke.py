@@ -18,7 +18,18 @@ from typing import Any
 from conftest import throwaway_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKLOADS = {"publish", "find", "everything", "read", "retrieve", "search", "mixed"}
+WORKLOADS = {
+    "publish",
+    "xds-publish",
+    "find",
+    "xds-find",
+    "everything",
+    "read",
+    "retrieve",
+    "xds-retrieve",
+    "search",
+    "mixed",
+}
 
 
 def _bench(results: Path, scale: str, *options: str) -> Path:

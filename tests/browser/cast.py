@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import pyotp
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access import rules as access_rules
+from carnet.access.door import open_dossier
 from carnet.access.models import GrantLevel
 from carnet.catalogue import LOINC_SYSTEM
 from carnet.clock import Clock
@@ -38,6 +40,7 @@ from carnet.platform import build_platform
 from carnet.settings import Settings
 from carnet.storage import DocumentStore
 from factories.actors import operator_actor, patient_actor, professional_actor
+from factories.pdf import text_pdf
 
 PASSWORD = demo_accounts.DEMO_PASSWORD
 PIN = demo_accounts.DEMO_PIN
@@ -121,9 +124,13 @@ def seed_cast(settings: Settings) -> Cast:
             )
             letter = issue_invitation(
                 session,
-                operator_actor("browser-tests"),
-                invited.id,
-                clock=clock,
+                open_dossier(
+                    session,
+                    operator_actor("browser-tests"),
+                    invited.id,
+                    purposes.ISSUE_INVITATION,
+                    clock=clock,
+                ),
                 lifetime=dt.timedelta(days=60),
             )
             for patient in (followed, injured):
@@ -131,11 +138,15 @@ def seed_cast(settings: Settings) -> Cast:
                 _record_essentials(session, clock, patient)
             access_rules.grant_access(
                 session,
-                patient_actor(followed),
-                followed.id,
+                open_dossier(
+                    session,
+                    patient_actor(followed),
+                    followed.id,
+                    purposes.GRANT_ACCESS,
+                    clock=clock,
+                ),
                 level=GrantLevel.NORMAL,
                 professional_id=gp.id,
-                clock=clock,
             )
             demo_accounts.provision_demo_accounts(
                 session, key_wrapper=platform.key_wrapper, clock=clock
@@ -165,6 +176,45 @@ def publish_lab_report(settings: Settings, patient: Person, author: Person) -> N
         with unit_of_work(platform.sessions) as session:
             biologist = directory.get_professional(session, author.id)
             _publish_lab_report(session, platform.store, platform.clock, patient.id, biologist)
+    finally:
+        platform.close()
+
+
+PDF_LAB_REPORT_TITLE = "Bilan lipidique"
+PDF_LAB_REPORT_LINES = (
+    "Laboratoire Central Alzette - Bilan lipidique",
+    "Cholesterol total 5.2 mmol/L (< 5.2)",
+    "HDL cholesterol 1.4 mmol/L (> 1.0)",
+    "Triglycerides 1.1 mmol/L (< 1.7)",
+)
+
+
+def publish_pdf_lab_report(settings: Settings, patient: Person, author: Person) -> None:
+    """The laboratory publishes a one-page PDF lab report (drawn by fpdf2) to ``patient``."""
+    platform = build_platform(settings)
+    try:
+        with unit_of_work(platform.sessions) as session:
+            biologist = directory.get_professional(session, author.id)
+            publication.add_document(
+                session,
+                open_dossier(
+                    session,
+                    professional_actor(biologist),
+                    patient.id,
+                    purposes.PUBLISH_DOCUMENTS,
+                    clock=platform.clock,
+                ),
+                platform.store,
+                metadata=DocumentMetadata(
+                    type_system=LAB_REPORT[0],
+                    type_code=LAB_REPORT[1],
+                    title=PDF_LAB_REPORT_TITLE,
+                    mime_type="application/pdf",
+                    created_at=platform.clock.now() - dt.timedelta(hours=1),
+                    language="fr",
+                ),
+                content=text_pdf(*PDF_LAB_REPORT_LINES),
+            )
     finally:
         platform.close()
 
@@ -275,9 +325,14 @@ def _publish_lab_report(
 ) -> None:
     publication.add_document(
         session,
+        open_dossier(
+            session,
+            professional_actor(biologist),
+            patient_id,
+            purposes.PUBLISH_DOCUMENTS,
+            clock=clock,
+        ),
         store,
-        actor=professional_actor(biologist),
-        patient_id=patient_id,
         metadata=DocumentMetadata(
             type_system=LAB_REPORT[0],
             type_code=LAB_REPORT[1],
@@ -287,15 +342,15 @@ def _publish_lab_report(
             language="fr",
         ),
         content=f"Laboratoire Central Alzette\n{LAB_REPORT_TITLE}\n\n{LAB_REPORT_TEXT}\n".encode(),
-        clock=clock,
     )
 
 
 def _record_essentials(session: Session, clock: Clock, patient: Patient) -> None:
     essentials.record_facts(
         session,
-        patient_actor(patient),
-        patient.id,
+        open_dossier(
+            session, patient_actor(patient), patient.id, purposes.RECORD_ESSENTIALS, clock=clock
+        ),
         [
             essentials.NewFact(
                 Category.ALLERGY,
@@ -304,7 +359,6 @@ def _record_essentials(session: Session, clock: Clock, patient: Patient) -> None
             ),
             essentials.NewFact(Category.BLOOD_GROUP, BLOOD_GROUP, {"group": BLOOD_GROUP}),
         ],
-        clock=clock,
     )
 
 

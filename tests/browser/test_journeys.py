@@ -98,7 +98,7 @@ def test_patient_activates_reads_grants_and_sees_the_gp_consult(
     page.get_by_role("button", name="Search", exact=True).click()
     page.get_by_role("button", name=f"Grant access to {gp.name}").click()
     granted = page.get_by_role("region", name="Access you granted")
-    expect(granted.get_by_role("row").filter(has_text=gp.name)).to_be_visible()
+    expect(granted.get_by_role("listitem").filter(has_text=gp.name)).to_be_visible()
     shot(page, "5-access")
     accessible(page, "access")
 

@@ -10,7 +10,9 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import Engine, func, select
 
+from carnet.access import purposes
 from carnet.access.actors import Actor, ActorKind, Assurance
+from carnet.access.door import open_dossier
 from carnet.access.scopes import parse_scopes
 from carnet.clock import FrozenClock
 from carnet.db import session_factory
@@ -112,7 +114,12 @@ def test_the_demo_records_essential_data_once(
             )
             if not spec_facts:
                 continue
-            read = essentials.read_essentials(session, _reader(patient_id), patient_id, clock=clock)
+            read = essentials.read_essentials(
+                session,
+                open_dossier(
+                    session, _reader(patient_id), patient_id, purposes.READ_ESSENTIALS, clock=clock
+                ),
+            )
             assert len(read.facts) == spec_facts
             shown += len(read.facts)
         assert shown == planned

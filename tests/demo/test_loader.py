@@ -9,7 +9,9 @@ from collections import Counter
 import pytest
 from sqlalchemy import Engine, func, select
 
+from carnet.access import purposes
 from carnet.access.actors import Actor, ActorKind, Assurance
+from carnet.access.door import open_dossier
 from carnet.access.scopes import parse_scopes
 from carnet.clock import FrozenClock
 from carnet.db import session_factory
@@ -129,7 +131,16 @@ def test_loaded_documents_are_readable_and_intact(
             if row.hidden_from_patient:
                 continue  # held back until its author discloses it
             _, content = reading.read_content(
-                session, store, _reader(row.patient_id), row.patient_id, row.id, clock=clock
+                session,
+                open_dossier(
+                    session,
+                    _reader(row.patient_id),
+                    row.patient_id,
+                    purposes.RETRIEVE_DOCUMENTS,
+                    clock=clock,
+                ),
+                row.id,
+                store,
             )
             assert hashlib.sha256(content).hexdigest() == row.sha256
             if row.mime_type == "application/pdf":

@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied
 from carnet.access.models import GrantLevel
 from carnet.access.rules import grant_access
@@ -96,7 +98,9 @@ def test_loads_readable_documents_and_records_one_event(
     )
     assert session.scalar(select(func.count()).select_from(Document)) == 12
     me = patient_actor(patients[1])
-    page = reading.list_documents(session, me, patients[1].id, clock=clock)
+    page = reading.list_documents(
+        session, open_dossier(session, me, patients[1].id, purposes.FIND_DOCUMENTS, clock=clock)
+    )
     assert [d.title for d in page.documents] == ["Bilan 0", "Bilan 1", "Bilan 2", "Bilan 3"]
     loaded = page.documents[2]
     assert loaded.status is DocumentStatus.CURRENT
@@ -105,16 +109,31 @@ def test_loads_readable_documents_and_records_one_event(
     assert loaded.submitted_at == clock.now()
     assert loaded.source_system == "legacy-lab"
     document, content = reading.read_content(
-        session, store, me, patients[1].id, loaded.id, clock=clock
+        session,
+        open_dossier(session, me, patients[1].id, purposes.RETRIEVE_DOCUMENTS, clock=clock),
+        loaded.id,
+        store,
     )
     assert content == PDF
     assert document.sha256 == loaded.sha256
     # A professional under a normal grant sees the normal documents, not the restricted one.
     doctor = make_professional(session, clock)
     grant_access(
-        session, me, patients[1].id, level=GrantLevel.NORMAL, professional_id=doctor.id, clock=clock
+        session,
+        open_dossier(session, me, patients[1].id, purposes.GRANT_ACCESS, clock=clock),
+        level=GrantLevel.NORMAL,
+        professional_id=doctor.id,
     )
-    seen = reading.list_documents(session, professional_actor(doctor), patients[1].id, clock=clock)
+    seen = reading.list_documents(
+        session,
+        open_dossier(
+            session,
+            professional_actor(doctor),
+            patients[1].id,
+            purposes.FIND_DOCUMENTS,
+            clock=clock,
+        ),
+    )
     assert len(seen.documents) == 3
     assert seen.withheld
 

@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied
 from carnet.clock import FrozenClock
 from carnet.directory.errors import OrganisationNotFound
@@ -27,7 +29,7 @@ from carnet.documents.errors import (
 )
 from carnet.documents.metadata import SubmissionSetMetadata
 from carnet.documents.models import Confidentiality, Document, DocumentStatus, SubmissionSet
-from carnet.notifications import service as notices
+from carnet.notifications import internal as notifications_internal
 from carnet.notifications.models import NotificationKind
 from carnet.patients.errors import PatientNotFound
 from carnet.patients.models import DossierState, Patient
@@ -64,7 +66,12 @@ class TestAddDocument:
         assert document.content_key == f"{patient.id}/{document.sha256}"
         assert document.master_identifier.startswith("urn:uuid:")
         assert document.submitted_at == clock.now()
-        _, read = reading.read_content(session, store, author, patient.id, document.id, clock=clock)
+        _, read = reading.read_content(
+            session,
+            open_dossier(session, author, patient.id, purposes.RETRIEVE_DOCUMENTS, clock=clock),
+            document.id,
+            store,
+        )
         assert read == content
         (on_disk,) = _store_files(store)
         assert content not in on_disk.read_bytes()
@@ -81,7 +88,7 @@ class TestAddDocument:
     ) -> None:
         make_document(session, store, clock, actor=author, patient_id=patient.id)
         make_document(session, store, clock, actor=me, patient_id=patient.id)
-        (notice,) = notices.inbox(session, patient_id=patient.id)
+        (notice,) = notifications_internal.inbox(session, patient_id=patient.id)
         assert notice.kind is NotificationKind.NEW_DOCUMENT
         assert f"{biologist.given} {biologist.family}" in notice.body
 
@@ -115,15 +122,17 @@ class TestAddDocument:
         )
         document = publication.add_document(
             session,
+            open_dossier(session, author, patient.id, purposes.PUBLISH_DOCUMENTS, clock=clock),
             store,
-            actor=author,
-            patient_id=patient.id,
             metadata=metadata,
             content=b"x",
-            clock=clock,
         )
         session.expire_all()
-        stored = reading.get_document(session, author, patient.id, document.id, clock=clock)
+        stored = reading.get_document(
+            session,
+            open_dossier(session, author, patient.id, purposes.READ_DOCUMENTS, clock=clock),
+            document.id,
+        )
         assert stored.author_professional_id == biologist.id
         assert stored.custodian_organisation_id == lab.id
         assert stored.master_identifier == "urn:oid:1.2.3.4.5"
@@ -147,12 +156,10 @@ class TestAddDocument:
         )
         publication.add_document(
             session,
+            open_dossier(session, author, patient.id, purposes.PUBLISH_DOCUMENTS, clock=clock),
             store,
-            actor=author,
-            patient_id=patient.id,
             metadata=good,
             content=content,
-            clock=clock,
         )
         for changes, field in (
             ({"expected_size": 3}, "size"),
@@ -161,12 +168,12 @@ class TestAddDocument:
             with pytest.raises(InvalidDocument) as caught:
                 publication.add_document(
                     session,
+                    open_dossier(
+                        session, author, patient.id, purposes.PUBLISH_DOCUMENTS, clock=clock
+                    ),
                     store,
-                    actor=author,
-                    patient_id=patient.id,
                     metadata=lab_metadata(clock, **changes),
                     content=b"other",
-                    clock=clock,
                 )
             assert caught.value.field == field
         assert _count(session, Document) == 1
@@ -204,12 +211,10 @@ class TestAddDocument:
         with pytest.raises(InvalidDocument) as caught:
             publication.add_document(
                 session,
+                open_dossier(session, author, patient.id, purposes.PUBLISH_DOCUMENTS, clock=clock),
                 store,
-                actor=author,
-                patient_id=patient.id,
                 metadata=lab_metadata(clock, **changes),
                 content=b"content",
-                clock=clock,
             )
         assert caught.value.field == field
         assert caught.value.message
@@ -237,12 +242,10 @@ class TestAddDocument:
         with pytest.raises(InvalidDocument) as caught:
             publication.add_document(
                 session,
+                open_dossier(session, author, patient.id, purposes.PUBLISH_DOCUMENTS, clock=clock),
                 store,
-                actor=author,
-                patient_id=patient.id,
                 metadata=lab_metadata(clock, mime_type=mime_type),
                 content=content,
-                clock=clock,
             )
         assert caught.value.field == "content"
 
@@ -377,12 +380,10 @@ class TestSubmit:
     ) -> None:
         submission, documents = publication.submit(
             session,
+            open_dossier(session, author, patient.id, purposes.PUBLISH_DOCUMENTS, clock=clock),
             store,
-            actor=author,
-            patient_id=patient.id,
             submission_set=SubmissionSetMetadata(source_id="urn:oid:1.3.6.1.4.1.21367"),
             documents=[(lab_metadata(clock), b"one"), (lab_metadata(clock), b"two")],
-            clock=clock,
         )
         assert {d.submission_set_id for d in documents} == {submission.id}
         assert submission.submitted_at == clock.now()
@@ -399,12 +400,10 @@ class TestSubmit:
         with pytest.raises(InvalidDocument), session.begin_nested():
             publication.submit(
                 session,
+                open_dossier(session, author, patient.id, purposes.PUBLISH_DOCUMENTS, clock=clock),
                 store,
-                actor=author,
-                patient_id=patient.id,
                 submission_set=SubmissionSetMetadata(source_id="urn:oid:1.2"),
                 documents=[(lab_metadata(clock), b"good"), (lab_metadata(clock, title=""), b"bad")],
-                clock=clock,
             )
         assert _count(session, Document) == 0
         assert _count(session, SubmissionSet) == 0
@@ -426,12 +425,10 @@ class TestSubmit:
         with pytest.raises(InvalidDocument) as caught:
             publication.submit(
                 session,
+                open_dossier(session, author, patient.id, purposes.PUBLISH_DOCUMENTS, clock=clock),
                 store,
-                actor=author,
-                patient_id=patient.id,
                 submission_set=SubmissionSetMetadata(source_id=source_id),
                 documents=[(lab_metadata(clock), b"x")] * documents,
-                clock=clock,
             )
         assert caught.value.field == field
 
@@ -446,22 +443,18 @@ class TestSubmit:
         metadata = SubmissionSetMetadata(source_id="urn:oid:1", master_identifier="urn:oid:9.9")
         publication.submit(
             session,
+            open_dossier(session, author, patient.id, purposes.PUBLISH_DOCUMENTS, clock=clock),
             store,
-            actor=author,
-            patient_id=patient.id,
             submission_set=metadata,
             documents=[(lab_metadata(clock), b"x")],
-            clock=clock,
         )
         with pytest.raises(DuplicateDocument):
             publication.submit(
                 session,
+                open_dossier(session, author, patient.id, purposes.PUBLISH_DOCUMENTS, clock=clock),
                 store,
-                actor=author,
-                patient_id=patient.id,
                 submission_set=metadata,
                 documents=[(lab_metadata(clock), b"y")],
-                clock=clock,
             )
 
 
@@ -481,20 +474,21 @@ class TestReplaceDocument:
         clock.advance(dt.timedelta(hours=1))
         second = publication.replace_document(
             session,
+            open_dossier(session, author, patient.id, purposes.REPLACE_DOCUMENT, clock=clock),
             store,
-            actor=author,
-            patient_id=patient.id,
             replaced_id=first.id,
             metadata=lab_metadata(clock, title="Bilan corrigé"),
             content=b"v2",
-            clock=clock,
         )
         assert first.status is DocumentStatus.SUPERSEDED
         assert first.updated_at == clock.now()
         assert second.replaces_id == first.id
         assert second.status is DocumentStatus.CURRENT
         assert [
-            d.id for d in reading.list_documents(session, me, patient.id, clock=clock).documents
+            d.id
+            for d in reading.list_documents(
+                session, open_dossier(session, me, patient.id, purposes.FIND_DOCUMENTS, clock=clock)
+            ).documents
         ] == [second.id]
 
     def test_only_current_documents_can_be_replaced(
@@ -508,24 +502,20 @@ class TestReplaceDocument:
         first = make_document(session, store, clock, actor=author, patient_id=patient.id)
         publication.replace_document(
             session,
+            open_dossier(session, author, patient.id, purposes.REPLACE_DOCUMENT, clock=clock),
             store,
-            actor=author,
-            patient_id=patient.id,
             replaced_id=first.id,
             metadata=lab_metadata(clock),
             content=b"v2",
-            clock=clock,
         )
         with pytest.raises(DocumentNotCurrent, match="superseded"):
             publication.replace_document(
                 session,
+                open_dossier(session, author, patient.id, purposes.REPLACE_DOCUMENT, clock=clock),
                 store,
-                actor=author,
-                patient_id=patient.id,
                 replaced_id=first.id,
                 metadata=lab_metadata(clock),
                 content=b"v3",
-                clock=clock,
             )
 
     def test_invalid_replacement_leaves_the_original_current(
@@ -540,13 +530,11 @@ class TestReplaceDocument:
         with pytest.raises(InvalidDocument):
             publication.replace_document(
                 session,
+                open_dossier(session, author, patient.id, purposes.REPLACE_DOCUMENT, clock=clock),
                 store,
-                actor=author,
-                patient_id=patient.id,
                 replaced_id=first.id,
                 metadata=replace(lab_metadata(clock), title=""),
                 content=b"v2",
-                clock=clock,
             )
         assert first.status is DocumentStatus.CURRENT
 
@@ -561,11 +549,9 @@ class TestReplaceDocument:
         with pytest.raises(AccessDenied):
             publication.replace_document(
                 session,
+                open_dossier(session, author, patient.id, purposes.REPLACE_DOCUMENT, clock=clock),
                 store,
-                actor=author,
-                patient_id=patient.id,
                 replaced_id=uuid.uuid4(),
                 metadata=lab_metadata(clock),
                 content=b"v2",
-                clock=clock,
             )

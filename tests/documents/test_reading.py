@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied
 from carnet.clock import FrozenClock
 from carnet.documents import reading, visibility
@@ -64,7 +66,10 @@ class TestListDocuments:
         make_document(session, store, clock, actor=author, patient_id=other.id)
 
         assert [
-            d.id for d in reading.list_documents(session, me, patient.id, clock=clock).documents
+            d.id
+            for d in reading.list_documents(
+                session, open_dossier(session, me, patient.id, purposes.FIND_DOCUMENTS, clock=clock)
+            ).documents
         ] == [
             new.id,
             summary.id,
@@ -73,13 +78,19 @@ class TestListDocuments:
         by_type = reading.DocumentFilter(type_codes=[PATIENT_SUMMARY[1]])
         assert [
             d.id
-            for d in reading.list_documents(session, me, patient.id, by_type, clock=clock).documents
+            for d in reading.list_documents(
+                session,
+                open_dossier(session, me, patient.id, purposes.FIND_DOCUMENTS, clock=clock),
+                by_type,
+            ).documents
         ] == [summary.id]
         by_class = reading.DocumentFilter(class_codes=["laboratory"])
         assert [
             d.id
             for d in reading.list_documents(
-                session, me, patient.id, by_class, clock=clock
+                session,
+                open_dossier(session, me, patient.id, purposes.FIND_DOCUMENTS, clock=clock),
+                by_class,
             ).documents
         ] == [
             new.id,
@@ -90,7 +101,11 @@ class TestListDocuments:
         )
         assert [
             d.id
-            for d in reading.list_documents(session, me, patient.id, recent, clock=clock).documents
+            for d in reading.list_documents(
+                session,
+                open_dossier(session, me, patient.id, purposes.FIND_DOCUMENTS, clock=clock),
+                recent,
+            ).documents
         ] == [
             new.id,
             summary.id,
@@ -99,13 +114,19 @@ class TestListDocuments:
         assert [
             d.id
             for d in reading.list_documents(
-                session, me, patient.id, by_author, clock=clock
+                session,
+                open_dossier(session, me, patient.id, purposes.FIND_DOCUMENTS, clock=clock),
+                by_author,
             ).documents
         ] == [new.id]
         page = reading.DocumentFilter(limit=1, offset=1)
         assert [
             d.id
-            for d in reading.list_documents(session, me, patient.id, page, clock=clock).documents
+            for d in reading.list_documents(
+                session,
+                open_dossier(session, me, patient.id, purposes.FIND_DOCUMENTS, clock=clock),
+                page,
+            ).documents
         ] == [summary.id]
 
     def test_status_filter(
@@ -120,21 +141,34 @@ class TestListDocuments:
         kept = make_document(session, store, clock, actor=author, patient_id=patient.id)
         withdrawn = make_document(session, store, clock, actor=author, patient_id=patient.id)
         visibility.mark_entered_in_error(
-            session, actor=author, patient_id=patient.id, document_id=withdrawn.id, clock=clock
+            session,
+            open_dossier(session, author, patient.id, purposes.MANAGE_DOCUMENT, clock=clock),
+            withdrawn.id,
         )
         assert [
-            d.id for d in reading.list_documents(session, me, patient.id, clock=clock).documents
+            d.id
+            for d in reading.list_documents(
+                session, open_dossier(session, me, patient.id, purposes.FIND_DOCUMENTS, clock=clock)
+            ).documents
         ] == [kept.id]
         everything = reading.DocumentFilter(statuses=())
         # The patient no longer sees what was withdrawn; its author still does.
         assert (
-            len(reading.list_documents(session, me, patient.id, everything, clock=clock).documents)
+            len(
+                reading.list_documents(
+                    session,
+                    open_dossier(session, me, patient.id, purposes.FIND_DOCUMENTS, clock=clock),
+                    everything,
+                ).documents
+            )
             == 1
         )
         assert (
             len(
                 reading.list_documents(
-                    session, author, patient.id, everything, clock=clock
+                    session,
+                    open_dossier(session, author, patient.id, purposes.FIND_DOCUMENTS, clock=clock),
+                    everything,
                 ).documents
             )
             == 2
@@ -156,10 +190,8 @@ class TestListDocuments:
         with pytest.raises(InvalidDocument) as caught:
             reading.list_documents(
                 session,
-                me,
-                patient.id,
+                open_dossier(session, me, patient.id, purposes.FIND_DOCUMENTS, clock=clock),
                 reading.DocumentFilter(limit=limit, offset=offset),
-                clock=clock,
             )
         assert caught.value.field == field
 
@@ -174,7 +206,12 @@ class TestReadContent:
         author: Actor,
     ) -> None:
         with pytest.raises(AccessDenied, match="No such dossier or document"):
-            reading.read_content(session, store, author, patient.id, uuid.uuid4(), clock=clock)
+            reading.read_content(
+                session,
+                open_dossier(session, author, patient.id, purposes.RETRIEVE_DOCUMENTS, clock=clock),
+                uuid.uuid4(),
+                store,
+            )
 
     def test_document_of_another_patient_is_not_found(
         self,
@@ -187,7 +224,12 @@ class TestReadContent:
         other = make_patient(session, clock, given="Paul")
         document = make_document(session, store, clock, actor=author, patient_id=other.id)
         with pytest.raises(AccessDenied):
-            reading.read_content(session, store, author, patient.id, document.id, clock=clock)
+            reading.read_content(
+                session,
+                open_dossier(session, author, patient.id, purposes.RETRIEVE_DOCUMENTS, clock=clock),
+                document.id,
+                store,
+            )
 
     def test_tampered_content_is_detected(
         self,
@@ -203,4 +245,9 @@ class TestReadContent:
         raw[-5] ^= 0x01
         path.write_bytes(bytes(raw))
         with pytest.raises(ContentCorrupted):
-            reading.read_content(session, store, author, patient.id, document.id, clock=clock)
+            reading.read_content(
+                session,
+                open_dossier(session, author, patient.id, purposes.RETRIEVE_DOCUMENTS, clock=clock),
+                document.id,
+                store,
+            )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.clock import FrozenClock
 from carnet.documents import reading, visibility
 from carnet.documents.errors import (
@@ -28,12 +30,20 @@ class TestMarkEnteredInError:
     ) -> None:
         document = make_document(session, store, clock, actor=author, patient_id=patient.id)
         visibility.mark_entered_in_error(
-            session, actor=author, patient_id=patient.id, document_id=document.id, clock=clock
+            session,
+            open_dossier(session, author, patient.id, purposes.MANAGE_DOCUMENT, clock=clock),
+            document.id,
         )
         session.expire_all()
-        stored = reading.get_document(session, author, patient.id, document.id, clock=clock)
+        stored = reading.get_document(
+            session,
+            open_dossier(session, author, patient.id, purposes.READ_DOCUMENTS, clock=clock),
+            document.id,
+        )
         assert stored.status is DocumentStatus.ENTERED_IN_ERROR
         with pytest.raises(DocumentNotCurrent):
             visibility.mark_entered_in_error(
-                session, actor=author, patient_id=patient.id, document_id=document.id, clock=clock
+                session,
+                open_dossier(session, author, patient.id, purposes.MANAGE_DOCUMENT, clock=clock),
+                document.id,
             )

@@ -12,9 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from carnet.access import care as access_care
+from carnet.access import purposes
 from carnet.access import representation as access_representation
 from carnet.access import rules as access_rules
 from carnet.access.actors import Actor, Assurance
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied, InsufficientScope, StrongerAuthenticationRequired
 from carnet.access.models import GrantLevel, RepresentationKind
 from carnet.audit import service as audit_trail
@@ -58,7 +60,10 @@ def doctor(
 ) -> Actor:
     """The patient's doctor, with a normal grant."""
     access_rules.grant_access(
-        session, me, patient.id, level=GrantLevel.NORMAL, professional_id=gp.id, clock=clock
+        session,
+        open_dossier(session, me, patient.id, purposes.GRANT_ACCESS, clock=clock),
+        level=GrantLevel.NORMAL,
+        professional_id=gp.id,
     )
     return professional_actor(gp)
 
@@ -73,7 +78,11 @@ def _record(
     details: Mapping[str, object] | None = None,
 ) -> EssentialFact:
     return essentials.record_fact(
-        session, actor, patient.id, category=category, text=text, details=details, clock=clock
+        session,
+        open_dossier(session, actor, patient.id, purposes.RECORD_ESSENTIALS, clock=clock),
+        category=category,
+        text=text,
+        details=details,
     )
 
 
@@ -96,7 +105,9 @@ class TestRecordAndRead:
     def test_a_new_dossier_has_every_category_and_nothing_recorded(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor
     ) -> None:
-        found = essentials.read_essentials(session, me, patient.id, clock=clock)
+        found = essentials.read_essentials(
+            session, open_dossier(session, me, patient.id, purposes.READ_ESSENTIALS, clock=clock)
+        )
         assert found.categories == tuple(Category)
         assert found.facts == ()
         assert found.blood_group is None
@@ -118,7 +129,9 @@ class TestRecordAndRead:
         assert (published.action, published.outcome) == (AuditAction.PUBLISH, AuditOutcome.ALLOWED)
         assert str(fact.id) in published.entity_ids
         clock.advance(dt.timedelta(minutes=5))
-        found = essentials.read_essentials(session, me, patient.id, clock=clock)
+        found = essentials.read_essentials(
+            session, open_dossier(session, me, patient.id, purposes.READ_ESSENTIALS, clock=clock)
+        )
         (allergy,) = found.of(Category.ALLERGY)
         assert allergy.text == "Penicillin: hives"
         assert allergy.details == {
@@ -146,15 +159,18 @@ class TestRecordAndRead:
             "Ramipril 5 mg once a day",
             {"medication": "Ramipril", "dosage": "5 mg daily", "since": dt.date(2025, 3, 1)},
         )
-        (treatment,) = essentials.read_essentials(session, me, patient.id, clock=clock).of(
-            Category.TREATMENT
-        )
+        (treatment,) = essentials.read_essentials(
+            session, open_dossier(session, me, patient.id, purposes.READ_ESSENTIALS, clock=clock)
+        ).of(Category.TREATMENT)
         assert treatment.author == "Marc Hoffmann"
         assert treatment.author_role == "professional"
         assert treatment.details["since"] == "2025-03-01"
         # The patient does not withdraw a treatment; the doctor does.
         assert not treatment.withdrawable
-        seen_by_doctor = essentials.read_essentials(session, doctor, patient.id, clock=clock)
+        seen_by_doctor = essentials.read_essentials(
+            session,
+            open_dossier(session, doctor, patient.id, purposes.READ_ESSENTIALS, clock=clock),
+        )
         assert seen_by_doctor.of(Category.TREATMENT)[0].withdrawable
         assert seen_by_doctor.recordable == frozenset(Category)
 
@@ -163,8 +179,18 @@ class TestRecordAndRead:
     ) -> None:
         fact = _record(session, me, patient, clock, Category.EMERGENCY_CONTACT, "Anne", _contact())
         clock.advance(dt.timedelta(days=1))
-        essentials.withdraw_fact(session, me, patient.id, fact.id, clock=clock)
-        assert essentials.read_essentials(session, me, patient.id, clock=clock).facts == ()
+        essentials.withdraw_fact(
+            session,
+            open_dossier(session, me, patient.id, purposes.WITHDRAW_ESSENTIALS, clock=clock),
+            fact.id,
+        )
+        assert (
+            essentials.read_essentials(
+                session,
+                open_dossier(session, me, patient.id, purposes.READ_ESSENTIALS, clock=clock),
+            ).facts
+            == ()
+        )
         stored = session.get(EssentialFact, (patient.id, fact.id))
         assert stored is not None
         assert (stored.withdrawn_at, stored.withdrawn_by) == (clock.now(), me.agent.subject)
@@ -176,9 +202,17 @@ class TestRecordAndRead:
         ).one()
         assert str(fact.id) in withdrawn.entity_ids
         with pytest.raises(FactNotFound):
-            essentials.withdraw_fact(session, me, patient.id, fact.id, clock=clock)
+            essentials.withdraw_fact(
+                session,
+                open_dossier(session, me, patient.id, purposes.WITHDRAW_ESSENTIALS, clock=clock),
+                fact.id,
+            )
         with pytest.raises(FactNotFound):
-            essentials.withdraw_fact(session, me, patient.id, uuid.uuid4(), clock=clock)
+            essentials.withdraw_fact(
+                session,
+                open_dossier(session, me, patient.id, purposes.WITHDRAW_ESSENTIALS, clock=clock),
+                uuid.uuid4(),
+            )
 
     def test_a_fact_may_name_the_document_it_was_taken_from(
         self,
@@ -200,25 +234,21 @@ class TestRecordAndRead:
         )
         fact = essentials.record_fact(
             session,
-            doctor,
-            patient.id,
+            open_dossier(session, doctor, patient.id, purposes.RECORD_ESSENTIALS, clock=clock),
             category=Category.ALLERGY,
             text="Latex",
             details={"substance": "latex"},
             source_document_id=document.id,
-            clock=clock,
         )
         assert fact.source_document_id == document.id
         with pytest.raises(AccessDenied):
             essentials.record_fact(
                 session,
-                doctor,
-                patient.id,
+                open_dossier(session, doctor, patient.id, purposes.RECORD_ESSENTIALS, clock=clock),
                 category=Category.ALLERGY,
                 text="Latex",
                 details=None,
                 source_document_id=uuid.uuid4(),
-                clock=clock,
             )
 
     def test_the_latest_essential_documents_come_along_for_context(
@@ -247,7 +277,9 @@ class TestRecordAndRead:
         newest = publish(ALLERGIES, "Allergies 2026", 3)
         vaccinations = publish(VACCINATIONS, "Vaccinations", 30)
         make_document(session, store, clock, actor=doctor, patient_id=patient.id)  # a lab report
-        found = essentials.read_essentials(session, me, patient.id, clock=clock)
+        found = essentials.read_essentials(
+            session, open_dossier(session, me, patient.id, purposes.READ_ESSENTIALS, clock=clock)
+        )
         assert [(d.id, d.title) for d in found.documents] == [
             (newest, "Allergies 2026"),
             (vaccinations, "Vaccinations"),
@@ -267,7 +299,9 @@ class TestBloodGroup:
         second = _record(
             session, doctor, patient, clock, Category.BLOOD_GROUP, "A-, lab", {"group": "A-"}
         )
-        found = essentials.read_essentials(session, me, patient.id, clock=clock)
+        found = essentials.read_essentials(
+            session, open_dossier(session, me, patient.id, purposes.READ_ESSENTIALS, clock=clock)
+        )
         assert found.blood_group is not None
         assert found.blood_group.id == second.id
         assert len(found.of(Category.BLOOD_GROUP)) == 1
@@ -283,7 +317,9 @@ class TestBloodGroup:
         with pytest.raises(FactConflict) as caught:
             _record(session, me, patient, clock, Category.BLOOD_GROUP, "AB+", {"group": "AB+"})
         assert caught.value.field == "group"
-        found = essentials.read_essentials(session, me, patient.id, clock=clock)
+        found = essentials.read_essentials(
+            session, open_dossier(session, me, patient.id, purposes.READ_ESSENTIALS, clock=clock)
+        )
         assert Category.BLOOD_GROUP not in found.recordable
         assert found.blood_group is not None
         assert found.blood_group.text == "O+"
@@ -329,9 +365,17 @@ class TestWhoMayWrite:
             session, doctor, patient, clock, Category.EMERGENCY_CONTACT, "Anne", _contact()
         )
         allergy = _record(session, doctor, patient, clock, Category.ALLERGY, "Iodine")
-        essentials.withdraw_fact(session, me, patient.id, contact.id, clock=clock)
+        essentials.withdraw_fact(
+            session,
+            open_dossier(session, me, patient.id, purposes.WITHDRAW_ESSENTIALS, clock=clock),
+            contact.id,
+        )
         with pytest.raises(AccessDenied):
-            essentials.withdraw_fact(session, me, patient.id, allergy.id, clock=clock)
+            essentials.withdraw_fact(
+                session,
+                open_dossier(session, me, patient.id, purposes.WITHDRAW_ESSENTIALS, clock=clock),
+                allergy.id,
+            )
         assert allergy.withdrawn_at is None
 
     def test_a_representative_records_for_the_child(
@@ -341,27 +385,37 @@ class TestWhoMayWrite:
         parent = make_patient(session, clock, given="Sophie")
         access_representation.record_representation(
             session,
-            operator_actor(),
-            child.id,
+            open_dossier(
+                session, operator_actor(), child.id, purposes.RECORD_REPRESENTATION, clock=clock
+            ),
             parent.id,
             kind=RepresentationKind.PARENT,
-            clock=clock,
         )
         for_child = patient_actor(parent, acting_for=child)
         fact = _record(
             session, for_child, child, clock, Category.ALLERGY, "Peanuts", {"severity": "severe"}
         )
         assert fact.recorded_by_kind == "representative"
-        (seen,) = essentials.read_essentials(session, for_child, child.id, clock=clock).facts
+        (seen,) = essentials.read_essentials(
+            session,
+            open_dossier(session, for_child, child.id, purposes.READ_ESSENTIALS, clock=clock),
+        ).facts
         assert seen.author_role == "representative"
         stranger = patient_actor(make_patient(session, clock, given="Nora"))
         with pytest.raises(AccessDenied):
-            essentials.read_essentials(session, stranger, child.id, clock=clock)
+            essentials.read_essentials(
+                session,
+                open_dossier(session, stranger, child.id, purposes.READ_ESSENTIALS, clock=clock),
+            )
 
     def test_a_blocked_professional_writes_nothing(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor, gp: Professional
     ) -> None:
-        access_rules.block_professional(session, me, patient.id, gp.id, clock=clock)
+        access_rules.block_professional(
+            session,
+            open_dossier(session, me, patient.id, purposes.BLOCK_PROFESSIONAL, clock=clock),
+            gp.id,
+        )
         with pytest.raises(AccessDenied):
             _record(session, professional_actor(gp), patient, clock, Category.ALLERGY, "Latex")
 
@@ -388,7 +442,10 @@ class TestWhoMayRead:
         _record(session, me, patient, clock, Category.ALLERGY, "Penicillin")
         stranger = professional_actor(gp)
         with pytest.raises(AccessDenied) as caught:
-            essentials.read_essentials(session, stranger, patient.id, clock=clock)
+            essentials.read_essentials(
+                session,
+                open_dossier(session, stranger, patient.id, purposes.READ_ESSENTIALS, clock=clock),
+            )
         # The way in records the refusal in its own transaction, as here.
         refusal = caught.value.refusal
         assert refusal is not None
@@ -404,7 +461,10 @@ class TestWhoMayRead:
         author = professional_actor(gp)
         _record(session, author, patient, clock, Category.ALLERGY, "Penicillin")
         with pytest.raises(AccessDenied):
-            essentials.read_essentials(session, author, patient.id, clock=clock)
+            essentials.read_essentials(
+                session,
+                open_dossier(session, author, patient.id, purposes.READ_ESSENTIALS, clock=clock),
+            )
 
     def test_breaking_the_glass_opens_the_essentials(
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor
@@ -415,11 +475,19 @@ class TestWhoMayRead:
             make_professional(session, clock, profession=Profession.EMERGENCY_PHYSICIAN)
         )
         with pytest.raises(AccessDenied):
-            essentials.read_essentials(session, physician, patient.id, clock=clock)
+            essentials.read_essentials(
+                session,
+                open_dossier(session, physician, patient.id, purposes.READ_ESSENTIALS, clock=clock),
+            )
         access_care.break_glass(
-            session, physician, patient.id, reason="Unconscious after a road accident", clock=clock
+            session,
+            open_dossier(session, physician, patient.id, purposes.BREAK_GLASS, clock=clock),
+            reason="Unconscious after a road accident",
         )
-        found = essentials.read_essentials(session, physician, patient.id, clock=clock)
+        found = essentials.read_essentials(
+            session,
+            open_dossier(session, physician, patient.id, purposes.READ_ESSENTIALS, clock=clock),
+        )
         assert found.blood_group is not None
         assert found.blood_group.details["group"] == "AB-"
         assert [f.text for f in found.of(Category.ADVANCE_DIRECTIVE)] == ["No resuscitation"]
@@ -433,10 +501,20 @@ class TestWhoMayRead:
         _record(session, me, patient, clock, Category.ADVANCE_DIRECTIVE, "Living will at home")
         physio = make_professional(session, clock, profession=Profession.PHYSIOTHERAPIST)
         access_rules.grant_access(
-            session, me, patient.id, level=GrantLevel.NORMAL, professional_id=physio.id, clock=clock
+            session,
+            open_dossier(session, me, patient.id, purposes.GRANT_ACCESS, clock=clock),
+            level=GrantLevel.NORMAL,
+            professional_id=physio.id,
         )
         found = essentials.read_essentials(
-            session, professional_actor(physio), patient.id, clock=clock
+            session,
+            open_dossier(
+                session,
+                professional_actor(physio),
+                patient.id,
+                purposes.READ_ESSENTIALS,
+                clock=clock,
+            ),
         )
         assert Category.ALLERGY in found.categories
         assert Category.ADVANCE_DIRECTIVE not in found.categories
@@ -457,8 +535,14 @@ class TestWhoMayRead:
                 or 0
             )
 
-        essentials.read_essentials(session, doctor, patient.id, clock=clock)
-        essentials.read_essentials(session, doctor, patient.id, clock=clock)
+        essentials.read_essentials(
+            session,
+            open_dossier(session, doctor, patient.id, purposes.READ_ESSENTIALS, clock=clock),
+        )
+        essentials.read_essentials(
+            session,
+            open_dossier(session, doctor, patient.id, purposes.READ_ESSENTIALS, clock=clock),
+        )
         assert first_access_notices() == 1
 
     def test_a_token_sees_only_the_categories_its_scopes_cover(
@@ -467,7 +551,10 @@ class TestWhoMayRead:
         _record(session, me, patient, clock, Category.ALLERGY, "Latex")
         _record(session, me, patient, clock, Category.EMERGENCY_CONTACT, "Anne", _contact())
         narrow = patient_actor(patient, scopes="user/AllergyIntolerance.rs")
-        found = essentials.read_essentials(session, narrow, patient.id, clock=clock)
+        found = essentials.read_essentials(
+            session,
+            open_dossier(session, narrow, patient.id, purposes.READ_ESSENTIALS, clock=clock),
+        )
         assert found.categories == (Category.ALLERGY,)
         assert [f.text for f in found.facts] == ["Latex"]
         assert found.documents == ()
@@ -478,13 +565,19 @@ class TestWhoMayRead:
     ) -> None:
         weak = patient_actor(patient, assurance=Assurance.LOW)
         with pytest.raises(StrongerAuthenticationRequired):
-            essentials.read_essentials(session, weak, patient.id, clock=clock)
+            essentials.read_essentials(
+                session,
+                open_dossier(session, weak, patient.id, purposes.READ_ESSENTIALS, clock=clock),
+            )
 
     def test_an_unknown_dossier_looks_like_a_refusal(
         self, session: Session, clock: FrozenClock, me: Actor
     ) -> None:
         with pytest.raises(AccessDenied):
-            essentials.read_essentials(session, me, uuid.uuid4(), clock=clock)
+            essentials.read_essentials(
+                session,
+                open_dossier(session, me, uuid.uuid4(), purposes.READ_ESSENTIALS, clock=clock),
+            )
 
 
 class TestValidation:
@@ -523,12 +616,10 @@ class TestValidation:
         with pytest.raises(InvalidFact) as caught:
             essentials.record_fact(
                 session,
-                doctor,
-                patient.id,
+                open_dossier(session, doctor, patient.id, purposes.RECORD_ESSENTIALS, clock=clock),
                 category=category,
                 text=text,
                 details=details,
-                clock=clock,
             )
         assert caught.value.field == field
         assert caught.value.message
@@ -553,7 +644,11 @@ def test_purging_a_dossier_deletes_its_facts(
     session: Session, clock: FrozenClock, patient: Patient, me: Actor
 ) -> None:
     fact = _record(session, me, patient, clock, Category.ALLERGY, "Latex")
-    essentials.withdraw_fact(session, me, patient.id, fact.id, clock=clock)
+    essentials.withdraw_fact(
+        session,
+        open_dossier(session, me, patient.id, purposes.WITHDRAW_ESSENTIALS, clock=clock),
+        fact.id,
+    )
     _record(session, me, patient, clock, Category.ALLERGY, "Penicillin")
     assert essentials.purge_facts(session, patient.id) == 2
     assert session.scalar(select(func.count()).select_from(EssentialFact)) == 0

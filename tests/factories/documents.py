@@ -8,7 +8,9 @@ from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.catalogue import LOINC_SYSTEM
 from carnet.clock import Clock
 from carnet.documents import publication
@@ -49,12 +51,10 @@ def make_document(
     """A current document in the patient's dossier, published by ``actor``."""
     return publication.add_document(
         session,
+        open_dossier(session, actor, patient_id, purposes.PUBLISH_DOCUMENTS, clock=clock),
         store,
-        actor=actor,
-        patient_id=patient_id,
         metadata=lab_metadata(clock, **changes),
         content=content
         if content is not None
         else f"Hémoglobine 14.2 g/dL {uuid.uuid4()}".encode(),
-        clock=clock,
     )

@@ -19,3 +19,16 @@ def content_streams(pdf: bytes) -> list[bytes]:
         except zlib.error:
             streams.append(stream)
     return streams
+
+
+def text_pdf(*lines: str, pages: int = 1) -> bytes:
+    """A real A4 PDF (drawn by fpdf2) showing ``lines`` on each of its ``pages``."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_font("helvetica", size=12)
+    for _ in range(pages):
+        pdf.add_page()
+        for line in lines:
+            pdf.cell(text=line, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lxml import html  # type: ignore[import-untyped]  # lxml ships no type hints
+from lxml import html
 
 from carnet.portal.document_rendition import Rendition
 

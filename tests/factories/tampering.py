@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from carnet.access import purposes
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.audit import service as audit
 from carnet.audit.checkpoints import (
     read_log,
@@ -78,7 +80,12 @@ def _record_history(
         heads.append(_head(engine, patient))
     clock.advance(dt.timedelta(minutes=1))
     with unit_of_work(sessions) as session:
-        reading.read_content(session, store, author, patient, document.id, clock=clock)
+        reading.read_content(
+            session,
+            open_dossier(session, author, patient, purposes.RETRIEVE_DOCUMENTS, clock=clock),
+            document.id,
+            store,
+        )
     heads.append(_head(engine, patient))
     return History(patient, other, heads, author, document.id)
 

@@ -18,8 +18,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from carnet.access import care as access_care
+from carnet.access import purposes
 from carnet.access import rules as access_rules
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.access.models import GrantLevel
 from carnet.clock import FrozenClock
 from carnet.directory.models import OrganisationKind, Profession
@@ -93,12 +95,12 @@ def day(
 def _publish(day: Day, patient_id: uuid.UUID) -> uuid.UUID:
     document = publication.add_document(
         day.session,
+        open_dossier(
+            day.session, day.actors["lab"], patient_id, purposes.PUBLISH_DOCUMENTS, clock=day.clock
+        ),
         day.served.platform.store,
-        actor=day.actors["lab"],
-        patient_id=patient_id,
         metadata=lab_metadata(day.clock),
         content=f"result {uuid.uuid4()}".encode(),
-        clock=day.clock,
     )
     return document.id
 
@@ -115,10 +117,16 @@ def _script(day: Day) -> list[tuple[str, str, str]]:
     _publish(day, day.other_id)  # someone else's dossier: must not show
     day.at(8)
     access_rules.grant_access(
-        s, day.actors["patient"], p, level=GrantLevel.NORMAL, professional_id=gp, clock=c
+        s,
+        open_dossier(s, day.actors["patient"], p, purposes.GRANT_ACCESS, clock=c),
+        level=GrantLevel.NORMAL,
+        professional_id=gp,
     )
     access_rules.grant_access(
-        s, day.actors["other"], day.other_id, level=GrantLevel.NORMAL, professional_id=gp, clock=c
+        s,
+        open_dossier(s, day.actors["other"], day.other_id, purposes.GRANT_ACCESS, clock=c),
+        level=GrantLevel.NORMAL,
+        professional_id=gp,
     )
     day.at(9)
     assert day.get("gp", "/fhir/DocumentReference", patient=f"Patient/{p}").json()["total"] == 2
@@ -132,14 +140,20 @@ def _script(day: Day) -> list[tuple[str, str, str]]:
     assert denied.status_code == 404
     day.at(14)
     access_care.break_glass(
-        s, day.actors["emergency"], p, reason="Found unconscious at the station", clock=c
+        s,
+        open_dossier(s, day.actors["emergency"], p, purposes.BREAK_GLASS, clock=c),
+        reason="Found unconscious at the station",
     )
     assert (
         day.get("emergency", "/fhir/DocumentReference", patient=f"Patient/{p}").json()["total"] == 2
     )
     day.at(18)
-    (grant,) = access_rules.access_overview(s, day.actors["patient"], p, clock=c).grants
-    access_rules.revoke_grant(s, day.actors["patient"], p, grant.id, clock=c)
+    (grant,) = access_rules.access_overview(
+        s, open_dossier(s, day.actors["patient"], p, purposes.READ_ACCESS_RULES, clock=c)
+    ).grants
+    access_rules.revoke_grant(
+        s, open_dossier(s, day.actors["patient"], p, purposes.REVOKE_ACCESS, clock=c), grant.id
+    )
     day.at(19)
     assert day.get("gp", "/fhir/DocumentReference", patient=f"Patient/{p}").json()["total"] == 0
     gp_ref, ph_ref, em_ref = (f"Practitioner/{x}" for x in (gp, pharmacist, emergency))
@@ -272,11 +286,15 @@ def test_nothing_is_served_when_the_trail_cannot_be_written(day: Day) -> None:
     first = _publish(day, day.patient_id)
     access_rules.grant_access(
         day.session,
-        day.actors["patient"],
-        day.patient_id,
+        open_dossier(
+            day.session,
+            day.actors["patient"],
+            day.patient_id,
+            purposes.GRANT_ACCESS,
+            clock=day.clock,
+        ),
         level=GrantLevel.NORMAL,
         professional_id=day.actors["gp"].professional_id,
-        clock=day.clock,
     )
     # The audit store fails: any insert into it is refused.
     if day.session.get_bind().dialect.name == "postgresql":

@@ -155,3 +155,35 @@ def test_fhirclient_reads_what_carnet_serves(carnet: Running) -> None:
     capability = smart.server.request_json("metadata")
     assert capability["fhirVersion"] == "4.0.1"
     assert json.dumps(capability).count("DocumentReference") >= 1
+
+
+def test_fhirpy_counts_subsets_and_finds_by_identifier_alone(carnet: Running) -> None:
+    """Issue 21: what fhirpy sends for a count, a subset and a token without a system."""
+    lab_token = carnet.token(f"system:{carnet.lab}", "system/DocumentReference.c")
+    feeder = SyncFHIRClient(f"{carnet.base}/fhir", authorization=f"Bearer {lab_token}")
+    feeder.execute(
+        "", method="post", data=provide_bundle(by_identifier(carnet.matricule), contents=[b"CRP"])
+    )
+    token = carnet.token(f"patient:{carnet.matricule}", "patient/*.rs")
+    patient = SyncFHIRClient(f"{carnet.base}/fhir", authorization=f"Bearer {token}")
+    documents = patient.resources("DocumentReference").search(
+        patient=f"Patient/{carnet.patient_id}"
+    )
+
+    counted = documents.search(_summary="count").fetch_raw()
+    assert counted["total"] >= 1
+    assert not counted.get("entry")
+    assert documents.search(_total="accurate").fetch_raw()["total"] == counted["total"]
+
+    subsets = documents.elements("type").fetch()
+    assert subsets
+    assert all("type" in d and "description" not in d for d in subsets)
+    assert all("SUBSETTED" in [t["code"] for t in d["meta"]["tag"]] for d in subsets)
+
+    # A token without a system: the matricule alone names the patient (PDQm) and their dossier.
+    (me,) = patient.resources("Patient").search(identifier=carnet.matricule).fetch()
+    assert me["id"] == carnet.patient_id
+    by_identifier_alone = patient.resources("DocumentReference").search(
+        **{"patient.identifier": carnet.matricule}
+    )
+    assert by_identifier_alone.fetch_raw()["total"] == counted["total"]

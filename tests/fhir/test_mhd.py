@@ -18,8 +18,10 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access import rules as access_rules
 from carnet.access.actors import Actor, Assurance
+from carnet.access.door import open_dossier
 from carnet.access.models import GrantLevel
 from carnet.clock import FrozenClock
 from carnet.directory.models import Profession
@@ -85,11 +87,9 @@ def dossier(
     masked = publish(masked_from_professionals=True)
     access_rules.grant_access(
         session,
-        me,
-        patient.id,
+        open_dossier(session, me, patient.id, purposes.GRANT_ACCESS, clock=clock),
         level=GrantLevel.NORMAL,
         professional_id=gp.professional_id,
-        clock=clock,
     )
     with serve(session, store, clock, wrapper) as served:
         yield Dossier(

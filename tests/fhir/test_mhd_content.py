@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.clock import FrozenClock
 from carnet.documents import publication
 from carnet.documents.errors import InvalidDocument
@@ -62,12 +64,16 @@ class Feed:
         assert self.patient.person_id is not None
         return publication.add_document(
             self.session,
+            open_dossier(
+                self.session,
+                self.lab,
+                self.patient.person_id,
+                purposes.PUBLISH_DOCUMENTS,
+                clock=self.clock,
+            ),
             self.served.platform.store,
-            actor=self.lab,
-            patient_id=self.patient.person_id,
             metadata=lab_metadata(self.clock, mime_type=mime_type),
             content=content,
-            clock=self.clock,
         )
 
     def documents(self) -> list[Document]:

@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.clock import FrozenClock
 from carnet.directory.models import Profession
 from carnet.documents.models import Document
@@ -246,7 +248,15 @@ class TestAllOrNothing:
         assert pharmacist.professional_id is not None
         assert feed.patient.person_id is not None
         access_rules.block_professional(
-            session, feed.patient, feed.patient.person_id, pharmacist.professional_id, clock=clock
+            session,
+            open_dossier(
+                session,
+                feed.patient,
+                feed.patient.person_id,
+                purposes.BLOCK_PROFESSIONAL,
+                clock=clock,
+            ),
+            pharmacist.professional_id,
         )
         auth = bearer(feed.served, session, pharmacist, clock, "user/DocumentReference.c")
         response = feed.served.client.post(

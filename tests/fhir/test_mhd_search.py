@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.clock import FrozenClock
 from carnet.documents import publication
 from carnet.documents.metadata import DocumentMetadata, SubmissionSetMetadata
@@ -183,9 +185,8 @@ def test_find_lists(
     assert world.me.person_id is not None
     submission, added = publication.submit(
         session,
+        open_dossier(session, author, world.me.person_id, purposes.PUBLISH_DOCUMENTS, clock=clock),
         store,
-        actor=author,
-        patient_id=world.me.person_id,
         submission_set=SubmissionSetMetadata(source_id="urn:oid:1.2.3"),
         documents=[
             (
@@ -199,7 +200,6 @@ def test_find_lists(
                 b"x",
             )
         ],
-        clock=clock,
     )
     bundle = world.get(
         "/fhir/List", {"patient": f"Patient/{world.me.person_id}", "code": "submissionset"}
@@ -226,7 +226,8 @@ def test_capability_statement_lists_exactly_what_is_served(world: World) -> None
     resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
     assert {"DocumentReference", "Binary", "List", "AuditEvent"} <= set(resources)
     interactions = {i["code"] for i in resources["DocumentReference"]["interaction"]}
-    assert interactions == {"read", "vread", "search-type"}
+    # patch: the author marks their document entered-in-error (JSON Patch on its status).
+    assert interactions == {"read", "vread", "search-type", "patch"}
     assert {p["name"] for p in resources["DocumentReference"]["searchParam"]} >= {
         "patient",
         "type",

@@ -22,9 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.access import identification as access_identification
+from carnet.access import purposes
 from carnet.access import representation as access_representation
 from carnet.access import rules as access_rules
 from carnet.access.actors import Actor, Assurance
+from carnet.access.door import open_dossier
 from carnet.access.models import GrantLevel, RepresentationKind
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.audit.service import chain_of
@@ -94,11 +96,9 @@ def population(
     }
     access_rules.grant_access(
         session,
-        actors["lea"],
-        lea.id,
+        open_dossier(session, actors["lea"], lea.id, purposes.GRANT_ACCESS, clock=clock),
         level=GrantLevel.NORMAL,
         professional_id=actors["doctor"].professional_id,
-        clock=clock,
     )
     with serve(session, store, clock, wrapper) as served:
         yield Population(served, session, clock, lea, zoe, actors)
@@ -237,10 +237,14 @@ class TestProfessionalWithoutBasis:
         assert stranger is not None
         access_rules.block_professional(
             population.session,
-            population.actors["lea"],
-            population.lea.id,
+            open_dossier(
+                population.session,
+                population.actors["lea"],
+                population.lea.id,
+                purposes.BLOCK_PROFESSIONAL,
+                clock=population.clock,
+            ),
             stranger,
-            clock=population.clock,
         )
         assert population.matches("stranger", identifier=population.lea_identifier()) == []
 
@@ -268,14 +272,25 @@ class TestProfessionalWithBasis:
     def test_a_revoked_grant_ends_the_basis(self, population: Population) -> None:
         lea = population.actors["lea"]
         overview = access_rules.access_overview(
-            population.session, lea, population.lea.id, clock=population.clock
+            population.session,
+            open_dossier(
+                population.session,
+                lea,
+                population.lea.id,
+                purposes.READ_ACCESS_RULES,
+                clock=population.clock,
+            ),
         )
         access_rules.revoke_grant(
             population.session,
-            lea,
-            population.lea.id,
+            open_dossier(
+                population.session,
+                lea,
+                population.lea.id,
+                purposes.REVOKE_ACCESS,
+                clock=population.clock,
+            ),
             overview.grants[0].id,
-            clock=population.clock,
         )
         assert population.matches("doctor", family="Weber") == []
 
@@ -326,11 +341,15 @@ class TestOthers:
     def test_count_caps_the_answer(self, population: Population) -> None:
         access_rules.grant_access(
             population.session,
-            population.actors["zoe"],
-            population.zoe.id,
+            open_dossier(
+                population.session,
+                population.actors["zoe"],
+                population.zoe.id,
+                purposes.GRANT_ACCESS,
+                clock=population.clock,
+            ),
             level=GrantLevel.NORMAL,
             professional_id=population.actors["doctor"].professional_id,
-            clock=population.clock,
         )
         assert len(population.matches("doctor", family="Weber")) == 2
         assert len(population.matches("doctor", family="Weber", _count="1")) == 1
@@ -367,7 +386,12 @@ def test_a_representative_finds_the_person_they_represent(
     parent = make_patient(session, clock, given="Anne")
     child = make_patient(session, clock, given="Tom", birth_date=dt.date(2015, 3, 2))
     access_representation.record_representation(
-        session, operator_actor(), child.id, parent.id, kind=RepresentationKind.PARENT, clock=clock
+        session,
+        open_dossier(
+            session, operator_actor(), child.id, purposes.RECORD_REPRESENTATION, clock=clock
+        ),
+        parent.id,
+        kind=RepresentationKind.PARENT,
     )
     found = access_identification.find_patients(
         session, patient_actor(parent), PatientCriteria(family="Weber"), clock=clock

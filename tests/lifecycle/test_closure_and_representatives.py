@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied, AccessRuleNotFound
 from carnet.access.models import GrantLevel, RepresentationKind
 from carnet.access.representation import record_representation, revoke_representation
@@ -37,27 +39,46 @@ class TestClosure:
         others = make_document(session, store, clock, actor=reader, patient_id=patient.id)
         grant_access(
             session,
-            me,
-            patient.id,
+            open_dossier(session, me, patient.id, purposes.GRANT_ACCESS, clock=clock),
             level=GrantLevel.NORMAL,
             professional_id=colleague.id,
-            clock=clock,
         )
-        assert reading.get_document(session, reader, patient.id, own.id, clock=clock)
+        assert reading.get_document(
+            session,
+            open_dossier(session, reader, patient.id, purposes.READ_DOCUMENTS, clock=clock),
+            own.id,
+        )
 
-        service.close(session, me, patient.id, clock=clock)
+        service.close(
+            session, open_dossier(session, me, patient.id, purposes.MANAGE_DOSSIER, clock=clock)
+        )
 
         document, content = reading.read_content(
-            session, store, writer, patient.id, own.id, clock=clock
+            session,
+            open_dossier(session, writer, patient.id, purposes.RETRIEVE_DOCUMENTS, clock=clock),
+            own.id,
+            store,
         )
         assert (document.id, content) == (own.id, store.get(own.content_key))
-        listed = reading.list_documents(session, writer, patient.id, clock=clock)
+        listed = reading.list_documents(
+            session, open_dossier(session, writer, patient.id, purposes.FIND_DOCUMENTS, clock=clock)
+        )
         assert [d.id for d in listed.documents] == [own.id]  # not the colleague's
         with pytest.raises(AccessDenied):
-            reading.get_document(session, reader, patient.id, own.id, clock=clock)
-        assert reading.get_document(session, reader, patient.id, others.id, clock=clock)
+            reading.get_document(
+                session,
+                open_dossier(session, reader, patient.id, purposes.READ_DOCUMENTS, clock=clock),
+                own.id,
+            )
+        assert reading.get_document(
+            session,
+            open_dossier(session, reader, patient.id, purposes.READ_DOCUMENTS, clock=clock),
+            others.id,
+        )
         with pytest.raises(AccessDenied):
-            reading.list_documents(session, me, patient.id, clock=clock)
+            reading.list_documents(
+                session, open_dossier(session, me, patient.id, purposes.FIND_DOCUMENTS, clock=clock)
+            )
 
     def test_a_reopened_dossier_is_readable_again(
         self, session: Session, store: FilesystemDocumentStore, clock: FrozenClock
@@ -66,9 +87,18 @@ class TestClosure:
         me = patient_actor(patient)
         writer = professional_actor(make_professional(session, clock))
         make_document(session, store, clock, actor=writer, patient_id=patient.id)
-        service.close(session, me, patient.id, clock=clock)
-        service.activate(session, me, patient.id, clock=clock)
-        assert reading.list_documents(session, me, patient.id, clock=clock).total == 1
+        service.close(
+            session, open_dossier(session, me, patient.id, purposes.MANAGE_DOSSIER, clock=clock)
+        )
+        service.activate(
+            session, open_dossier(session, me, patient.id, purposes.MANAGE_DOSSIER, clock=clock)
+        )
+        assert (
+            reading.list_documents(
+                session, open_dossier(session, me, patient.id, purposes.FIND_DOCUMENTS, clock=clock)
+            ).total
+            == 1
+        )
 
 
 class TestRepresentatives:
@@ -81,21 +111,33 @@ class TestRepresentatives:
         writer = professional_actor(make_professional(session, clock))
         make_document(session, store, clock, actor=writer, patient_id=child.id)
         with pytest.raises(AccessDenied):
-            reading.list_documents(session, for_child, child.id, clock=clock)
+            reading.list_documents(
+                session,
+                open_dossier(session, for_child, child.id, purposes.FIND_DOCUMENTS, clock=clock),
+            )
 
         record_representation(
             session,
-            operator_actor(),
-            child.id,
+            open_dossier(
+                session, operator_actor(), child.id, purposes.RECORD_REPRESENTATION, clock=clock
+            ),
             parent.id,
             kind=RepresentationKind.PARENT,
-            clock=clock,
         )
-        assert reading.list_documents(session, for_child, child.id, clock=clock).total == 1
+        assert (
+            reading.list_documents(
+                session,
+                open_dossier(session, for_child, child.id, purposes.FIND_DOCUMENTS, clock=clock),
+            ).total
+            == 1
+        )
 
         clock.advance(dt.datetime(2028, 6, 3, tzinfo=dt.UTC) - clock.now())  # 18th birthday
         with pytest.raises(AccessDenied):
-            reading.list_documents(session, for_child, child.id, clock=clock)
+            reading.list_documents(
+                session,
+                open_dossier(session, for_child, child.id, purposes.FIND_DOCUMENTS, clock=clock),
+            )
 
     def test_a_guardianship_ends_when_revoked_and_both_are_recorded(
         self, session: Session, clock: FrozenClock
@@ -104,20 +146,35 @@ class TestRepresentatives:
         ward = make_patient(session, clock, given="Paul")
         link = record_representation(
             session,
-            operator_actor(),
-            ward.id,
+            open_dossier(
+                session, operator_actor(), ward.id, purposes.RECORD_REPRESENTATION, clock=clock
+            ),
             guardian.id,
             kind=RepresentationKind.GUARDIAN,
-            clock=clock,
         )
         for_ward = patient_actor(guardian, acting_for=ward)
-        service.dossier_history(session, for_ward, ward.id, clock=clock)
+        service.dossier_history(
+            session, open_dossier(session, for_ward, ward.id, purposes.MANAGE_DOSSIER, clock=clock)
+        )
 
         clock.advance(dt.timedelta(days=40))
-        revoke_representation(session, operator_actor("operator-2"), ward.id, link.id, clock=clock)
+        revoke_representation(
+            session,
+            open_dossier(
+                session,
+                operator_actor("operator-2"),
+                ward.id,
+                purposes.RECORD_REPRESENTATION,
+                clock=clock,
+            ),
+            link.id,
+        )
         assert (link.revoked_at, link.revoked_by) == (clock.now(), "operator:operator-2")
         with pytest.raises(AccessDenied):
-            service.dossier_history(session, for_ward, ward.id, clock=clock)
+            service.dossier_history(
+                session,
+                open_dossier(session, for_ward, ward.id, purposes.MANAGE_DOSSIER, clock=clock),
+            )
         events = session.scalars(
             select(AuditEvent)
             .where(
@@ -128,7 +185,13 @@ class TestRepresentatives:
         ).all()
         assert [json.loads(e.details).get("revoked", False) for e in events] == [False, True]
         with pytest.raises(AccessRuleNotFound):
-            revoke_representation(session, operator_actor(), ward.id, link.id, clock=clock)
+            revoke_representation(
+                session,
+                open_dossier(
+                    session, operator_actor(), ward.id, purposes.RECORD_REPRESENTATION, clock=clock
+                ),
+                link.id,
+            )
 
     def test_only_the_agency_revokes_a_representation(
         self, session: Session, clock: FrozenClock
@@ -137,13 +200,21 @@ class TestRepresentatives:
         ward = make_patient(session, clock)
         link = record_representation(
             session,
-            operator_actor(),
-            ward.id,
+            open_dossier(
+                session, operator_actor(), ward.id, purposes.RECORD_REPRESENTATION, clock=clock
+            ),
             guardian.id,
             kind=RepresentationKind.GUARDIAN,
-            clock=clock,
         )
         with pytest.raises(AccessDenied):
             revoke_representation(
-                session, patient_actor(guardian, acting_for=ward), ward.id, link.id, clock=clock
+                session,
+                open_dossier(
+                    session,
+                    patient_actor(guardian, acting_for=ward),
+                    ward.id,
+                    purposes.RECORD_REPRESENTATION,
+                    clock=clock,
+                ),
+                link.id,
             )

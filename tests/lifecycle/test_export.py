@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from carnet import schema
+from carnet.access import purposes
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied
 from carnet.audit.models import AuditAction, AuditEvent
 from carnet.cli import app
@@ -62,13 +64,11 @@ def dossier(session: Session, store: FilesystemDocumentStore, clock: FrozenClock
     first = make_document(session, store, clock, actor=biologist, patient_id=patient.id)
     second = publication.replace_document(
         session,
+        open_dossier(session, biologist, patient.id, purposes.REPLACE_DOCUMENT, clock=clock),
         store,
-        actor=biologist,
-        patient_id=patient.id,
         replaced_id=first.id,
         metadata=lab_metadata(clock, title="Bilan sanguin (corrigé)"),
         content=b"corrected",
-        clock=clock,
     )
     restricted = make_document(
         session,
@@ -83,11 +83,9 @@ def dossier(session: Session, store: FilesystemDocumentStore, clock: FrozenClock
     masked = make_document(session, store, clock, actor=system_actor(lab), patient_id=patient.id)
     visibility.set_visibility(
         session,
-        actor=me,
-        patient_id=patient.id,
-        document_id=masked.id,
+        open_dossier(session, me, patient.id, purposes.visibility_for(me), clock=clock),
+        masked.id,
         masked_from_professionals=True,
-        clock=clock,
     )
     upload = make_document(session, store, clock, actor=me, patient_id=patient.id)
     hidden = make_document(
@@ -95,7 +93,9 @@ def dossier(session: Session, store: FilesystemDocumentStore, clock: FrozenClock
     )
     wrong = make_document(session, store, clock, actor=doctor, patient_id=patient.id)
     visibility.mark_entered_in_error(
-        session, actor=doctor, patient_id=patient.id, document_id=wrong.id, clock=clock
+        session,
+        open_dossier(session, doctor, patient.id, purposes.MANAGE_DOCUMENT, clock=clock),
+        wrong.id,
     )
     return Dossier(patient, [first, second, restricted, masked, upload], [hidden, wrong])
 
@@ -142,7 +142,12 @@ def _export(
     session: Session, store: FilesystemDocumentStore, clock: FrozenClock, dossier: Dossier
 ) -> bytes:
     me = patient_actor(dossier.patient, scopes="patient/*.rs")
-    return build_export_zip(session, store, me, dossier.patient.id, clock=clock, base_url=BASE)
+    return build_export_zip(
+        session,
+        open_dossier(session, me, dossier.patient.id, purposes.EXPORT_DOSSIER, clock=clock),
+        store,
+        base_url=BASE,
+    )
 
 
 @pytest.fixture
@@ -213,7 +218,14 @@ class TestExport:
     ) -> None:
         doctor = professional_actor(make_professional(session, clock))
         with pytest.raises(AccessDenied) as denied:
-            build_export_zip(session, store, doctor, dossier.patient.id, clock=clock, base_url=BASE)
+            build_export_zip(
+                session,
+                open_dossier(
+                    session, doctor, dossier.patient.id, purposes.EXPORT_DOSSIER, clock=clock
+                ),
+                store,
+                base_url=BASE,
+            )
         assert denied.value.refusal is not None
         assert denied.value.refusal.action is AuditAction.EXPORT
 
@@ -224,7 +236,16 @@ class TestExport:
         clock: FrozenClock,
         dossier: Dossier,
     ) -> None:
-        lifecycle.close(session, patient_actor(dossier.patient), dossier.patient.id, clock=clock)
+        lifecycle.close(
+            session,
+            open_dossier(
+                session,
+                patient_actor(dossier.patient),
+                dossier.patient.id,
+                purposes.MANAGE_DOSSIER,
+                clock=clock,
+            ),
+        )
         with pytest.raises(AccessDenied) as denied:
             _export(session, store, clock, dossier)
         assert denied.value.reason == "the dossier is closed: nothing to export"

@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.clock import FrozenClock
@@ -25,7 +27,9 @@ from factories.pdf import content_streams
 
 def _invite(session: Session, clock: FrozenClock, patient: Patient) -> service.Invitation:
     return service.issue_invitation(
-        session, operator_actor(), patient.id, clock=clock, lifetime=CODE_LIFETIME
+        session,
+        open_dossier(session, operator_actor(), patient.id, purposes.ISSUE_INVITATION, clock=clock),
+        lifetime=CODE_LIFETIME,
     )
 
 
@@ -146,7 +150,12 @@ class TestActivationCodes:
     ) -> None:
         patient = make_invited_patient(session, clock)
         letter = _invite(session, clock, patient)
-        service.oppose(session, patient_actor(patient), patient.id, clock=clock)
+        service.oppose(
+            session,
+            open_dossier(
+                session, patient_actor(patient), patient.id, purposes.MANAGE_DOSSIER, clock=clock
+            ),
+        )
         _activate(session, clock, patient, letter.code)
         session.refresh(patient.dossier)
         assert patient.dossier.state is DossierState.ACTIVE
@@ -155,7 +164,15 @@ class TestActivationCodes:
         patient = make_invited_patient(session, clock)
         with pytest.raises(AccessDenied):
             service.issue_invitation(
-                session, patient_actor(patient), patient.id, clock=clock, lifetime=CODE_LIFETIME
+                session,
+                open_dossier(
+                    session,
+                    patient_actor(patient),
+                    patient.id,
+                    purposes.ISSUE_INVITATION,
+                    clock=clock,
+                ),
+                lifetime=CODE_LIFETIME,
             )
 
 

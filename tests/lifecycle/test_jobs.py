@@ -9,7 +9,9 @@ import threading
 from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access.care import break_glass
+from carnet.access.door import open_dossier
 from carnet.audit.models import AuditAction, AuditEvent
 from carnet.audit.service import verify
 from carnet.clock import FrozenClock
@@ -20,7 +22,7 @@ from carnet.essentials import service as essentials
 from carnet.essentials.models import EssentialFact
 from carnet.lifecycle import jobs, service
 from carnet.lifecycle.models import DossierTransition
-from carnet.notifications import service as notifications
+from carnet.notifications import internal as notifications_internal
 from carnet.notifications.models import NewDocuments, Notification, NotificationKind
 from carnet.patients.models import Dossier, DossierState
 from carnet.storage import FilesystemDocumentStore
@@ -56,7 +58,7 @@ class TestAutomaticOpening:
             "job:automatic-opening",
             "the opening deadline passed",
         )
-        [notice] = notifications.inbox(session, patient_id=due.id)
+        [notice] = notifications_internal.inbox(session, patient_id=due.id)
         assert notice.kind is NotificationKind.DOSSIER_OPENED
         assert service.open_due_dossiers(session, clock=clock) == []
 
@@ -64,7 +66,12 @@ class TestAutomaticOpening:
         self, session: Session, clock: FrozenClock
     ) -> None:
         patient = make_invited_patient(session, clock)
-        service.oppose(session, patient_actor(patient), patient.id, clock=clock)
+        service.oppose(
+            session,
+            open_dossier(
+                session, patient_actor(patient), patient.id, purposes.MANAGE_DOSSIER, clock=clock
+            ),
+        )
         clock.advance(OPENING_DELAY * 2)
         assert service.open_due_dossiers(session, clock=clock) == []
 
@@ -158,10 +165,10 @@ class TestPeriodicJobs:
         jobs.report_emergency_expiry(session, clock=clock)
         break_glass(
             session,
-            professional_actor(doctor),
-            patient.id,
+            open_dossier(
+                session, professional_actor(doctor), patient.id, purposes.BREAK_GLASS, clock=clock
+            ),
             reason="unconscious, brought in by ambulance",
-            clock=clock,
         )
         clock.advance(dt.timedelta(hours=25))
         assert jobs.report_emergency_expiry(session, clock=clock) == 1
@@ -173,7 +180,7 @@ class TestPeriodicJobs:
         patient = make_patient(session, clock)
         quiet = make_patient(session, clock)
         for someone in (patient, quiet):
-            notifications.set_preferences(
+            notifications_internal.set_preferences(
                 session,
                 patient_id=someone.id,
                 new_documents=NewDocuments.DIGEST,
@@ -187,10 +194,10 @@ class TestPeriodicJobs:
         clock.advance(dt.timedelta(days=1))
         assert jobs.make_digests(session, clock=clock) == 1
         assert jobs.make_digests(session, clock=clock) == 0
-        [digest] = notifications.inbox(session, patient_id=patient.id)
+        [digest] = notifications_internal.inbox(session, patient_id=patient.id)
         assert digest.kind is NotificationKind.DOCUMENT_DIGEST
         assert json.loads(digest.data)["counts"] == {"lab-report": 2}
-        assert notifications.inbox(session, patient_id=quiet.id) == []
+        assert notifications_internal.inbox(session, patient_id=quiet.id) == []
 
 
 class TestRetention:
@@ -202,14 +209,19 @@ class TestRetention:
         document = make_document(session, store, clock, actor=author, patient_id=patient.id)
         essentials.record_fact(
             session,
-            patient_actor(patient),
-            patient.id,
+            open_dossier(
+                session, patient_actor(patient), patient.id, purposes.RECORD_ESSENTIALS, clock=clock
+            ),
             category="blood-group",
             text="O+",
             details={"group": "O+"},
-            clock=clock,
         )
-        service.close(session, patient_actor(patient), patient.id, clock=clock)
+        service.close(
+            session,
+            open_dossier(
+                session, patient_actor(patient), patient.id, purposes.MANAGE_DOSSIER, clock=clock
+            ),
+        )
         clock.advance(dt.timedelta(days=365 * RETENTION))
         assert jobs.purge_closed_dossiers(session, store, clock=clock, retention_years=10) == {}
         clock.advance(dt.timedelta(days=3))
@@ -261,7 +273,16 @@ class TestRetention:
             author = professional_actor(make_professional(session, clock))
             for _ in range(2):
                 make_document(session, store, clock, actor=author, patient_id=patient.id)
-            service.close(session, patient_actor(patient), patient.id, clock=clock)
+            service.close(
+                session,
+                open_dossier(
+                    session,
+                    patient_actor(patient),
+                    patient.id,
+                    purposes.MANAGE_DOSSIER,
+                    clock=clock,
+                ),
+            )
         clock.advance(dt.timedelta(days=365 * 11))
         report = jobs.run_jobs(sessions, store, clock=clock, retention_years=RETENTION)
         assert (report.purged_dossiers, report.purged_documents, report.purged_objects) == (1, 2, 2)

@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access.actors import Actor, Assurance
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied, StrongerAuthenticationRequired
 from carnet.access.models import RepresentationKind
 from carnet.access.representation import record_representation
@@ -61,7 +63,12 @@ class TestThePatientsTransitions:
         self, session: Session, clock: FrozenClock
     ) -> None:
         patient = make_invited_patient(session, clock)
-        transition = service.activate(session, patient_actor(patient), patient.id, clock=clock)
+        transition = service.activate(
+            session,
+            open_dossier(
+                session, patient_actor(patient), patient.id, purposes.MANAGE_DOSSIER, clock=clock
+            ),
+        )
         session.refresh(patient.dossier)
         assert patient.dossier.state is DossierState.ACTIVE
         assert patient.dossier.opened_at == clock.now()
@@ -81,7 +88,12 @@ class TestThePatientsTransitions:
         self, session: Session, clock: FrozenClock
     ) -> None:
         patient = make_invited_patient(session, clock)
-        service.oppose(session, patient_actor(patient), patient.id, clock=clock)
+        service.oppose(
+            session,
+            open_dossier(
+                session, patient_actor(patient), patient.id, purposes.MANAGE_DOSSIER, clock=clock
+            ),
+        )
         session.refresh(patient.dossier)
         assert patient.dossier.state is DossierState.OPPOSED
         assert patient.dossier.opening_deadline is None  # it will not open by itself
@@ -91,11 +103,15 @@ class TestThePatientsTransitions:
     ) -> None:
         patient = make_patient(session, clock)
         me = patient_actor(patient)
-        service.close(session, me, patient.id, clock=clock)
+        service.close(
+            session, open_dossier(session, me, patient.id, purposes.MANAGE_DOSSIER, clock=clock)
+        )
         assert _state(session, patient) is DossierState.CLOSED
         assert patient.dossier.closed_at == clock.now()
         clock.advance(dt.timedelta(days=3))
-        service.activate(session, me, patient.id, clock=clock)
+        service.activate(
+            session, open_dossier(session, me, patient.id, purposes.MANAGE_DOSSIER, clock=clock)
+        )
         assert _state(session, patient) is DossierState.ACTIVE
         assert patient.dossier.closed_at is None
         who = f"Patient/{patient.id}"
@@ -112,7 +128,12 @@ class TestThePatientsTransitions:
         self, session: Session, clock: FrozenClock
     ) -> None:
         patient = make_patient(session, clock, state=DossierState.OPPOSED)
-        service.activate(session, patient_actor(patient), patient.id, clock=clock)
+        service.activate(
+            session,
+            open_dossier(
+                session, patient_actor(patient), patient.id, purposes.MANAGE_DOSSIER, clock=clock
+            ),
+        )
         assert _history(session, patient)[0][:2] == ("opposed", "active")
 
     def test_a_representative_acts_for_the_patient_and_is_named(
@@ -122,14 +143,21 @@ class TestThePatientsTransitions:
         child = make_invited_patient(session, clock, birth_date=dt.date(2015, 3, 1))
         record_representation(
             session,
-            operator_actor(),
-            child.id,
+            open_dossier(
+                session, operator_actor(), child.id, purposes.RECORD_REPRESENTATION, clock=clock
+            ),
             parent.id,
             kind=RepresentationKind.PARENT,
-            clock=clock,
         )
         transition = service.oppose(
-            session, patient_actor(parent, acting_for=child), child.id, clock=clock
+            session,
+            open_dossier(
+                session,
+                patient_actor(parent, acting_for=child),
+                child.id,
+                purposes.MANAGE_DOSSIER,
+                clock=clock,
+            ),
         )
         assert transition.by == f"Patient/{parent.id}"
         assert transition.on_behalf_of == child.id
@@ -138,8 +166,12 @@ class TestThePatientsTransitions:
     def test_the_history_is_read_by_the_patient(self, session: Session, clock: FrozenClock) -> None:
         patient = make_invited_patient(session, clock)
         me = patient_actor(patient)
-        service.oppose(session, me, patient.id, clock=clock)
-        history = service.dossier_history(session, me, patient.id, clock=clock)
+        service.oppose(
+            session, open_dossier(session, me, patient.id, purposes.MANAGE_DOSSIER, clock=clock)
+        )
+        history = service.dossier_history(
+            session, open_dossier(session, me, patient.id, purposes.MANAGE_DOSSIER, clock=clock)
+        )
         assert [(h.from_state, h.to_state) for h in history] == [
             (DossierState.INVITED, DossierState.OPPOSED)
         ]
@@ -163,7 +195,16 @@ class TestRefusals:
     ) -> None:
         patient = make_patient(session, clock, state=state)
         with pytest.raises(TransitionRefused) as refused:
-            transition(session, patient_actor(patient), patient.id, clock=clock)
+            transition(
+                session,
+                open_dossier(
+                    session,
+                    patient_actor(patient),
+                    patient.id,
+                    purposes.MANAGE_DOSSIER,
+                    clock=clock,
+                ),
+            )
         assert refused.value.state == state.value
         assert f"The dossier is {state.value}" in str(refused.value)
         session.refresh(patient.dossier)
@@ -183,7 +224,10 @@ class TestRefusals:
             operator_actor(),
         ):
             with pytest.raises(AccessDenied) as denied:
-                transition(session, actor, patient.id, clock=clock)
+                transition(
+                    session,
+                    open_dossier(session, actor, patient.id, purposes.MANAGE_DOSSIER, clock=clock),
+                )
             assert denied.value.refusal is not None
             assert denied.value.refusal.action is AuditAction.LIFECYCLE
         session.refresh(patient.dossier)
@@ -193,7 +237,14 @@ class TestRefusals:
         patient = make_patient(session, clock)
         with pytest.raises(StrongerAuthenticationRequired):
             service.close(
-                session, patient_actor(patient, assurance=Assurance.LOW), patient.id, clock=clock
+                session,
+                open_dossier(
+                    session,
+                    patient_actor(patient, assurance=Assurance.LOW),
+                    patient.id,
+                    purposes.MANAGE_DOSSIER,
+                    clock=clock,
+                ),
             )
 
     @pytest.mark.parametrize(

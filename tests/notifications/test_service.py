@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from carnet.clock import FrozenClock
 from carnet.db import session_factory, unit_of_work
 from carnet.directory.models import Professional
+from carnet.notifications import internal as notifications_internal
 from carnet.notifications import service as notifications
 from carnet.notifications.errors import InvalidNotification, NotificationNotFound
 from carnet.notifications.mailer import SmtpMailer
@@ -95,7 +96,7 @@ class TestNotify:
     def test_no_email_when_the_patient_switched_it_off(
         self, session: Session, clock: FrozenClock, patient: Patient
     ) -> None:
-        notifications.set_preferences(
+        notifications_internal.set_preferences(
             session, patient_id=patient.id, new_documents="immediate", email=False, clock=clock
         )
         assert _first_access(session, clock, patient).email_status is EmailStatus.NOT_APPLICABLE
@@ -219,16 +220,16 @@ class TestNewDocuments:
     def test_nothing_now_under_digest_or_off(
         self, session: Session, clock: FrozenClock, patient: Patient, choice: NewDocuments
     ) -> None:
-        notifications.set_preferences(
+        notifications_internal.set_preferences(
             session, patient_id=patient.id, new_documents=choice, email=True, clock=clock
         )
         assert _new_document(session, clock, patient) is None
-        assert notifications.inbox(session, patient_id=patient.id) == []
+        assert notifications_internal.inbox(session, patient_id=patient.id) == []
 
     def test_unknown_document_type(
         self, session: Session, clock: FrozenClock, patient: Patient
     ) -> None:
-        notifications.set_preferences(
+        notifications_internal.set_preferences(
             session, patient_id=patient.id, new_documents="off", email=True, clock=clock
         )
         with pytest.raises(InvalidNotification) as caught:
@@ -251,7 +252,7 @@ class TestDigests:
         self, session: Session, clock: FrozenClock, language: str = "fr"
     ) -> Patient:
         patient = make_patient(session, clock, language=language)
-        notifications.set_preferences(
+        notifications_internal.set_preferences(
             session, patient_id=patient.id, new_documents="digest", email=True, clock=clock
         )
         return patient
@@ -273,12 +274,12 @@ class TestDigests:
             patient.id: {"lab-report": 2},  # chose immediate notices: no digest
         }
         since, until = period
-        made = notifications.build_digests(
+        made = notifications_internal.build_digests(
             session, counts=counts, since=since, until=until, clock=clock
         )
 
         assert made == 2
-        [digest] = notifications.inbox(session, patient_id=french.id)
+        [digest] = notifications_internal.inbox(session, patient_id=french.id)
         assert digest.kind is NotificationKind.DOCUMENT_DIGEST
         assert digest.body == (
             "Depuis le 31/05/2026 à 14:00, votre dossier Carnet a reçu :\n"
@@ -287,11 +288,11 @@ class TestDigests:
             "Vous pouvez les lire depuis votre espace Carnet."
         )
         assert digest.details()["until"] == until.isoformat()
-        [in_english] = notifications.inbox(session, patient_id=english.id)
+        [in_english] = notifications_internal.inbox(session, patient_id=english.id)
         assert "- Laboratory results: 1" in in_english.body
-        assert notifications.inbox(session, patient_id=quiet.id) == []
-        assert notifications.inbox(session, patient_id=patient.id) == []
-        assert set(notifications.patients_wanting_digest(session)) >= {
+        assert notifications_internal.inbox(session, patient_id=quiet.id) == []
+        assert notifications_internal.inbox(session, patient_id=patient.id) == []
+        assert set(notifications_internal.patients_wanting_digest(session)) >= {
             french.id,
             english.id,
             quiet.id,
@@ -304,11 +305,11 @@ class TestDigests:
         counts = {subscriber.id: {"lab-report": 2}}
         since, until = period
         for expected in (1, 0):
-            made = notifications.build_digests(
+            made = notifications_internal.build_digests(
                 session, counts=counts, since=since, until=until, clock=clock
             )
             assert made == expected
-        next_day = notifications.build_digests(
+        next_day = notifications_internal.build_digests(
             session,
             counts=counts,
             since=until,
@@ -316,14 +317,16 @@ class TestDigests:
             clock=clock,
         )
         assert next_day == 1
-        assert len(notifications.inbox(session, patient_id=subscriber.id)) == 2
+        assert len(notifications_internal.inbox(session, patient_id=subscriber.id)) == 2
 
     def test_a_period_must_end_after_it_starts(
         self, session: Session, clock: FrozenClock, period: tuple[dt.datetime, dt.datetime]
     ) -> None:
         since, until = period
         with pytest.raises(InvalidNotification) as caught:
-            notifications.build_digests(session, counts={}, since=until, until=since, clock=clock)
+            notifications_internal.build_digests(
+                session, counts={}, since=until, until=since, clock=clock
+            )
         assert caught.value.field == "until"
 
 
@@ -338,15 +341,19 @@ class TestInbox:
         document = _new_document(session, clock, patient)
 
         # The treating doctor's notice is about this dossier, but not in the patient's inbox.
-        assert notifications.inbox(session, patient_id=patient.id) == [document, emergency, first]
-        assert notifications.inbox(session, patient_id=patient.id, limit=1) == [document]
+        assert notifications_internal.inbox(session, patient_id=patient.id) == [
+            document,
+            emergency,
+            first,
+        ]
+        assert notifications_internal.inbox(session, patient_id=patient.id, limit=1) == [document]
 
         clock.advance(dt.timedelta(minutes=1))
-        read = notifications.mark_read(
+        read = notifications_internal.mark_read(
             session, patient_id=patient.id, notification_id=emergency.id, clock=clock
         )
         assert read.read_at == clock.now()
-        assert notifications.inbox(session, patient_id=patient.id, unread_only=True) == [
+        assert notifications_internal.inbox(session, patient_id=patient.id, unread_only=True) == [
             document,
             first,
         ]
@@ -356,11 +363,11 @@ class TestInbox:
     ) -> None:
         notice = _first_access(session, clock, patient)
         first_read = clock.now()
-        notifications.mark_read(
+        notifications_internal.mark_read(
             session, patient_id=patient.id, notification_id=notice.id, clock=clock
         )
         clock.advance(dt.timedelta(hours=1))
-        again = notifications.mark_read(
+        again = notifications_internal.mark_read(
             session, patient_id=patient.id, notification_id=notice.id, clock=clock
         )
         assert again.read_at == first_read
@@ -373,43 +380,43 @@ class TestInbox:
         _to_patient, to_doctor = _emergency(session, clock, patient, doctor)
         for notice_id in (theirs.id, to_doctor.id, uuid.uuid4()):
             with pytest.raises(NotificationNotFound):
-                notifications.mark_read(
+                notifications_internal.mark_read(
                     session, patient_id=patient.id, notification_id=notice_id, clock=clock
                 )
 
     def test_limit_must_be_positive(self, session: Session, patient: Patient) -> None:
         with pytest.raises(InvalidNotification):
-            notifications.inbox(session, patient_id=patient.id, limit=0)
+            notifications_internal.inbox(session, patient_id=patient.id, limit=0)
 
 
 class TestPreferences:
     def test_defaults_until_the_patient_chooses(
         self, session: Session, clock: FrozenClock, patient: Patient
     ) -> None:
-        assert notifications.preferences(session, patient.id) == notifications.Preferences(
+        assert notifications_internal.preferences(session, patient.id) == notifications.Preferences(
             new_documents=NewDocuments.IMMEDIATE, email=True, updated_at=None
         )
         clock.advance(dt.timedelta(days=1))
-        chosen = notifications.set_preferences(
+        chosen = notifications_internal.set_preferences(
             session, patient_id=patient.id, new_documents="digest", email=False, clock=clock
         )
         assert chosen == notifications.Preferences(NewDocuments.DIGEST, False, clock.now())
-        changed = notifications.set_preferences(
+        changed = notifications_internal.set_preferences(
             session, patient_id=patient.id, new_documents=NewDocuments.OFF, email=True, clock=clock
         )
         assert (changed.new_documents, changed.email) == (NewDocuments.OFF, True)
-        assert notifications.preferences(session, patient.id) == changed
+        assert notifications_internal.preferences(session, patient.id) == changed
 
     def test_unknown_choice(self, session: Session, clock: FrozenClock, patient: Patient) -> None:
         with pytest.raises(InvalidNotification) as caught:
-            notifications.set_preferences(
+            notifications_internal.set_preferences(
                 session, patient_id=patient.id, new_documents="hourly", email=True, clock=clock
             )
         assert caught.value.field == "new_documents"
 
     def test_no_such_patient(self, session: Session, clock: FrozenClock) -> None:
         with pytest.raises(PatientNotFound):
-            notifications.set_preferences(
+            notifications_internal.set_preferences(
                 session, patient_id=uuid.uuid4(), new_documents="off", email=True, clock=clock
             )
 
@@ -420,9 +427,9 @@ class TestDelivery:
     ) -> None:
         notice = _first_access(session, clock, patient)
 
-        report = notifications.deliver_pending(session, smtp_server.mailer(), clock=clock)
+        report = notifications_internal.deliver_pending(session, smtp_server.mailer(), clock=clock)
 
-        assert report == notifications.DeliveryReport(sent=1)
+        assert report == notifications_internal.DeliveryReport(sent=1)
         [message] = smtp_server.messages
         assert message["To"] == "lea.weber@example.lu"
         assert message["From"] == SENDER
@@ -438,8 +445,8 @@ class TestDelivery:
             clock.now(),
             1,
         )
-        again = notifications.deliver_pending(session, smtp_server.mailer(), clock=clock)
-        assert again == notifications.DeliveryReport()
+        again = notifications_internal.deliver_pending(session, smtp_server.mailer(), clock=clock)
+        assert again == notifications_internal.DeliveryReport()
         assert len(smtp_server.messages) == 1
 
     @pytest.mark.parametrize(
@@ -460,7 +467,7 @@ class TestDelivery:
     ) -> None:
         patient = make_patient(session, clock, language=language, email="anna@example.de")
         _emergency(session, clock, patient, None)
-        notifications.deliver_pending(session, smtp_server.mailer(), clock=clock)
+        notifications_internal.deliver_pending(session, smtp_server.mailer(), clock=clock)
         [message] = smtp_server.messages
         assert message["Subject"] == subject
         assert message["Content-Language"] == language
@@ -479,8 +486,8 @@ class TestDelivery:
     ) -> None:
         _first_access(session, clock, make_patient(session, clock, email=None))
         _emergency(session, clock, patient, doctor)
-        report = notifications.deliver_pending(session, smtp_server.mailer(), clock=clock)
-        assert report == notifications.DeliveryReport(sent=1)
+        report = notifications_internal.deliver_pending(session, smtp_server.mailer(), clock=clock)
+        assert report == notifications_internal.DeliveryReport(sent=1)
         assert [m["To"] for m in smtp_server.messages] == ["lea.weber@example.lu"]
 
     def test_address_removed_or_email_switched_off_since_the_notice(
@@ -490,11 +497,11 @@ class TestDelivery:
         quiet = make_patient(session, clock, email="quiet@example.lu")
         notices = [_first_access(session, clock, moved), _first_access(session, clock, quiet)]
         moved.email = None
-        notifications.set_preferences(
+        notifications_internal.set_preferences(
             session, patient_id=quiet.id, new_documents="immediate", email=False, clock=clock
         )
-        report = notifications.deliver_pending(session, smtp_server.mailer(), clock=clock)
-        assert report == notifications.DeliveryReport(not_applicable=2)
+        report = notifications_internal.deliver_pending(session, smtp_server.mailer(), clock=clock)
+        assert report == notifications_internal.DeliveryReport(not_applicable=2)
         assert {n.email_status for n in notices} == {EmailStatus.NOT_APPLICABLE}
         assert smtp_server.messages == []
 
@@ -505,23 +512,23 @@ class TestDelivery:
         notice = _first_access(session, clock, patient)
         mailer = smtp_server.mailer()
         reports = []
-        for delay in (*notifications.RETRY_DELAYS, None):
-            reports.append(notifications.deliver_pending(session, mailer, clock=clock))
+        for delay in (*notifications_internal.RETRY_DELAYS, None):
+            reports.append(notifications_internal.deliver_pending(session, mailer, clock=clock))
             if delay is not None:
                 assert notice.email_retry_at == clock.now() + delay
                 # Not yet due: the run leaves it alone.
-                notifications.deliver_pending(session, mailer, clock=clock)
+                notifications_internal.deliver_pending(session, mailer, clock=clock)
                 clock.advance(delay)
-        assert reports == [notifications.DeliveryReport(retrying=1)] * 4 + [
-            notifications.DeliveryReport(failed=1)
+        assert reports == [notifications_internal.DeliveryReport(retrying=1)] * 4 + [
+            notifications_internal.DeliveryReport(failed=1)
         ]
         assert (notice.email_status, notice.email_attempts, notice.email_retry_at) == (
             EmailStatus.FAILED,
-            notifications.MAX_EMAIL_ATTEMPTS,
+            notifications_internal.MAX_EMAIL_ATTEMPTS,
             None,
         )
-        assert notifications.deliver_pending(session, mailer, clock=clock) == (
-            notifications.DeliveryReport()
+        assert notifications_internal.deliver_pending(session, mailer, clock=clock) == (
+            notifications_internal.DeliveryReport()
         )
 
     def test_a_refused_recipient_does_not_hold_back_the_others(
@@ -533,8 +540,8 @@ class TestDelivery:
         refused = _first_access(session, clock, gone)
         clock.advance(dt.timedelta(seconds=1))
         delivered = _first_access(session, clock, here)
-        report = notifications.deliver_pending(session, smtp_server.mailer(), clock=clock)
-        assert report == notifications.DeliveryReport(sent=1, retrying=1)
+        report = notifications_internal.deliver_pending(session, smtp_server.mailer(), clock=clock)
+        assert report == notifications_internal.DeliveryReport(sent=1, retrying=1)
         assert (refused.email_status, delivered.email_status) == (
             EmailStatus.PENDING,
             EmailStatus.SENT,
@@ -545,14 +552,14 @@ class TestDelivery:
     ) -> None:
         notices = [_first_access(session, clock, patient) for _ in range(3)]
         down = SmtpMailer(HOST, free_port(), sender=SENDER, timeout=2)
-        report = notifications.deliver_pending(session, down, clock=clock)
-        assert report == notifications.DeliveryReport(retrying=1, mailer_unavailable=True)
+        report = notifications_internal.deliver_pending(session, down, clock=clock)
+        assert report == notifications_internal.DeliveryReport(retrying=1, mailer_unavailable=True)
         assert sorted(n.email_attempts for n in notices) == [0, 0, 1]
         # Each run tries one notice; which one, among notices due at the same moment, is not
         # fixed. Enough runs that, whatever the order, one notice uses up its attempts.
-        for _ in range(notifications.MAX_EMAIL_ATTEMPTS * len(notices)):
+        for _ in range(notifications_internal.MAX_EMAIL_ATTEMPTS * len(notices)):
             clock.advance(dt.timedelta(hours=3))
-            notifications.deliver_pending(session, down, clock=clock)
+            notifications_internal.deliver_pending(session, down, clock=clock)
         assert EmailStatus.FAILED in {n.email_status for n in notices}
 
     def test_takes_at_most_limit(
@@ -560,7 +567,9 @@ class TestDelivery:
     ) -> None:
         for _ in range(3):
             _first_access(session, clock, patient)
-        report = notifications.deliver_pending(session, smtp_server.mailer(), clock=clock, limit=2)
+        report = notifications_internal.deliver_pending(
+            session, smtp_server.mailer(), clock=clock, limit=2
+        )
         assert report.sent == 2
 
 
@@ -578,11 +587,11 @@ def test_two_nodes_deliver_each_email_once(
     mailer = smtp_server.mailer()
 
     with sessions() as first, sessions() as second, first.begin():
-        one = notifications.deliver_pending(first, mailer, clock=clock, limit=4)
+        one = notifications_internal.deliver_pending(first, mailer, clock=clock, limit=4)
         with second.begin():
             # Waiting on the first node's locks would be the bug: fail fast instead.
             second.execute(text("SET LOCAL lock_timeout = '5s'"))
-            two = notifications.deliver_pending(second, mailer, clock=clock)
+            two = notifications_internal.deliver_pending(second, mailer, clock=clock)
 
     assert (one.sent, two.sent) == (4, 2)
     message_ids = [message["Message-ID"] for message in smtp_server.messages]

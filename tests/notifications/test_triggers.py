@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from email.message import EmailMessage
 
 from fastapi.testclient import TestClient
@@ -10,14 +11,16 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from carnet.access import care as access_care
+from carnet.access import purposes
 from carnet.access import rules as access_rules
+from carnet.access.door import open_dossier
 from carnet.access.models import GrantLevel
 from carnet.app import create_app
 from carnet.clock import FrozenClock
 from carnet.db import session_factory, unit_of_work
 from carnet.directory.models import Profession
 from carnet.documents import reading
-from carnet.notifications import service as notices
+from carnet.notifications import internal as notifications_internal
 from carnet.notifications.models import Notification, NotificationKind
 from carnet.platform import Platform
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
@@ -29,8 +32,10 @@ from factories.patients import make_patient
 from notifications.mailserver import SmtpServer
 
 
-def _kinds(session: Session, patient_id: object) -> list[str]:
-    return [n.kind.value for n in reversed(notices.inbox(session, patient_id=patient_id))]  # type: ignore[arg-type]
+def _kinds(session: Session, patient_id: uuid.UUID) -> list[str]:
+    return [
+        n.kind.value for n in reversed(notifications_internal.inbox(session, patient_id=patient_id))
+    ]
 
 
 def test_new_documents_from_others_are_announced(
@@ -41,7 +46,7 @@ def test_new_documents_from_others_are_announced(
     make_document(session, store, clock, actor=system_actor(lab), patient_id=patient.id)
     make_document(session, store, clock, actor=patient_actor(patient), patient_id=patient.id)
     assert _kinds(session, patient.id) == [NotificationKind.NEW_DOCUMENT.value]
-    (notice,) = notices.inbox(session, patient_id=patient.id)
+    (notice,) = notifications_internal.inbox(session, patient_id=patient.id)
     assert lab.name in notice.body
 
 
@@ -52,10 +57,17 @@ def test_first_access_by_a_professional_is_told_once(
     gp = make_professional(session, clock)
     me, doctor = patient_actor(patient), professional_actor(gp)
     access_rules.grant_access(
-        session, me, patient.id, level=GrantLevel.NORMAL, professional_id=gp.id, clock=clock
+        session,
+        open_dossier(session, me, patient.id, purposes.GRANT_ACCESS, clock=clock),
+        level=GrantLevel.NORMAL,
+        professional_id=gp.id,
     )
-    reading.list_documents(session, doctor, patient.id, clock=clock)
-    reading.list_documents(session, doctor, patient.id, clock=clock)
+    reading.list_documents(
+        session, open_dossier(session, doctor, patient.id, purposes.FIND_DOCUMENTS, clock=clock)
+    )
+    reading.list_documents(
+        session, open_dossier(session, doctor, patient.id, purposes.FIND_DOCUMENTS, clock=clock)
+    )
     assert _kinds(session, patient.id) == [NotificationKind.FIRST_ACCESS.value]
 
 
@@ -65,13 +77,23 @@ def test_emergency_access_is_told_to_the_patient_and_the_treating_doctor(
     patient = make_patient(session, clock)
     gp = make_professional(session, clock)
     access_rules.designate_treating_doctor(
-        session, patient_actor(patient), patient.id, gp.id, clock=clock
+        session,
+        open_dossier(
+            session,
+            patient_actor(patient),
+            patient.id,
+            purposes.DESIGNATE_TREATING_DOCTOR,
+            clock=clock,
+        ),
+        gp.id,
     )
     emergency = professional_actor(
         make_professional(session, clock, profession=Profession.EMERGENCY_PHYSICIAN)
     )
     access_care.break_glass(
-        session, emergency, patient.id, reason="Road accident, unconscious", clock=clock
+        session,
+        open_dossier(session, emergency, patient.id, purposes.BREAK_GLASS, clock=clock),
+        reason="Road accident, unconscious",
     )
     sent = session.scalars(select(Notification).where(Notification.patient_id == patient.id))
     kinds = {(n.recipient_kind, n.kind.value, n.recipient_professional_id) for n in sent}
@@ -105,7 +127,9 @@ def test_the_server_mails_an_emergency_notice_within_seconds(
     with TestClient(create_app(platform=platform)):
         with unit_of_work(sessions) as session:
             access_care.break_glass(
-                session, emergency, patient_id, reason="Road accident, unconscious", clock=clock
+                session,
+                open_dossier(session, emergency, patient_id, purposes.BREAK_GLASS, clock=clock),
+                reason="Road accident, unconscious",
             )
         messages: list[EmailMessage] = []
         deadline = time.monotonic() + 15

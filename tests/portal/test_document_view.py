@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type hints
+from lxml import etree
 
 from carnet.portal import document_cda, document_rendition, document_view
 from carnet.portal.document_view import render_document
@@ -38,6 +38,11 @@ NOT_WELL_FORMED = {
     "Link_to_Problems_Section_with_linkHTML_C-CDA2.1.xml",
     "Plan_of_Treatment__Planned_Encounter_-_Referral__Planned_Encounter_-_Reason_for_Referral_"
     "C-CDAR2.1.xml",
+}
+# Unstructured documents whose nonXMLBody embeds a PDF: shown as that PDF (tests/cda).
+EMBEDDED_PDF = {
+    "Unstructured__CDA_with_Embedded_PDF_1__Unstructured_Document_embed.xml",
+    "Unstructured__CDA_with_Embedded_PDF_2__CDA_with_Embedded_PDF.xml",
 }
 
 
@@ -66,7 +71,7 @@ class TestDatasetCda:
 
     @pytest.mark.parametrize(
         "path",
-        [p for p in CDA_FILES if p.name not in NOT_WELL_FORMED],
+        [p for p in CDA_FILES if p.name not in NOT_WELL_FORMED | EMBEDDED_PDF],
         ids=lambda p: p.name[:60],
     )
     def test_every_dataset_cda_renders_its_title_and_sections(self, path: Path) -> None:
@@ -129,17 +134,18 @@ class TestDatasetCda:
 
         assert "Chronic cervical pain, stable symptomatology." in text_of(root)
 
-    def test_an_embedded_pdf_body_is_a_placeholder_asking_for_the_download(self) -> None:
+    def test_an_embedded_pdf_body_is_shown_as_its_pdf(self) -> None:
         path = (
             DATASETS
             / "hl7-c-cda-examples"
             / "Unstructured__CDA_with_Embedded_PDF_1__Unstructured_Document_embed.xml"
         )
 
-        root = rendered(render_document("text/xml", path.read_bytes(), language="en"))
+        rendition = render_document("text/xml", path.read_bytes(), language="en")
 
-        assert "download the document to read it" in text_of(root)
-        assert "JVBER" not in text_of(root)  # the base64 of a PDF never reaches the page
+        assert rendition.kind == "pages"
+        assert rendition.pages
+        assert rendition.html is None  # the base64 of the PDF never reaches the page as text
 
     @pytest.mark.parametrize("name", sorted(NOT_WELL_FORMED), ids=lambda n: n[:60])
     def test_a_dataset_fragment_that_is_not_xml_is_shown_as_its_source(self, name: str) -> None:

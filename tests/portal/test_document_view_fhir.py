@@ -15,6 +15,7 @@ from carnet.portal import document_rendition
 from carnet.portal.document_rendition import Rendition, readable_fhir_date, readable_timestamp
 from carnet.portal.document_view import render_document
 from conftest import DATASETS
+from factories.pdf import text_pdf
 from factories.renditions import headings, rendered, text_of
 
 FHIR_JSON_FILES = sorted(
@@ -276,8 +277,10 @@ class TestFhir:
 
 
 class TestOtherKinds:
-    def test_pdf_is_framed_and_images_are_shown(self) -> None:
-        assert render_document("application/pdf", b"%PDF-1.7", language="en") == Rendition("frame")
+    def test_pdf_is_drawn_page_by_page_and_images_are_shown(self) -> None:
+        assert render_document("application/pdf", text_pdf("Result"), language="en").kind == (
+            "pages"
+        )
         png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
         assert render_document("image/png", png, language="en") == Rendition("image")
 

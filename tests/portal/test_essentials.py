@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access import rules as access_rules
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.access.models import GrantLevel
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.catalogue import LOINC_SYSTEM
@@ -98,7 +100,10 @@ def me(patient: Patient) -> Actor:
 def doctor(session: Session, clock: FrozenClock, patient: Patient, me: Actor) -> Actor:
     gp = make_professional(session, clock, family="Hoffmann")
     access_rules.grant_access(
-        session, me, patient.id, level=GrantLevel.NORMAL, professional_id=gp.id, clock=clock
+        session,
+        open_dossier(session, me, patient.id, purposes.GRANT_ACCESS, clock=clock),
+        level=GrantLevel.NORMAL,
+        professional_id=gp.id,
     )
     return professional_actor(gp)
 
@@ -113,7 +118,11 @@ def _record(
     details: dict[str, str] | None = None,
 ) -> EssentialFact:
     return essentials.record_fact(
-        session, actor, patient_id, category=category, text=text, details=details, clock=clock
+        session,
+        open_dossier(session, actor, patient_id, purposes.RECORD_ESSENTIALS, clock=clock),
+        category=category,
+        text=text,
+        details=details,
     )
 
 
@@ -141,7 +150,13 @@ class TestPartial:
             {"name": "Anne Weber", "phone": "+352 621 123 456"},
         )
         _record(session, doctor, patient.id, clock, Category.TREATMENT, "Ramipril 5 mg")
-        html = _render(essentials.read_essentials(session, me, patient.id, clock=clock), actor=me)
+        html = _render(
+            essentials.read_essentials(
+                session,
+                open_dossier(session, me, patient.id, purposes.READ_ESSENTIALS, clock=clock),
+            ),
+            actor=me,
+        )
         page = _parsed(html)
         assert "Essential data" in html
         assert 'class="essentials"' in html
@@ -167,7 +182,13 @@ class TestPartial:
         self, session: Session, clock: FrozenClock, patient: Patient, me: Actor
     ) -> None:
         fact = _record(session, me, patient.id, clock, Category.ALLERGY, "Latex")
-        html = _render(essentials.read_essentials(session, me, patient.id, clock=clock), actor=me)
+        html = _render(
+            essentials.read_essentials(
+                session,
+                open_dossier(session, me, patient.id, purposes.READ_ESSENTIALS, clock=clock),
+            ),
+            actor=me,
+        )
         page = _parsed(html)
         add = f"/portal/essentials/{patient.id}/facts"
         # The patient records four categories, not treatments nor vaccinations.
@@ -186,7 +207,12 @@ class TestPartial:
     ) -> None:
         _record(session, me, patient.id, clock, Category.ALLERGY, "Latex")
         html = _render(
-            essentials.read_essentials(session, me, patient.id, clock=clock), actor=me, csrf=None
+            essentials.read_essentials(
+                session,
+                open_dossier(session, me, patient.id, purposes.READ_ESSENTIALS, clock=clock),
+            ),
+            actor=me,
+            csrf=None,
         )
         assert "<form" not in html
         assert "Latex" in html
@@ -211,7 +237,10 @@ class TestPartial:
         )
         prefix = f"/portal/professional/patients/{patient.id}/documents/"
         html = _render(
-            essentials.read_essentials(session, doctor, patient.id, clock=clock),
+            essentials.read_essentials(
+                session,
+                open_dossier(session, doctor, patient.id, purposes.READ_ESSENTIALS, clock=clock),
+            ),
             actor=doctor,
             document_url_prefix=prefix,
             path=f"/portal/professional/patients/{patient.id}",
@@ -228,7 +257,7 @@ class TestPartial:
 
 @pytest.fixture
 def portal(web: Served) -> Served:
-    """The portal with the essential data routes (``visits.install`` may already serve them)."""
+    """The portal with the essential data routes (``application.install`` may serve them)."""
     app = web.client.app
     routes = {getattr(route, "path", None) for route in app.routes}  # type: ignore[attr-defined]
     if "/portal/essentials/{patient_id}/facts" not in routes:
@@ -316,11 +345,11 @@ class TestForms:
         login = make_professional_login(session, clock, wrapper)
         access_rules.grant_access(
             session,
-            patient_actor(patient),
-            patient.id,
+            open_dossier(
+                session, patient_actor(patient), patient.id, purposes.GRANT_ACCESS, clock=clock
+            ),
             level=GrantLevel.NORMAL,
             professional_id=login.professional.id,
-            clock=clock,
         )
         fact = _record(
             session, patient_actor(patient), patient.id, clock, Category.ALLERGY, "Latex"

@@ -8,6 +8,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied
 from carnet.access.models import RepresentationKind
 from carnet.access.representation import record_representation
@@ -65,7 +67,11 @@ def test_another_patients_refused_attempt_is_named_another_patient(
     _refused(
         session,
         clock,
-        lambda: reading.get_document(session, someone, patient.id, document.id, clock=clock),
+        lambda: reading.get_document(
+            session,
+            open_dossier(session, someone, patient.id, purposes.READ_DOCUMENTS, clock=clock),
+            document.id,
+        ),
     )
 
     text = _history_rows(web)
@@ -86,18 +92,36 @@ def test_a_false_claim_to_represent_is_another_patient_a_true_one_a_representati
     claimant = make_patient(session, clock, given="Zoé")
     parent = make_patient(session, clock, given="Marie")
     record_representation(
-        session, operator_actor(), patient.id, parent.id,
-        kind=RepresentationKind.GUARDIAN, clock=clock,
-    )  # fmt: skip
+        session,
+        open_dossier(
+            session, operator_actor(), patient.id, purposes.RECORD_REPRESENTATION, clock=clock
+        ),
+        parent.id,
+        kind=RepresentationKind.GUARDIAN,
+    )
     _refused(
         session,
         clock,
         lambda: reading.list_documents(
-            session, patient_actor(claimant, acting_for=patient), patient.id, clock=clock
+            session,
+            open_dossier(
+                session,
+                patient_actor(claimant, acting_for=patient),
+                patient.id,
+                purposes.FIND_DOCUMENTS,
+                clock=clock,
+            ),
         ),
     )
     reading.list_documents(
-        session, patient_actor(parent, acting_for=patient), patient.id, clock=clock
+        session,
+        open_dossier(
+            session,
+            patient_actor(parent, acting_for=patient),
+            patient.id,
+            purposes.FIND_DOCUMENTS,
+            clock=clock,
+        ),
     )
 
     text = _history_rows(web)

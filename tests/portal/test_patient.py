@@ -9,7 +9,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.catalogue import load_catalogue
 from carnet.clock import FrozenClock
@@ -23,9 +25,11 @@ from factories.actors import patient_actor, professional_actor
 from factories.auth import PatientLogin, Served, make_patient_login
 from factories.directory import make_organisation, make_professional
 from factories.documents import PATIENT_SUMMARY, make_document
+from factories.pdf import text_pdf
 from factories.portal import csrf_of, sign_in_patient
 
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+# A real one-page PDF: the viewer draws its page with PDFium.
+PDF = text_pdf("Compte rendu: 4 mmol/L")
 
 
 def _signed_in(
@@ -57,7 +61,10 @@ def _publish(
 
 def _listed(session: Session, clock: FrozenClock, patient: Patient) -> list[Document]:
     return reading.list_documents(
-        session, patient_actor(patient), patient.id, clock=clock
+        session,
+        open_dossier(
+            session, patient_actor(patient), patient.id, purposes.FIND_DOCUMENTS, clock=clock
+        ),
     ).documents
 
 
@@ -208,7 +215,7 @@ class TestTimeline:
 
 
 class TestViewer:
-    def test_shows_a_pdf_in_a_frame_and_serves_its_bytes_safely(
+    def test_shows_a_pdf_page_by_page_and_serves_its_bytes_safely(
         self,
         web: Served,
         session: Session,
@@ -225,7 +232,10 @@ class TestViewer:
         page = web.client.get(f"/portal/patient/documents/{document.id}")
         assert page.status_code == 200
         content_url = f"/portal/patient/documents/{document.id}/content"
-        assert f'<iframe src="{content_url}"' in page.text
+        # Drawn as images in the page (phones show no framed PDF), its text beside them.
+        assert '<img src="data:image/png;base64,' in page.text
+        assert "Compte rendu: 4 mmol/L" in page.text
+        assert "<iframe" not in page.text
         assert f'href="{content_url}?download=1"' in page.text
         assert '<dl class="facts">' in page.text
         inline = web.client.get(content_url)

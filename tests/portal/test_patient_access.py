@@ -10,13 +10,16 @@ from sqlalchemy.orm import Session
 
 from carnet.access import care as access_care
 from carnet.access import identification as access_identification
+from carnet.access import purposes
 from carnet.access import rules as access_rules
-from carnet.access.errors import AccessDenied
+from carnet.access.door import open_dossier
+from carnet.access.errors import AccessDenied, ProfessionalBlocked
 from carnet.access.models import Block, Grant, GrantLevel
 from carnet.audit.models import AuditAction, AuditEvent
 from carnet.clock import FrozenClock
 from carnet.directory.models import Profession, Professional
 from carnet.documents import reading
+from carnet.notifications import internal as notifications_internal
 from carnet.notifications import service as notices
 from carnet.notifications.models import NewDocuments
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
@@ -83,7 +86,16 @@ class TestWhoHasAccess:
         # Access lasts through the whole of the end date, in the portal's time zone.
         assert grant.ends_at == dt.datetime(2026, 12, 31, 23, 0, tzinfo=dt.UTC)
         # The grant is a real one: the doctor now reads the dossier.
-        reading.list_documents(session, professional_actor(doctor), login.patient.id, clock=clock)
+        reading.list_documents(
+            session,
+            open_dossier(
+                session,
+                professional_actor(doctor),
+                login.patient.id,
+                purposes.FIND_DOCUMENTS,
+                clock=clock,
+            ),
+        )
 
     def test_finds_a_professional_by_their_identifier(
         self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
@@ -101,9 +113,17 @@ class TestWhoHasAccess:
         login = _signed_in(web, session, clock, wrapper)
         doctor = _professional(session, clock, "Kieffer")
         access_rules.grant_access(
-            session, patient_actor(login.patient), login.patient.id,
-            level=GrantLevel.NORMAL, professional_id=doctor.id, clock=clock,
-        )  # fmt: skip
+            session,
+            open_dossier(
+                session,
+                patient_actor(login.patient),
+                login.patient.id,
+                purposes.GRANT_ACCESS,
+                clock=clock,
+            ),
+            level=GrantLevel.NORMAL,
+            professional_id=doctor.id,
+        )
         page = web.client.get(ACCESS)
         [grant] = session.scalars(select(Grant).where(Grant.patient_id == login.patient.id))
         after = _post(web, f"/portal/patient/access/grants/{grant.id}/revoke", page.text)
@@ -128,11 +148,20 @@ class TestWhoHasAccess:
         assert "Marc Reuter" in blocked
         [block] = session.scalars(select(Block).where(Block.patient_id == login.patient.id))
         assert block.lifted_at is None
-        # A block holds even against the patient's own grant.
-        access_rules.grant_access(
-            session, patient_actor(login.patient), login.patient.id,
-            level=GrantLevel.NORMAL, professional_id=doctor.id, clock=clock,
-        )  # fmt: skip
+        # While the block stands the patient cannot grant access (the portal asks to lift it).
+        with pytest.raises(ProfessionalBlocked):
+            access_rules.grant_access(
+                session,
+                open_dossier(
+                    session,
+                    patient_actor(login.patient),
+                    login.patient.id,
+                    purposes.GRANT_ACCESS,
+                    clock=clock,
+                ),
+                level=GrantLevel.NORMAL,
+                professional_id=doctor.id,
+            )
         with pytest.raises(AccessDenied):
             access_identification.read_demographics(
                 session, professional_actor(doctor), login.patient.id, clock=clock
@@ -140,9 +169,88 @@ class TestWhoHasAccess:
         lifted = _post(web, f"/portal/patient/access/blocks/{block.id}/lift", page)
         assert "The block is lifted." in lifted
         assert "You have blocked nobody." in lifted
+        access_rules.grant_access(
+            session,
+            open_dossier(
+                session,
+                patient_actor(login.patient),
+                login.patient.id,
+                purposes.GRANT_ACCESS,
+                clock=clock,
+            ),
+            level=GrantLevel.NORMAL,
+            professional_id=doctor.id,
+        )
         access_identification.read_demographics(
             session, professional_actor(doctor), login.patient.id, clock=clock
         )
+
+    def test_granting_a_blocked_professional_asks_to_lift_the_block_first(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        login = _signed_in(web, session, clock, wrapper)
+        pharmacist = _professional(session, clock, "Gonçalves", Profession.PHARMACIST)
+        found = web.client.get(ACCESS, params={"q": "goncalves"})
+        assert "Block Marc Gonçalves" in found.text
+        page = _post(
+            web, "/portal/patient/access/blocks", found.text, professional=str(pharmacist.id)
+        )
+        # A form from before the block: the grant is not made, the page asks.
+        asked = web.client.post(
+            "/portal/patient/access/grants",
+            data={"csrf": csrf_of(page), "professional": str(pharmacist.id), "level": "normal"},
+        )
+        assert asked.status_code == 409
+        assert "Marc Gonçalves is blocked from your dossier" in asked.text
+        assert "Access granted." not in asked.text
+        me = patient_actor(login.patient)
+        assert (
+            access_rules.access_overview(
+                session,
+                open_dossier(
+                    session, me, login.patient.id, purposes.READ_ACCESS_RULES, clock=clock
+                ),
+            ).grants
+            == []
+        )
+        granted = _post(
+            web,
+            "/portal/patient/access/grants",
+            asked.text,
+            professional=str(pharmacist.id),
+            level="normal",
+            lift_block="1",
+        )
+        assert "Access granted." in granted
+        overview = access_rules.access_overview(
+            session,
+            open_dossier(session, me, login.patient.id, purposes.READ_ACCESS_RULES, clock=clock),
+        )
+        assert overview.blocks == []
+        assert [g.professional_id for g in overview.grants] == [pharmacist.id]
+
+    def test_granting_again_changes_the_grant_and_each_button_names_its_person(
+        self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+    ) -> None:
+        login = _signed_in(web, session, clock, wrapper)
+        doctor = _professional(session, clock, "Meyer")
+        found = web.client.get(ACCESS, params={"q": "marc meyer"})
+        page = _post(
+            web, "/portal/patient/access/grants", found.text, professional=str(doctor.id),
+            level="normal", q="marc meyer",
+        )  # fmt: skip
+        assert "Change the access of Marc Meyer" in page  # back on the search, now granted
+        page = _post(
+            web, "/portal/patient/access/grants", page, professional=str(doctor.id),
+            level="extended",
+        )  # fmt: skip
+        me = patient_actor(login.patient)
+        grants = access_rules.access_overview(
+            session,
+            open_dossier(session, me, login.patient.id, purposes.READ_ACCESS_RULES, clock=clock),
+        ).grants
+        assert [(g.professional_id, g.level) for g in grants] == [(doctor.id, GrantLevel.EXTENDED)]
+        assert "Revoke the access of Marc Meyer" in page
 
     def test_designates_the_treating_doctor_and_ends_the_designation(
         self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
@@ -155,7 +263,14 @@ class TestWhoHasAccess:
         )
         assert "Your treating doctor is designated." in page
         overview = access_rules.access_overview(
-            session, patient_actor(login.patient), login.patient.id, clock=clock
+            session,
+            open_dossier(
+                session,
+                patient_actor(login.patient),
+                login.patient.id,
+                purposes.READ_ACCESS_RULES,
+                clock=clock,
+            ),
         )
         assert overview.treating_doctor is not None
         assert overview.treating_doctor.professional_id == doctor.id
@@ -177,7 +292,14 @@ class TestWhoHasAccess:
         )
         assert "general practitioner or a specialist" in page
         overview = access_rules.access_overview(
-            session, patient_actor(login.patient), login.patient.id, clock=clock
+            session,
+            open_dossier(
+                session,
+                patient_actor(login.patient),
+                login.patient.id,
+                purposes.READ_ACCESS_RULES,
+                clock=clock,
+            ),
         )
         assert overview.treating_doctor is None
 
@@ -192,9 +314,16 @@ class TestWhoHasAccess:
         assert access_rules.current_preferences(session, login.patient.id).emergency_opposed
         with pytest.raises(AccessDenied):
             access_care.break_glass(
-                session, professional_actor(urgentist), login.patient.id,
-                reason="Unconscious after a road accident", clock=clock,
-            )  # fmt: skip
+                session,
+                open_dossier(
+                    session,
+                    professional_actor(urgentist),
+                    login.patient.id,
+                    purposes.BREAK_GLASS,
+                    clock=clock,
+                ),
+                reason="Unconscious after a road accident",
+            )
         clock.advance(dt.timedelta(minutes=5))
         choice = access_rules.preferences_in_force(session, login.patient.id)
         assert choice is not None
@@ -212,9 +341,16 @@ class TestWhoHasAccess:
         login = _signed_in(web, session, clock, wrapper)
         urgentist = _professional(session, clock, "Urgence", Profession.EMERGENCY_PHYSICIAN)
         access_care.break_glass(
-            session, professional_actor(urgentist), login.patient.id,
-            reason="Unconscious after a road accident", clock=clock,
-        )  # fmt: skip
+            session,
+            open_dossier(
+                session,
+                professional_actor(urgentist),
+                login.patient.id,
+                purposes.BREAK_GLASS,
+                clock=clock,
+            ),
+            reason="Unconscious after a road accident",
+        )
         page = web.client.get(ACCESS)
         assert "Emergency access open" in page.text
         assert "Unconscious after a road accident" in page.text
@@ -250,12 +386,28 @@ class TestHistory:
             session, store, clock, actor=professional_actor(author), patient_id=login.patient.id
         )
         access_rules.grant_access(
-            session, patient_actor(login.patient), login.patient.id,
-            level=GrantLevel.NORMAL, professional_id=reader.id, clock=clock,
-        )  # fmt: skip
+            session,
+            open_dossier(
+                session,
+                patient_actor(login.patient),
+                login.patient.id,
+                purposes.GRANT_ACCESS,
+                clock=clock,
+            ),
+            level=GrantLevel.NORMAL,
+            professional_id=reader.id,
+        )
         clock.advance(dt.timedelta(minutes=10))
         reading.get_document(
-            session, professional_actor(reader), login.patient.id, document.id, clock=clock
+            session,
+            open_dossier(
+                session,
+                professional_actor(reader),
+                login.patient.id,
+                purposes.READ_DOCUMENTS,
+                clock=clock,
+            ),
+            document.id,
         )
         page = web.client.get("/portal/patient/history")
         assert page.status_code == 200
@@ -279,9 +431,16 @@ class TestHistory:
         login = _signed_in(web, session, clock, wrapper)
         urgentist = _professional(session, clock, "Urgence", Profession.EMERGENCY_PHYSICIAN)
         access_care.break_glass(
-            session, professional_actor(urgentist), login.patient.id,
-            reason="Unconscious after a road accident", clock=clock,
-        )  # fmt: skip
+            session,
+            open_dossier(
+                session,
+                professional_actor(urgentist),
+                login.patient.id,
+                purposes.BREAK_GLASS,
+                clock=clock,
+            ),
+            reason="Unconscious after a road accident",
+        )
         page = web.client.get("/portal/patient/history")
         assert '<tr class="emergency">' in page.text
         assert 'class="badge badge-danger">Emergency access' in page.text
@@ -340,15 +499,22 @@ class TestNotifications:
         login = _signed_in(web, session, clock, wrapper)
         urgentist = _professional(session, clock, "Urgence", Profession.EMERGENCY_PHYSICIAN)
         access_care.break_glass(
-            session, professional_actor(urgentist), login.patient.id,
-            reason="Unconscious after a road accident", clock=clock,
-        )  # fmt: skip
+            session,
+            open_dossier(
+                session,
+                professional_actor(urgentist),
+                login.patient.id,
+                purposes.BREAK_GLASS,
+                clock=clock,
+            ),
+            reason="Unconscious after a road accident",
+        )
         home = web.client.get("/portal/patient")
         assert "1 unread notification" in home.text
         page = web.client.get("/portal/patient/notifications")
         assert '<li class="card emergency">' in page.text
         assert "Unconscious after a road accident" in page.text
-        [notice] = notices.inbox(session, patient_id=login.patient.id)
+        [notice] = notifications_internal.inbox(session, patient_id=login.patient.id)
         after = _post(web, f"/portal/patient/notifications/{notice.id}/read", page.text)
         assert "Marked as read." in after
         assert "Mark as read" not in after
@@ -366,14 +532,17 @@ class TestNotifications:
             web, "/portal/patient/notifications/preferences", page.text, new_documents="digest"
         )
         assert "Your preferences are saved." in saved
-        chosen = notices.preferences(session, login.patient.id)
+        chosen = notifications_internal.preferences(session, login.patient.id)
         assert chosen.new_documents is NewDocuments.DIGEST
         assert chosen.email is False
         refused = _post(
             web, "/portal/patient/notifications/preferences", saved, new_documents="hourly"
         )
         assert "Choose immediate, digest or off" in refused
-        assert notices.preferences(session, login.patient.id).new_documents is NewDocuments.DIGEST
+        assert (
+            notifications_internal.preferences(session, login.patient.id).new_documents
+            is NewDocuments.DIGEST
+        )
 
     def test_another_patients_notice_cannot_be_marked(
         self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper

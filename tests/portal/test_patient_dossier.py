@@ -13,7 +13,9 @@ import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access import representation as access_representation
+from carnet.access.door import open_dossier
 from carnet.access.models import Representation, RepresentationKind
 from carnet.audit.models import AuditAction, AuditEvent
 from carnet.auth import accounts
@@ -51,7 +53,9 @@ def _invited_and_signed_in(
         session, patient_id=patient.id, password=PASSWORD, key_wrapper=wrapper, clock=clock
     )
     letter = lifecycle.issue_invitation(
-        session, operator_actor(), patient.id, clock=clock, lifetime=CODE_LIFETIME
+        session,
+        open_dossier(session, operator_actor(), patient.id, purposes.ISSUE_INVITATION, clock=clock),
+        lifetime=CODE_LIFETIME,
     )
     login = PatientLogin(patient, patient.identifiers[0].value, pyotp.TOTP(secret))
     sign_in_patient(web.client, login, clock)
@@ -226,11 +230,11 @@ class TestActingFor:
         child = make_patient(session, clock, given="Noah", birth_date=dt.date(2015, 3, 1))
         access_representation.record_representation(
             session,
-            operator_actor(),
-            child.id,
+            open_dossier(
+                session, operator_actor(), child.id, purposes.RECORD_REPRESENTATION, clock=clock
+            ),
             parent.patient.id,
             kind=RepresentationKind.PARENT,
-            clock=clock,
         )
         return parent, child
 
@@ -296,7 +300,11 @@ class TestActingFor:
             select(Representation).where(Representation.patient_id == child.id)
         )
         access_representation.revoke_representation(
-            session, operator_actor(), child.id, link.id, clock=clock
+            session,
+            open_dossier(
+                session, operator_actor(), child.id, purposes.RECORD_REPRESENTATION, clock=clock
+            ),
+            link.id,
         )
         home = web.client.get("/portal/patient")
         assert home.status_code == 200

@@ -21,7 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.access import guard as access_guard
+from carnet.access import purposes
 from carnet.access import rules as access_rules
+from carnet.access.door import open_dossier
 from carnet.access.models import GrantLevel
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.auth import accounts
@@ -31,7 +33,7 @@ from carnet.directory.models import Profession
 from carnet.documents import reading
 from carnet.documents.models import Document
 from carnet.essentials import service as essentials
-from carnet.notifications import service as notifications
+from carnet.notifications import internal as notifications_internal
 from carnet.notifications.models import NotificationKind
 from carnet.patients.models import Patient
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
@@ -46,6 +48,7 @@ from factories.auth import (
 from factories.directory import make_organisation, make_professional
 from factories.documents import PATIENT_SUMMARY, make_document
 from factories.patients import make_patient
+from factories.pdf import text_pdf
 from factories.portal import csrf_of, sign_in_professional
 
 HOME = "/portal/professional"
@@ -78,11 +81,15 @@ class Clinic:
         """The patient grants the professional access, as from their own portal."""
         access_rules.grant_access(
             self.session,
-            patient_actor(self.patient),
-            self.patient.id,
+            open_dossier(
+                self.session,
+                patient_actor(self.patient),
+                self.patient.id,
+                purposes.GRANT_ACCESS,
+                clock=self.clock,
+            ),
             level=level,
             professional_id=self.login.professional.id,
-            clock=self.clock,
         )
 
     def document_by_a_colleague(self, **changes: object) -> tuple[Document, bytes]:
@@ -118,7 +125,8 @@ class Clinic:
 
     def notices(self) -> list[NotificationKind]:
         return [
-            notice.kind for notice in notifications.inbox(self.session, patient_id=self.patient.id)
+            notice.kind
+            for notice in notifications_internal.inbox(self.session, patient_id=self.patient.id)
         ]
 
 
@@ -401,12 +409,16 @@ class TestBreakGlass:
         clinic.document_by_a_colleague(title="Bilan sanguin")
         essentials.record_fact(
             clinic.session,
-            professional_actor(make_professional(clinic.session, clinic.clock)),
-            clinic.patient.id,
+            open_dossier(
+                clinic.session,
+                professional_actor(make_professional(clinic.session, clinic.clock)),
+                clinic.patient.id,
+                purposes.RECORD_ESSENTIALS,
+                clock=clinic.clock,
+            ),
             category="allergy",
             text="Penicillin: anaphylaxis",
             details={"substance": "Penicillin", "severity": "severe"},
-            clock=clinic.clock,
         )
         no_access = clinic.client.get(patient_url(clinic.patient))
         assert no_access.status_code == 403
@@ -449,10 +461,14 @@ class TestBreakGlass:
         clinic = emergency
         access_rules.set_preferences(
             clinic.session,
-            patient_actor(clinic.patient),
-            clinic.patient.id,
+            open_dossier(
+                clinic.session,
+                patient_actor(clinic.patient),
+                clinic.patient.id,
+                purposes.SET_ACCESS_PREFERENCES,
+                clock=clinic.clock,
+            ),
             access_guard.Preferences(emergency_opposed=True),
-            clock=clinic.clock,
         )
         answer = self._break(clinic, reason="Unconscious on arrival.", confirm="yes")
         assert answer.status_code == 403
@@ -512,12 +528,19 @@ class TestUpload:
         assert added.hidden_from_patient
         assert added.service_start == dt.datetime(2026, 5, 29, 22, 0, tzinfo=dt.UTC)
         as_patient = reading.list_documents(
-            clinic.session, patient_actor(clinic.patient), clinic.patient.id, clock=clinic.clock
+            clinic.session,
+            open_dossier(
+                clinic.session,
+                patient_actor(clinic.patient),
+                clinic.patient.id,
+                purposes.FIND_DOCUMENTS,
+                clock=clinic.clock,
+            ),
         )
         assert as_patient.total == 0  # masked from the patient until disclosed
 
-    def test_a_pdf_shows_in_a_frame_of_its_own_content(self, clinic: Clinic) -> None:
-        pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    def test_a_pdf_shows_page_by_page_and_serves_its_own_content(self, clinic: Clinic) -> None:
+        pdf = text_pdf("Compte rendu: 4 mmol/L")
         answer = self._upload(
             clinic,
             pdf,
@@ -529,7 +552,8 @@ class TestUpload:
         assert answer.status_code == 303
         location = answer.headers["location"]
         viewer = clinic.client.get(location)
-        assert f'<iframe src="{location}/content"' in viewer.text
+        assert '<img src="data:image/png;base64,' in viewer.text
+        assert "Compte rendu: 4 mmol/L" in viewer.text
         served = clinic.client.get(f"{location}/content")
         assert served.content == pdf
         assert served.headers["content-type"] == "application/pdf"
@@ -567,11 +591,11 @@ class TestWeakSignIn:
         patient = make_patient(session, clock)
         access_rules.grant_access(
             session,
-            patient_actor(patient),
-            patient.id,
+            open_dossier(
+                session, patient_actor(patient), patient.id, purposes.GRANT_ACCESS, clock=clock
+            ),
             level=GrantLevel.NORMAL,
             professional_id=login.professional.id,
-            clock=clock,
         )
         document = make_document(
             session,

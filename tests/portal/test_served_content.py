@@ -12,7 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access import rules as access_rules
+from carnet.access.door import open_dossier
 from carnet.access.models import GrantLevel
 from carnet.clock import FrozenClock
 from carnet.documents.models import Document
@@ -189,9 +191,13 @@ class TestTheProfessionalPortal:
         sign_in_professional(web.client, login, clock)
         patient = make_patient_login(session, clock, wrapper).patient
         access_rules.grant_access(
-            session, patient_actor(patient), patient.id,
-            level=GrantLevel.NORMAL, professional_id=login.professional.id, clock=clock,
-        )  # fmt: skip
+            session,
+            open_dossier(
+                session, patient_actor(patient), patient.id, purposes.GRANT_ACCESS, clock=clock
+            ),
+            level=GrantLevel.NORMAL,
+            professional_id=login.professional.id,
+        )
         document = _publish(session, store, clock, patient.id, mime_type, content)
         base = f"/portal/professional/patients/{patient.id}/documents/{document.id}"
 

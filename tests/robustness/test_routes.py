@@ -21,6 +21,7 @@ from fastapi.routing import iter_route_contexts
 
 from carnet.app import create_app
 from carnet.fhir.search import MAX_VALUE_CHARS
+from carnet.web.way_in import served_routes
 from factories.auth import settings
 from robustness.conftest import PUBLISH_SCOPE, Target
 
@@ -35,7 +36,7 @@ def _routes() -> list[tuple[str, str]]:
     app = create_app(settings())
     found = {
         (method, route.path)
-        for route in iter_route_contexts(app.routes)
+        for route in iter_route_contexts(served_routes(app))
         if route.path and route.path.startswith(("/fhir", "/oauth", "/.well-known"))
         for method in route.methods or ()
         if method != "HEAD"

@@ -19,7 +19,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from carnet.access import purposes
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.cli import app
 from carnet.clock import FrozenClock
 from carnet.db import session_factory, unit_of_work
@@ -110,17 +112,17 @@ def test_referenced_objects_are_kept_whatever_the_document_status(
         old = make_document(session, store, clock, actor=author, patient_id=patient_id)
         new = publication.replace_document(
             session,
+            open_dossier(session, author, patient_id, purposes.REPLACE_DOCUMENT, clock=clock),
             store,
-            actor=author,
-            patient_id=patient_id,
             replaced_id=old.id,
             metadata=lab_metadata(clock),
             content=b"Version corrigee",
-            clock=clock,
         )
         wrong = make_document(session, store, clock, actor=author, patient_id=patient_id)
         visibility.mark_entered_in_error(
-            session, actor=author, patient_id=patient_id, document_id=wrong.id, clock=clock
+            session,
+            open_dossier(session, author, patient_id, purposes.MANAGE_DOCUMENT, clock=clock),
+            wrong.id,
         )
     orphan = store.put(str(patient_id), b"Contenu d'une publication refusee").key
     kept = sorted(d.content_key for d in (current, old, new, wrong))

@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access import representation as access_representation
+from carnet.access.door import open_dossier
 from carnet.access.models import RepresentationKind
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.auth.models import AppApproval
@@ -283,11 +285,11 @@ class TestRepresentatives:
         stranger = make_patient(session, clock, given="Zoé")
         access_representation.record_representation(
             session,
-            operator_actor(),
-            child.id,
+            open_dossier(
+                session, operator_actor(), child.id, purposes.RECORD_REPRESENTATION, clock=clock
+            ),
             login.patient.id,
             kind=RepresentationKind.PARENT,
-            clock=clock,
         )
         documents = {
             "parent": _publish(session, store, clock, login.patient),
@@ -423,7 +425,7 @@ class TestScopesInPlainWords:
 
     def test_every_scope_carnet_offers_has_words(self) -> None:
         from carnet.access.scopes import NON_RESOURCE_SCOPES
-        from carnet.web.oauth_tokens import _SCOPES_SUPPORTED
+        from carnet.oauth.tokens import _SCOPES_SUPPORTED
 
         for scope in {*NON_RESOURCE_SCOPES, *_SCOPES_SUPPORTED}:
             for sentence in describe(scope, lambda message: message):

@@ -111,7 +111,9 @@ def test_extraction_finds_the_portal_messages_only() -> None:
     outside = {
         source.where
         for source in sources
-        if not source.where.startswith(("src/carnet/portal/", "src/carnet/web/"))
+        if not source.where.startswith(
+            ("src/carnet/portal/", "src/carnet/web/", "src/carnet/oauth/")
+        )
     }
     assert not outside, f"messages extracted from other sources: {sorted(outside)}"
     plural = [source for source in sources if isinstance(source.id, tuple)]

@@ -10,6 +10,8 @@ import pyotp
 import pytest
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
+from carnet.access.door import open_dossier
 from carnet.auth import onboarding
 from carnet.auth.models import ProfessionalAccount
 from carnet.clock import FrozenClock
@@ -87,7 +89,11 @@ class TestLetter:
     ) -> None:
         patient = make_invited_patient(session, clock, birth_date=BORN)
         code = lifecycle.issue_invitation(
-            session, operator_actor(), patient.id, clock=clock, lifetime=CODE_LIFETIME
+            session,
+            open_dossier(
+                session, operator_actor(), patient.id, purposes.ISSUE_INVITATION, clock=clock
+            ),
+            lifetime=CODE_LIFETIME,
         ).code
         app = make_app(session, clock)
         client = production.client
@@ -134,7 +140,11 @@ class TestLetter:
     ) -> None:
         patient = make_invited_patient(session, clock, birth_date=BORN)
         code = lifecycle.issue_invitation(
-            session, operator_actor(), patient.id, clock=clock, lifetime=CODE_LIFETIME
+            session,
+            open_dossier(
+                session, operator_actor(), patient.id, purposes.ISSUE_INVITATION, clock=clock
+            ),
+            lifetime=CODE_LIFETIME,
         ).code
         client = production.client
         client.get("/oauth/authorize/letter")

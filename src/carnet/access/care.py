@@ -3,8 +3,10 @@
 A care contact opens a normal access window, its length by profession (as in Austria's ELGA)
 unless the patient chose one; presence is shown by a one-time code the patient issues here, or
 by their card. Breaking the glass opens a dossier for a bounded time, with a stated reason, and
-tells the patient and their treating doctor at once. Each asks the policy first, through the
-guard.
+tells the patient and their treating doctor at once. Each takes the dossier opened at the door
+for its purpose: recording a care contact and breaking the glass are decided on their own terms
+(``Action.RECORD_CARE_CONTACT``, ``Action.BREAK_GLASS``), as the professional has no basis
+before the act.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access.actors import Actor, Assurance
+from carnet.access.door import OpenedDossier
 from carnet.access.errors import AccessRuleNotFound, InvalidAccessRule
-from carnet.access.guard import authorize, record_action
 from carnet.access.models import (
     CareContact,
     CareContactCode,
@@ -28,13 +31,7 @@ from carnet.access.models import (
     EmergencyAccess,
     TreatingDoctor,
 )
-from carnet.access.policy import Action
-from carnet.access.rules import (
-    MAX_CARE_CONTACT_DAYS,
-    authorize_control,
-    current_preferences,
-    keep_rule,
-)
+from carnet.access.rules import MAX_CARE_CONTACT_DAYS, current_preferences, keep_rule
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction
 from carnet.clock import Clock
@@ -50,23 +47,22 @@ CARE_CONTACT_CODE_LIFETIME = dt.timedelta(minutes=15)
 _MIN_REASON = 10
 
 
-def issue_care_contact_code(
-    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
-) -> str:
+def issue_care_contact_code(session: Session, dossier: OpenedDossier) -> str:
     """A one-time code the patient shows a professional (15 minutes); stored as a hash."""
-    authorize_control(session, actor, patient_id, audit=AuditAction.CARE_CONTACT_CODE, clock=clock)
+    dossier.require(purposes.ISSUE_CARE_CONTACT_CODE)
+    patient_id, now = dossier.patient_id, dossier.clock.now()
     code = f"{secrets.randbelow(10**8):08d}"
     session.add(
         CareContactCode(
             patient_id=patient_id,
             id=uuid.uuid4(),
             code_hash=_hash_code(patient_id, code),
-            issued_at=clock.now(),
-            expires_at=clock.now() + CARE_CONTACT_CODE_LIFETIME,
+            issued_at=now,
+            expires_at=now + CARE_CONTACT_CODE_LIFETIME,
         )
     )
     session.flush()
-    record_action(session, actor, AuditAction.CARE_CONTACT_CODE, patient_id, clock)
+    dossier.record(session, AuditAction.CARE_CONTACT_CODE)
     return code
 
 
@@ -75,11 +71,9 @@ def issue_care_contact_code(
 
 def record_care_contact(
     session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
+    dossier: OpenedDossier,
     *,
     method: CareContactMethod,
-    clock: Clock,
     code: str | None = None,
 ) -> CareContact:
     """Record a care contact with the patient present; opens a normal access window.
@@ -87,15 +81,8 @@ def record_care_contact(
     Presence is shown by the patient's one-time code, or by their card read in the
     professional's own software — accepted only from a professional signed in with their card.
     """
-    now = clock.now()
-    authorize(
-        session,
-        actor,
-        patient_id,
-        Action.RECORD_CARE_CONTACT,
-        now=now,
-        audit=AuditAction.CARE_CONTACT,
-    )
+    dossier.require(purposes.RECORD_CARE_CONTACT)
+    actor, patient_id, now = dossier.actor, dossier.patient_id, dossier.clock.now()
     if method is CareContactMethod.CODE:
         _consume_code(session, patient_id, code or "", now)
     elif actor.assurance < Assurance.HIGH:
@@ -120,34 +107,24 @@ def record_care_contact(
     )
     keep_rule(
         session,
+        dossier,
         contact,
-        actor=actor,
         action=AuditAction.CARE_CONTACT,
-        patient_id=patient_id,
-        clock=clock,
         details={"method": method.value, "window_ends_at": contact.window_ends_at},
     )
     return contact
 
 
 def adjust_care_contact(
-    session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
-    contact_id: uuid.UUID,
-    *,
-    ends_at: dt.datetime,
-    clock: Clock,
+    session: Session, dossier: OpenedDossier, contact_id: uuid.UUID, *, ends_at: dt.datetime
 ) -> CareContact:
     """The patient shortens (or ends, with a past date) or extends a care-contact window.
 
     A window never reaches beyond 365 days from the contact.
     """
-    now = clock.now()
-    authorize(
-        session, actor, patient_id, Action.MANAGE_ACCESS, now=now, audit=AuditAction.CARE_CONTACT
-    )
-    contact = session.get(CareContact, (patient_id, contact_id))
+    dossier.require(purposes.ADJUST_CARE_CONTACT)
+    now = dossier.clock.now()
+    contact = session.get(CareContact, (dossier.patient_id, contact_id))
     if contact is None or contact.ended_at is not None:
         raise AccessRuleNotFound("open care contact")
     if ends_at > contact.recorded_at + dt.timedelta(days=MAX_CARE_CONTACT_DAYS):
@@ -156,16 +133,14 @@ def adjust_care_contact(
         )
     if ends_at <= now:
         contact.ended_at = now
-        contact.ended_by = actor.subject
+        contact.ended_by = dossier.actor.subject
     else:
         contact.window_ends_at = ends_at
     keep_rule(
         session,
+        dossier,
         contact,
-        actor=actor,
         action=AuditAction.CARE_CONTACT,
-        patient_id=patient_id,
-        clock=clock,
         details={"adjusted_to": ends_at, "ended": contact.ended_at is not None},
     )
     return contact
@@ -173,23 +148,20 @@ def adjust_care_contact(
 
 def break_glass(
     session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
+    dossier: OpenedDossier,
     *,
     reason: str,
-    clock: Clock,
     duration: dt.timedelta = EMERGENCY_DURATION,
 ) -> EmergencyAccess:
     """Open a dossier in an emergency, with a stated reason, for a bounded time."""
+    dossier.require(purposes.BREAK_GLASS)
+    actor, patient_id, clock = dossier.actor, dossier.patient_id, dossier.clock
     if len(reason.strip()) < _MIN_REASON:
         raise InvalidAccessRule(
             f"State the reason for emergency access (at least {_MIN_REASON} characters).",
             field="reason",
         )
     now = clock.now()
-    authorize(
-        session, actor, patient_id, Action.BREAK_GLASS, now=now, audit=AuditAction.BREAK_GLASS
-    )
     assert actor.professional_id is not None  # guaranteed by the policy for this action
     access = EmergencyAccess(
         patient_id=patient_id,
@@ -231,7 +203,7 @@ def break_glass(
     return access
 
 
-def emergency_access_in_force(
+def emergency_access_in_force(  # patient-data: the actor's own access
     session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
 ) -> EmergencyAccess | None:
     """The actor's own emergency access to this dossier that is still running, if any.

@@ -6,6 +6,7 @@ request and a missing dossier or document look the same (the reason goes to the 
 
 from __future__ import annotations
 
+import uuid
 from typing import Self
 
 from carnet.access.actors import Assurance
@@ -50,6 +51,17 @@ class StrongerAuthenticationRequired(AccessError):
 
 class InvalidAccessRule(AccessError, InvalidInput):
     """A grant, block, designation or preference breaks a rule; ``field`` names it."""
+
+
+class ProfessionalBlocked(InvalidAccessRule):
+    """The professional to grant is blocked by the patient: the block must be lifted first."""
+
+    def __init__(self, professional_id: uuid.UUID) -> None:
+        super().__init__(
+            "This professional is blocked from the dossier: lift the block to grant them access.",
+            field="professional",
+        )
+        self.professional_id = professional_id
 
 
 class AccessRuleNotFound(AccessError, NotFound):

@@ -1,7 +1,8 @@
 """Who looked at what: the audit trail as the patient (and the security officer) may read it.
 
-A patient, or their representative, reads the events of their own dossier; a security officer
-reads across dossiers; nobody else reads any. Reading the trail is itself recorded, after the
+A patient, or their representative, reads the events of their own dossier, opened at the door
+(``read_dossier_trail``); a security officer reads across dossiers on their own authority
+(``read_trail_across``); nobody else reads any. Reading the trail is itself recorded, after the
 query, so an answer never lists its own reading.
 """
 
@@ -10,15 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from carnet.access import guard as access_guard
+from carnet.access import purposes
 from carnet.access.actors import Actor, ActorKind
+from carnet.access.door import OpenedDossier
 from carnet.access.errors import InvalidAccessRule
-from carnet.access.policy import Action
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction, AuditEvent
 from carnet.clock import Clock
@@ -48,31 +50,51 @@ class HistoryPage:
     total: int
 
 
-def read_history(
-    session: Session, actor: Actor, query: HistoryQuery, *, clock: Clock
+def read_dossier_trail(
+    session: Session, dossier: OpenedDossier, query: HistoryQuery
 ) -> HistoryPage:
-    """The audit events ``actor`` may read that match ``query``, in the order they happened.
+    """The events of the patient's own dossier (opened for ``purposes.READ_AUDIT_TRAIL``: the
+    patient or their representative) that match ``query``, in the order they happened.
 
-    Raises ``AccessDenied`` (a patient asking for another dossier, a professional, an operator),
-    ``StrongerAuthenticationRequired`` for a weak sign-in.
+    ``query.patient_id`` is the opened dossier's, whatever the query said.
     """
+    dossier.require(purposes.READ_AUDIT_TRAIL)
+    page = _read(session, replace(query, patient_id=dossier.patient_id))
+    dossier.record(
+        session,
+        AuditAction.AUDIT_SEARCH,
+        details={"returned": len(page.events), "total": page.total},
+    )
+    return page
+
+
+def read_trail_across(
+    session: Session, officer: Actor, query: HistoryQuery, *, clock: Clock
+) -> HistoryPage:
+    """The events across dossiers that match ``query``: a security officer reads them on their
+    own authority (no dossier is opened); anyone else is refused (``AccessDenied``).
+    """
+    if officer.kind is not ActorKind.SECURITY_OFFICER:
+        raise access_guard.refuse(
+            officer, AuditAction.AUDIT_SEARCH, "reads no audit trail", query.patient_id
+        )
+    page = _read(session, query)
+    audit_trail.record(
+        session,
+        agent=officer.agent,
+        action=AuditAction.AUDIT_SEARCH,
+        clock=clock,
+        patient_id=query.patient_id,
+        details={"returned": len(page.events), "total": page.total},
+    )
+    return page
+
+
+def _read(session: Session, query: HistoryQuery) -> HistoryPage:
+    # Reading the trail is recorded by the callers after the query, so an answer never lists
+    # its own reading.
     if not 0 < query.limit <= MAX_PAGE or query.offset < 0:
         raise InvalidAccessRule(f"The page size must be between 1 and {MAX_PAGE}.", field="_count")
-    if actor.kind is ActorKind.SECURITY_OFFICER:
-        pass  # reads across dossiers; recorded below like any reading
-    elif actor.kind is ActorKind.PATIENT and query.patient_id is not None:
-        access_guard.authorize(
-            session,
-            actor,
-            query.patient_id,
-            Action.READ_ACCESS,
-            now=clock.now(),
-            audit=AuditAction.AUDIT_SEARCH,
-        )
-    else:
-        raise access_guard.refuse(
-            actor, AuditAction.AUDIT_SEARCH, "reads no audit trail", query.patient_id
-        )
     selection = _selection(query)
     total = session.scalar(select(func.count()).select_from(selection.subquery())) or 0
     events = list(
@@ -81,14 +103,6 @@ def read_history(
             .limit(query.limit)
             .offset(query.offset)
         )
-    )
-    audit_trail.record(
-        session,
-        agent=actor.agent,
-        action=AuditAction.AUDIT_SEARCH,
-        clock=clock,
-        patient_id=query.patient_id,
-        details={"returned": len(events), "total": total},
     )
     return HistoryPage(events=events, total=total)
 

@@ -48,6 +48,9 @@ class Action(enum.StrEnum):
     IDENTIFY_PATIENT = "identify-patient"
     MANAGE_DOSSIER = "manage-dossier"  # activate, object, close, reopen
     EXPORT = "export"  # the whole dossier and its files, for portability
+    # The agency's acts from the registries (who represents whom, a new invitation letter):
+    # an operator's, who reads nothing of the dossier's content.
+    REGISTER = "register"
 
 
 class Basis(enum.StrEnum):
@@ -176,6 +179,10 @@ def scope_allows(
 
 def decide_dossier(actor: Actor, access: DossierAccess, action: Action) -> Decision:
     """May ``actor`` perform ``action`` on this dossier (before any particular document)?"""
+    if action is Action.REGISTER:
+        if actor.kind is ActorKind.OPERATOR:
+            return _allow("the agency, from the registries")
+        return _deny("only the agency")
     if actor.kind not in _ALLOW_CLINICAL_KINDS:
         return _deny(f"a {actor.kind.value} never reaches patient data")
     if actor.kind is not ActorKind.FEEDING_SYSTEM and not actor.is_strong:

@@ -14,19 +14,18 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.access.actors import Actor, ActorKind
+from carnet.access import purposes
+from carnet.access.door import OpenedDossier
 from carnet.access.errors import AccessRuleNotFound, InvalidAccessRule
-from carnet.access.guard import record_action, refuse
 from carnet.access.models import Representation, RepresentationKind
 from carnet.access.rules import keep_rule
 from carnet.audit.models import AuditAction
-from carnet.clock import Clock
 from carnet.patients import service as patients
 
 _AGE_OF_MAJORITY = 18
 
 
-def represented_patients(
+def represented_patients(  # patient-data: the sign-in's own list
     session: Session, representative_id: uuid.UUID, *, now: dt.datetime
 ) -> list[uuid.UUID]:
     """The patients this person may currently act for (not counting themself)."""
@@ -44,25 +43,24 @@ def represented_patients(
 
 def record_representation(
     session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
+    dossier: OpenedDossier,
     representative_id: uuid.UUID,
     *,
     kind: RepresentationKind,
-    clock: Clock,
     ends_at: dt.datetime | None = None,
 ) -> Representation:
     """Link a representative to a patient; a parent's link ends at the child's majority.
 
-    Recorded by the agency from the insurer's registry (an operator), not by either person.
+    Recorded by the agency from the insurer's registry (an operator, ``Action.REGISTER``), not
+    by either person.
     """
-    if actor.kind is not ActorKind.OPERATOR:
-        raise refuse(actor, AuditAction.REPRESENTATION, "only the agency", patient_id)
+    dossier.require(purposes.RECORD_REPRESENTATION)
+    patient_id = dossier.patient_id
     if representative_id == patient_id:
         raise InvalidAccessRule("A patient cannot represent themself.", field="representative")
     patient = patients.get_patient(session, patient_id)
     patients.get_patient(session, representative_id)
-    now = clock.now()
+    now = dossier.clock.now()
     if kind is RepresentationKind.PARENT:
         majority = _birthday(patient.birth_date, _AGE_OF_MAJORITY)
         if majority <= now.date():
@@ -78,48 +76,37 @@ def record_representation(
         kind=kind,
         starts_at=now,
         ends_at=ends_at,
-        recorded_by=actor.subject,
+        recorded_by=dossier.actor.subject,
     )
     keep_rule(
         session,
+        dossier,
         representation,
-        actor=actor,
         action=AuditAction.REPRESENTATION,
-        patient_id=patient_id,
-        clock=clock,
         details={"representative": representative_id, "kind": kind.value, "ends_at": ends_at},
     )
     return representation
 
 
 def revoke_representation(
-    session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
-    representation_id: uuid.UUID,
-    *,
-    clock: Clock,
+    session: Session, dossier: OpenedDossier, representation_id: uuid.UUID
 ) -> Representation:
     """End a representation now (a guardianship lifted, a parent's authority withdrawn).
 
     Recorded by the agency (an operator), as the link itself was; the row stays, stamped with
     who ended it and when. Raises ``AccessRuleNotFound`` unless the link is live.
     """
-    if actor.kind is not ActorKind.OPERATOR:
-        raise refuse(actor, AuditAction.REPRESENTATION, "only the agency", patient_id)
-    representation = session.get(Representation, (patient_id, representation_id))
+    dossier.require(purposes.RECORD_REPRESENTATION)
+    representation = session.get(Representation, (dossier.patient_id, representation_id))
     if representation is None or representation.revoked_at is not None:
         raise AccessRuleNotFound("live representation")
-    representation.revoked_at = clock.now()
-    representation.revoked_by = actor.subject
+    representation.revoked_at = dossier.clock.now()
+    representation.revoked_by = dossier.actor.subject
     session.flush()
-    record_action(
+    dossier.record(
         session,
-        actor,
         AuditAction.REPRESENTATION,
-        patient_id,
-        clock,
-        entity=representation.id,
+        entity_ids=[representation.id],
         details={"representative": representation.representative_id, "revoked": True},
     )
     return representation

@@ -2,9 +2,10 @@
 
 Grant and revoke, block and lift, designate and end the treating doctor, set the standing
 preferences (emergency opposition or widening, care contacts) and withdraw the emergency
-choice, mask a document from one professional; and the overview of what is in force. Each asks
-the policy first, through the guard, and records the change on the dossier's audit trail.
-Nothing is deleted: ending a rule stamps it, so its history stays readable.
+choice, mask a document from one professional; and the overview of what is in force. Each takes
+the dossier opened at the door (``access.door``) for its purpose (``access.purposes``), and
+records the change on the dossier's audit trail. Nothing is deleted: ending a rule stamps it,
+so its history stays readable.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carnet.access import purposes
 from carnet.access.actors import Actor
-from carnet.access.errors import AccessRuleNotFound, InvalidAccessRule
-from carnet.access.guard import Preferences, authorize, record_action
+from carnet.access.door import OpenedDossier
+from carnet.access.errors import AccessRuleNotFound, InvalidAccessRule, ProfessionalBlocked
+from carnet.access.guard import Preferences
 from carnet.access.models import (
     AccessPreferences,
     Block,
@@ -30,9 +33,7 @@ from carnet.access.models import (
     Representation,
     TreatingDoctor,
 )
-from carnet.access.policy import Action
 from carnet.audit.models import AuditAction
-from carnet.clock import Clock
 from carnet.directory import service as directory
 from carnet.directory.models import Profession
 
@@ -64,15 +65,11 @@ class AccessOverview:
     preferences: Preferences
 
 
-def access_overview(
-    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
-) -> AccessOverview:
+def access_overview(session: Session, dossier: OpenedDossier) -> AccessOverview:
     """The rules in force on the dossier (the patient, or their representative, asks)."""
-    now = clock.now()
-    authorize(
-        session, actor, patient_id, Action.READ_ACCESS, now=now, audit=AuditAction.ACCESS_OVERVIEW
-    )
-    record_action(session, actor, AuditAction.ACCESS_OVERVIEW, patient_id, clock)
+    dossier.require(purposes.READ_ACCESS_RULES)
+    patient_id, now = dossier.patient_id, dossier.clock.now()
+    dossier.record(session, AuditAction.ACCESS_OVERVIEW)
     return AccessOverview(
         grants=list(
             session.scalars(
@@ -122,18 +119,16 @@ def access_overview(
 
 def grant_access(
     session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
+    dossier: OpenedDossier,
     *,
     level: GrantLevel,
-    clock: Clock,
     professional_id: uuid.UUID | None = None,
     organisation_id: uuid.UUID | None = None,
     ends_at: dt.datetime | None = None,
 ) -> Grant:
     """Grant a named professional or organisation access; organisations need an end date."""
-    now = clock.now()
-    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=now, audit=AuditAction.GRANT)
+    dossier.require(purposes.GRANT_ACCESS)
+    patient_id, now = dossier.patient_id, dossier.clock.now()
     if (professional_id is None) == (organisation_id is None):
         raise InvalidAccessRule(
             "Grant access to one professional or one organisation.", field="grantee"
@@ -148,6 +143,23 @@ def grant_access(
             )
     if ends_at is not None and ends_at <= now:
         raise InvalidAccessRule("The end date is already past.", field="ends_at")
+    if professional_id is not None and _block_in_force(session, patient_id, professional_id):
+        # A grant under a block would say "access granted" and give none: the patient lifts
+        # the block first (the portal asks), so what they see is what is in force.
+        raise ProfessionalBlocked(professional_id)
+    live = _live_grant(session, patient_id, professional_id, organisation_id, now)
+    if live is not None:
+        # One grant per grantee: a second grant changes the first, so the patient's list shows
+        # each person once and a revoke ends their access for good.
+        details: dict[str, object] = {
+            "level": level.value,
+            "ends_at": ends_at,
+            "changed_from": live.level.value,
+        }
+        live.level = level
+        live.ends_at = ends_at
+        keep_rule(session, dossier, live, action=AuditAction.GRANT, details=details)
+        return live
     grant = Grant(
         patient_id=patient_id,
         id=uuid.uuid4(),
@@ -156,15 +168,13 @@ def grant_access(
         level=level,
         starts_at=now,
         ends_at=ends_at,
-        granted_by=actor.subject,
+        granted_by=dossier.actor.subject,
     )
     keep_rule(
         session,
+        dossier,
         grant,
-        actor=actor,
         action=AuditAction.GRANT,
-        patient_id=patient_id,
-        clock=clock,
         details={
             "level": level.value,
             "professional": professional_id,
@@ -175,77 +185,88 @@ def grant_access(
     return grant
 
 
-def revoke_grant(
-    session: Session, actor: Actor, patient_id: uuid.UUID, grant_id: uuid.UUID, *, clock: Clock
-) -> Grant:
+def _live_grant(
+    session: Session,
+    patient_id: uuid.UUID,
+    professional_id: uuid.UUID | None,
+    organisation_id: uuid.UUID | None,
+    now: dt.datetime,
+) -> Grant | None:
+    """The grantee's grant in force (not revoked, not ended), if any; the oldest if several."""
+    grantee = (
+        Grant.professional_id == professional_id
+        if professional_id is not None
+        else Grant.organisation_id == organisation_id
+    )
+    return session.scalar(
+        select(Grant)
+        .where(
+            Grant.patient_id == patient_id,
+            grantee,
+            Grant.revoked_at.is_(None),
+            (Grant.ends_at.is_(None)) | (Grant.ends_at > now),
+        )
+        .order_by(Grant.starts_at, Grant.id)
+        .limit(1)
+    )
+
+
+def revoke_grant(session: Session, dossier: OpenedDossier, grant_id: uuid.UUID) -> Grant:
     """End a grant now; it stays in the history."""
-    authorize_control(session, actor, patient_id, audit=AuditAction.REVOKE, clock=clock)
-    grant = session.get(Grant, (patient_id, grant_id))
+    dossier.require(purposes.REVOKE_ACCESS)
+    grant = session.get(Grant, (dossier.patient_id, grant_id))
     if grant is None or grant.revoked_at is not None:
         raise AccessRuleNotFound("live grant")
-    grant.revoked_at = clock.now()
-    grant.revoked_by = actor.subject
-    keep_rule(
-        session, grant, actor=actor, action=AuditAction.REVOKE, patient_id=patient_id, clock=clock
-    )
+    grant.revoked_at = dossier.clock.now()
+    grant.revoked_by = dossier.actor.subject
+    keep_rule(session, dossier, grant, action=AuditAction.REVOKE)
     return grant
 
 
 def block_professional(
-    session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
-    professional_id: uuid.UUID,
-    *,
-    clock: Clock,
+    session: Session, dossier: OpenedDossier, professional_id: uuid.UUID
 ) -> Block:
-    """Bar a professional from the dossier, emergencies included (idempotent)."""
-    authorize_control(session, actor, patient_id, audit=AuditAction.BLOCK, clock=clock)
+    """Bar a professional from the dossier, emergencies included, ending their grant
+    (idempotent)."""
+    dossier.require(purposes.BLOCK_PROFESSIONAL)
+    patient_id, actor = dossier.patient_id, dossier.actor
     directory.get_professional(session, professional_id)
     existing = _block_in_force(session, patient_id, professional_id)
     if existing is not None:
         return existing
+    now = dossier.clock.now()
+    # A block ends the professional's grant: lifting the block later must not bring back an
+    # access the patient no longer sees listed.
+    while (live := _live_grant(session, patient_id, professional_id, None, now)) is not None:
+        live.revoked_at = now
+        live.revoked_by = actor.subject
+        keep_rule(session, dossier, live, action=AuditAction.REVOKE)
     block = Block(
         patient_id=patient_id,
         id=uuid.uuid4(),
         professional_id=professional_id,
-        created_at=clock.now(),
+        created_at=now,
         created_by=actor.subject,
     )
     keep_rule(
-        session,
-        block,
-        actor=actor,
-        action=AuditAction.BLOCK,
-        patient_id=patient_id,
-        clock=clock,
-        details={"professional": professional_id},
+        session, dossier, block, action=AuditAction.BLOCK, details={"professional": professional_id}
     )
     return block
 
 
-def lift_block(
-    session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
-    professional_id: uuid.UUID,
-    *,
-    clock: Clock,
-) -> None:
+def lift_block(session: Session, dossier: OpenedDossier, professional_id: uuid.UUID) -> None:
     """Lift the patient's block on a professional."""
-    authorize_control(session, actor, patient_id, audit=AuditAction.UNBLOCK, clock=clock)
-    block = _block_in_force(session, patient_id, professional_id)
+    dossier.require(purposes.LIFT_BLOCK)
+    block = _block_in_force(session, dossier.patient_id, professional_id)
     if block is None:
         raise AccessRuleNotFound("block")
-    block.lifted_at = clock.now()
-    block.lifted_by = actor.subject
+    block.lifted_at = dossier.clock.now()
+    block.lifted_by = dossier.actor.subject
     keep_rule(
         session,
+        dossier,
         block,
-        actor=actor,
         action=AuditAction.UNBLOCK,
-        patient_id=patient_id,
-        clock=clock,
         details={"professional": professional_id},
     )
 
@@ -264,18 +285,11 @@ def _block_in_force(
 
 
 def designate_treating_doctor(
-    session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
-    professional_id: uuid.UUID,
-    *,
-    clock: Clock,
+    session: Session, dossier: OpenedDossier, professional_id: uuid.UUID
 ) -> TreatingDoctor:
     """Make a doctor the treating doctor (extended access); ends the previous designation."""
-    now = clock.now()
-    authorize(
-        session, actor, patient_id, Action.MANAGE_ACCESS, now=now, audit=AuditAction.DESIGNATE
-    )
+    dossier.require(purposes.DESIGNATE_TREATING_DOCTOR)
+    actor, patient_id, now = dossier.actor, dossier.patient_id, dossier.clock.now()
     doctor = directory.get_professional(session, professional_id)
     if doctor.profession not in (Profession.GENERAL_PRACTITIONER, Profession.SPECIALIST):
         raise InvalidAccessRule(
@@ -292,26 +306,19 @@ def designate_treating_doctor(
     )
     keep_rule(
         session,
+        dossier,
         designation,
-        actor=actor,
         action=AuditAction.DESIGNATE,
-        patient_id=patient_id,
-        clock=clock,
         details={"professional": professional_id},
     )
     return designation
 
 
 def set_preferences(
-    session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
-    preferences: Preferences,
-    *,
-    clock: Clock,
+    session: Session, dossier: OpenedDossier, preferences: Preferences
 ) -> AccessPreferences:
     """Record the patient's standing choices: emergency opposition or widening, care contacts."""
-    authorize_control(session, actor, patient_id, audit=AuditAction.PREFERENCES, clock=clock)
+    dossier.require(purposes.SET_ACCESS_PREFERENCES)
     days = preferences.care_contact_days
     if days is not None and not 1 <= days <= MAX_CARE_CONTACT_DAYS:
         raise InvalidAccessRule(
@@ -323,56 +330,41 @@ def set_preferences(
             "Emergency access cannot be both opposed and widened.", field="emergency_widened"
         )
     row = AccessPreferences(
-        patient_id=patient_id,
+        patient_id=dossier.patient_id,
         id=uuid.uuid4(),
         emergency_opposed=preferences.emergency_opposed,
         emergency_widened=preferences.emergency_widened,
         care_contacts_enabled=preferences.care_contacts_enabled,
         care_contact_days=days,
-        set_at=clock.now(),
-        set_by=actor.subject,
+        set_at=dossier.clock.now(),
+        set_by=dossier.actor.subject,
     )
-    keep_rule(
-        session,
-        row,
-        actor=actor,
-        action=AuditAction.PREFERENCES,
-        patient_id=patient_id,
-        clock=clock,
-        details=preferences.__dict__,
-    )
+    keep_rule(session, dossier, row, action=AuditAction.PREFERENCES, details=preferences.__dict__)
     return row
 
 
 def mask_document(
     session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
+    dossier: OpenedDossier,
     document_id: uuid.UUID,
     professional_id: uuid.UUID,
-    *,
-    clock: Clock,
 ) -> DocumentMask:
     """Hide one document from one named professional."""
-    authorize(
-        session, actor, patient_id, Action.SET_VISIBILITY, now=clock.now(), audit=AuditAction.MASK
-    )
+    dossier.require(purposes.MASK_DOCUMENT)
     directory.get_professional(session, professional_id)
     mask = DocumentMask(
-        patient_id=patient_id,
+        patient_id=dossier.patient_id,
         id=uuid.uuid4(),
         document_id=document_id,
         professional_id=professional_id,
-        created_at=clock.now(),
-        created_by=actor.subject,
+        created_at=dossier.clock.now(),
+        created_by=dossier.actor.subject,
     )
     keep_rule(
         session,
+        dossier,
         mask,
-        actor=actor,
         action=AuditAction.MASK,
-        patient_id=patient_id,
-        clock=clock,
         details={"professional": professional_id},
         entity=document_id,
     )
@@ -381,6 +373,7 @@ def mask_document(
 
 def keep_rule(
     session: Session,
+    dossier: OpenedDossier,
     rule: Grant
     | Block
     | TreatingDoctor
@@ -389,10 +382,7 @@ def keep_rule(
     | AccessPreferences
     | DocumentMask,
     *,
-    actor: Actor,
     action: AuditAction,
-    patient_id: uuid.UUID,
-    clock: Clock,
     details: dict[str, object] | None = None,
     entity: uuid.UUID | None = None,
 ) -> None:
@@ -403,26 +393,15 @@ def keep_rule(
     """
     session.add(rule)
     session.flush()
-    record_action(
-        session, actor, action, patient_id, clock, entity=entity or rule.id, details=details
-    )
-
-
-def authorize_control(
-    session: Session, actor: Actor, patient_id: uuid.UUID, *, audit: AuditAction, clock: Clock
-) -> None:
-    """Refuse (``AccessDenied``, recorded as ``audit``) unless ``actor`` manages this dossier.
-
-    The patient's controls (and their representative's) all ask the policy the same question:
-    may this actor manage who has access to the dossier, now.
-    """
-    authorize(session, actor, patient_id, Action.MANAGE_ACCESS, now=clock.now(), audit=audit)
+    dossier.record(session, action, entity_ids=[entity or rule.id], details=details)
 
 
 # --- Ending rules by their id (as FHIR Consent resources name them) -------------------------
 
 
-def preferences_in_force(session: Session, patient_id: uuid.UUID) -> AccessPreferences | None:
+def preferences_in_force(
+    session: Session, patient_id: uuid.UUID
+) -> AccessPreferences | None:  # patient-data: the door's snapshot reads it
     """The row of the patient's choices in force; None until they first choose.
 
     No policy check: callers have authorised the actor on this dossier.
@@ -435,42 +414,34 @@ def preferences_in_force(session: Session, patient_id: uuid.UUID) -> AccessPrefe
     )
 
 
-def lift_block_by_id(
-    session: Session, actor: Actor, patient_id: uuid.UUID, block_id: uuid.UUID, *, clock: Clock
-) -> Block:
+def lift_block_by_id(session: Session, dossier: OpenedDossier, block_id: uuid.UUID) -> Block:
     """Lift the block with this id; ``AccessRuleNotFound`` unless it is in force."""
-    block = session.get(Block, (patient_id, block_id))
+    dossier.require(purposes.LIFT_BLOCK)
+    block = session.get(Block, (dossier.patient_id, block_id))
     if block is None or block.lifted_at is not None:
-        # Whoever may not manage this dossier hears the same "not found", recorded as refused.
-        authorize_control(session, actor, patient_id, audit=AuditAction.UNBLOCK, clock=clock)
         raise AccessRuleNotFound("block")
-    lift_block(session, actor, patient_id, block.professional_id, clock=clock)
+    lift_block(session, dossier, block.professional_id)
     return block
 
 
 def end_treating_doctor(
-    session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
-    designation_id: uuid.UUID,
-    *,
-    clock: Clock,
+    session: Session, dossier: OpenedDossier, designation_id: uuid.UUID
 ) -> TreatingDoctor:
     """End this treating-doctor designation now; ``AccessRuleNotFound`` unless it is in force.
 
     The doctor keeps whatever other rules (a grant, a care contact) give them.
     """
-    authorize_control(session, actor, patient_id, audit=AuditAction.DESIGNATE, clock=clock)
-    ended = _end_designations(session, actor, patient_id, clock.now(), only=designation_id)
+    dossier.require(purposes.DESIGNATE_TREATING_DOCTOR)
+    ended = _end_designations(
+        session, dossier.actor, dossier.patient_id, dossier.clock.now(), only=designation_id
+    )
     if not ended:
         raise AccessRuleNotFound("treating-doctor designation")
     keep_rule(
         session,
+        dossier,
         ended[0],
-        actor=actor,
         action=AuditAction.DESIGNATE,
-        patient_id=patient_id,
-        clock=clock,
         details={"professional": ended[0].professional_id, "ended": True},
     )
     return ended[0]
@@ -498,12 +469,7 @@ def _end_designations(
 
 
 def withdraw_emergency_choice(
-    session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
-    preferences_id: uuid.UUID,
-    *,
-    clock: Clock,
+    session: Session, dossier: OpenedDossier, preferences_id: uuid.UUID
 ) -> AccessPreferences:
     """Withdraw the emergency opposition or widening recorded in the preferences row named.
 
@@ -511,7 +477,8 @@ def withdraw_emergency_choice(
     only); the care-contact choices stay. ``AccessRuleNotFound`` unless that row is the one in
     force and makes an emergency choice.
     """
-    authorize_control(session, actor, patient_id, audit=AuditAction.PREFERENCES, clock=clock)
+    dossier.require(purposes.SET_ACCESS_PREFERENCES)
+    patient_id = dossier.patient_id
     row = preferences_in_force(session, patient_id)
     if row is None or row.id != preferences_id:
         raise AccessRuleNotFound("emergency preference")
@@ -520,4 +487,4 @@ def withdraw_emergency_choice(
     chosen = replace(
         current_preferences(session, patient_id), emergency_opposed=False, emergency_widened=False
     )
-    return set_preferences(session, actor, patient_id, chosen, clock=clock)
+    return set_preferences(session, dossier, chosen)

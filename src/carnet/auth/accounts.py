@@ -315,7 +315,7 @@ def _person_kind(kind: str) -> ActorKind:
     return ActorKind(kind)
 
 
-def find_account(
+def find_account(  # patient-data: the sign-in, before any actor
     session: Session, kind: ActorKind, identifier: str
 ) -> tuple[Account, uuid.UUID] | None:
     """The account signing in as ``identifier`` and the id its principal carries, or None.

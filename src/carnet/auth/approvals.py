@@ -1,6 +1,6 @@
 """Approvals of third-party apps: what a person let an app ask for, remembered and revocable.
 
-The consent screen (``carnet.web.consent``) asks once per person and app; an approval covering
+The consent screen (``carnet.oauth.consent``) asks once per person and app; an approval covering
 a later request lets the sign-in go straight back to the app. Revoking an approval also revokes
 the refresh tokens (and their access tokens) the app holds for that person, so the app must
 ask again. Carnet's own apps (``OAuthClient.first_party``) never need one.

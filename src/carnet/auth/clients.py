@@ -106,7 +106,7 @@ def ensure_first_party_client(
         client.redirect_uris = [redirect_uri]
         client.allowed_scopes = scopes
         client.active = True
-        # Carnet's own app: it skips the consent screen (see carnet.web.consent).
+        # Carnet's own app: it skips the consent screen (see carnet.oauth.consent).
         client.first_party = True
         session.flush()
     return client

@@ -7,7 +7,7 @@ section 3.1.3.7 requires, its ``acr`` mapped to Carnet's levels of assurance and
 matched to a Carnet patient (national identifier claim) or directory professional (RPPS…).
 Nobody is created here: no match is a refusal.
 
-Only the protocol lives here; the routes, cookies and pages are ``carnet.web.federation``. Every
+Only the protocol lives here; the routes, cookies and pages are ``carnet.oauth.federation``. Every
 refusal is a ``FederationRefused`` whose ``reason`` the way in shows and audits.
 """
 

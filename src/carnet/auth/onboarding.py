@@ -108,7 +108,7 @@ class Newcomer:
 # --- proving who one is -----------------------------------------------------------------------
 
 
-def check_letter(
+def check_letter(  # patient-data: the sign-in, before any actor
     session: Session, *, identifier: str, birth_date: dt.date, code: str, clock: Clock
 ) -> Newcomer:
     """The patient the letter's code was issued to, if identifier, birth date and code agree.
@@ -210,7 +210,7 @@ def check_invitation(session: Session, *, code: str, clock: Clock) -> Newcomer:
     )
 
 
-def resume(
+def resume(  # patient-data: the sign-in, before any actor
     session: Session, *, kind: ActorKind, subject_id: uuid.UUID, code_id: uuid.UUID
 ) -> Newcomer:
     """The newcomer a signed onboarding state names, as they stand now (account or not).

@@ -27,8 +27,11 @@ from carnet.cli import (
     db,
     demo,
     directory,
+    feeds,
+    hl7,
     jobs,
     lifecycle,
+    mllp,
     serve,
     tokens,
 )
@@ -80,6 +83,9 @@ app.add_typer(accounts.professionals_app, name="professionals")
 app.add_typer(directory.directory_app, name="directory")
 app.add_typer(accounts.cards_app, name="cards")
 app.add_typer(accounts.staff_app, name="staff")
+app.add_typer(mllp.mllp_app, name="mllp")
+app.add_typer(feeds.feeds_app, name="feeds")
+app.add_typer(hl7.hl7_app, name="hl7")
 
 
 @app.callback()

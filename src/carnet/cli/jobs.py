@@ -34,8 +34,8 @@ notifications_app = typer.Typer(help="Notices to patients.", no_args_is_help=Tru
 @notifications_app.command("send")
 def notifications_send() -> None:
     """Send the pending e-mail notices now (the server also does it every few seconds)."""
+    from carnet.lifecycle.jobs import deliver_notices  # noqa: PLC0415
     from carnet.notifications.mailer import mailer_from_url  # noqa: PLC0415
-    from carnet.notifications.service import deliver_pending  # noqa: PLC0415
 
     with opened_platform() as platform:
         settings = platform.settings
@@ -44,7 +44,7 @@ def notifications_send() -> None:
         if mailer is None:
             fail("E-mail is off: set CARNET_SMTP_URL (smtp://host:port).")
         with unit_of_work(platform.sessions) as session:
-            report = deliver_pending(session, mailer, clock=platform.clock)
+            report = deliver_notices(session, mailer, clock=platform.clock)
     typer.echo(f"Sent {report.sent}, retrying {report.retrying}, failed {report.failed}.")
 
 

@@ -15,7 +15,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+from carnet.access import purposes
 from carnet.access.actors import Actor, ActorKind, Assurance
+from carnet.access.door import open_dossier
 from carnet.access.scopes import parse_scopes
 from carnet.cli.platforms import (
     as_operator,
@@ -154,9 +156,13 @@ def invite(
             found = find_by_reference(session, patient)
             letter = issue_invitation(
                 session,
-                as_operator(operator),
-                found.id,
-                clock=platform.clock,
+                open_dossier(
+                    session,
+                    as_operator(operator),
+                    found.id,
+                    purposes.ISSUE_INVITATION,
+                    clock=platform.clock,
+                ),
                 lifetime=dt.timedelta(days=settings.activation_code_days),
             )
         printer.print([letter])
@@ -203,13 +209,11 @@ def export(
                 acting_for=dossier.id,
                 client_id="carnet-cli",
             )
+            opened = open_dossier(
+                session, actor, dossier.id, purposes.EXPORT_DOSSIER, clock=platform.clock
+            )
             data = build_export_zip(
-                session,
-                platform.store,
-                actor,
-                dossier.id,
-                clock=platform.clock,
-                base_url=f"{settings.public_url}/fhir",
+                session, opened, platform.store, base_url=f"{settings.public_url}/fhir"
             )
         out.write_bytes(data)
         typer.echo(f"Exported dossier {dossier.id} to {out} ({len(data)} bytes).")

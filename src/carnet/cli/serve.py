@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from carnet.cli.mllp import beside_http
 from carnet.cli.platforms import migrated_platform
 
 
@@ -30,19 +31,22 @@ def serve(
     with migrated_platform() as platform:
         settings = platform.settings
     fork_workers_from_a_preloaded_server(application)
-    uvicorn.run(
-        application,
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        timeout_worker_healthcheck=settings.worker_healthcheck_seconds,
-        proxy_headers=False,
-        server_header=False,
-        log_level="info",
-        # Applied again in each worker; requests are logged by AccessLog, without query strings.
-        log_config=LOG_CONFIG,
-        access_log=False,
-        http=HTTP_PROTOCOL,
-        loop=EVENT_LOOP,
-    )
+    # CARNET_MLLP_PORT: the MLLP listener runs in one child process of its own, not in each
+    # HTTP worker nor in uvicorn's supervisor (``carnet.cli.mllp`` says why).
+    with beside_http(settings):
+        uvicorn.run(
+            application,
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers or settings.workers,
+            timeout_worker_healthcheck=settings.worker_healthcheck_seconds,
+            proxy_headers=False,
+            server_header=False,
+            log_level="info",
+            # Applied again in each worker; requests are logged by AccessLog, without query strings.
+            log_config=LOG_CONFIG,
+            access_log=False,
+            http=HTTP_PROTOCOL,
+            loop=EVENT_LOOP,
+        )

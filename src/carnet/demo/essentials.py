@@ -16,13 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import random  # synthetic data, not secrets: S311 does not apply
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from carnet.demo.professionals import ProfessionalSpec
 from carnet.directory.models import Profession
 from carnet.essentials.models import Category
-
-if TYPE_CHECKING:
-    from carnet.demo.population import ProfessionalSpec
 
 # (group, share of the population): Western European frequencies.
 _BLOOD_GROUPS = (

@@ -1,46 +1,44 @@
 """Whom to sign in as on a demo Carnet: drawn from the same seed as the population itself.
 
 Read from the generated population, not from the database: the guide names demo people without
-reading anyone's dossier.
+reading anyone's dossier. The featured patient's id (for the API session of the README) is
+given by the caller, which looks it up by matricule.
 """
 
 from __future__ import annotations
 
+import uuid
+
 from carnet.demo.accounts import DEMO_OPERATOR, DEMO_PASSWORD, DEMO_PIN
-from carnet.demo.population import DEMO_NOW, build_population
+from carnet.demo.population import build_population
+from carnet.demo.relations import featured_patient, featured_professional
 from carnet.directory.models import Profession
 from carnet.patients.identifiers import LU_MATRICULE
-from carnet.patients.models import DossierState
 
 
-def sign_in_guide(seed: int, public_url: str) -> list[str]:
+def featured_matricule(seed: int) -> str | None:
+    """The matricule of the patient the guide offers, or None if the population has none."""
+    spec = featured_patient(build_population(seed))
+    if spec is None:
+        return None
+    return next(value for system, value in spec.identifiers if system == LU_MATRICULE)
+
+
+def sign_in_guide(seed: int, public_url: str, *, patient_id: uuid.UUID | None = None) -> list[str]:
     """Lines telling a visitor of the demo whom to sign in as, and how."""
     population = build_population(seed)
-    patient = next(
-        (
-            (spec, value)
-            for spec in population.patients
-            for system, value in spec.identifiers
-            if system == LU_MATRICULE
-            and spec.state is DossierState.ACTIVE
-            and len(spec.documents) >= 5
-            # An adult: a child's dossier is opened by their parents.
-            and (DEMO_NOW.date() - spec.birth_date).days > 18 * 366
-        ),
-        None,
-    )
-    doctors = {
-        profession: next((p for p in population.professionals if p.profession is profession), None)
-        for profession in (Profession.GENERAL_PRACTITIONER, Profession.EMERGENCY_PHYSICIAN)
-    }
+    patient = featured_patient(population)
     lines = [f"Portals: {public_url}/portal — every demo password is {DEMO_PASSWORD!r}."]
     if patient is not None:
-        spec, matricule = patient
+        matricule = next(value for system, value in patient.identifiers if system == LU_MATRICULE)
         lines.append(
-            f"  patient {spec.given} {spec.family}: matricule {matricule}, one-time code from "
-            f"`carnet otp --as patient:{matricule}`"
+            f"  patient {patient.given} {patient.family}: matricule {matricule}, one-time code "
+            f"from `carnet otp --as patient:{matricule}`"
         )
-    for profession, doctor in doctors.items():
+        if patient_id is not None:
+            lines.append(f"    patient id {patient_id} (the API's Patient/{patient_id})")
+    for profession in (Profession.GENERAL_PRACTITIONER, Profession.EMERGENCY_PHYSICIAN):
+        doctor = featured_professional(population, profession)
         if doctor is not None:
             lines.append(
                 f"  {profession.value.replace('-', ' ')} {doctor.given} {doctor.family}: "

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import random  # synthetic document content, not secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from carnet.access import purposes
 from carnet.access.actors import Actor, ActorKind, Assurance
+from carnet.access.door import open_dossier
 from carnet.access.scopes import parse_scope
-from carnet.clock import FrozenClock
+from carnet.clock import Clock, FrozenClock, SystemClock
 from carnet.db import unit_of_work
 from carnet.demo.accounts import provision_demo_accounts
 from carnet.demo.documents.catalogue import render
@@ -29,6 +32,7 @@ from carnet.demo.population import (
     Population,
     build_population,
 )
+from carnet.demo.relations import Relations, apply_relations, plan_relations
 from carnet.directory import service as directory
 from carnet.directory.service import LU_ORGANISATION
 from carnet.documents import publication
@@ -87,26 +91,49 @@ def load_demo(
     key_wrapper: KeyWrapper | None = None,
     patients_count: int = 200,
     documents_count: int = 2000,
+    progress: Callable[[int, int], None] | None = None,
+    care_clock: Clock | None = None,
 ) -> DemoReport:
     """Load the deterministic demo population for ``seed``; a second run changes nothing.
 
     With ``key_wrapper``, every demo person also gets the documented demo credentials (password,
-    one-time codes, professional card) to sign in on the demo identity provider.
+    one-time codes, professional card) to sign in on the demo identity provider. ``progress``
+    is told (patients done, patients in all) after each patient. A new patient's relations
+    with professionals (``demo.relations``) are recorded with them; their care contacts are
+    dated by ``care_clock`` (the system's clock by default) so they are open on first use.
     """
     population = build_population(seed, patients=patients_count, documents=documents_count)
     clock = FrozenClock(DEMO_NOW)
+    relations = plan_relations(population, seed)
     report = DemoReport()
     with unit_of_work(sessions) as session:
         loaded = _load_directory(session, population, clock, report)
-    for spec in population.patients:
+    total = len(population.patients)
+    for done, spec in enumerate(population.patients, start=1):
         with unit_of_work(sessions) as session:
-            _load_patient(session, store, spec, directory_ids=loaded, clock=clock, report=report)
+            _load_patient(
+                session,
+                store,
+                spec,
+                directory_ids=loaded,
+                clock=clock,
+                report=report,
+                relations=_Relating(relations, care_clock or SystemClock()),
+            )
+        if progress is not None:
+            progress(done, total)
     if key_wrapper is not None:
         with unit_of_work(sessions) as session:
             report.accounts_created = provision_demo_accounts(
                 session, key_wrapper=key_wrapper, clock=clock
             )
     return report
+
+
+@dataclass(frozen=True)
+class _Relating:
+    plans: dict[str, Relations]
+    care_clock: Clock
 
 
 @dataclass(frozen=True)
@@ -161,9 +188,11 @@ def _load_patient(
     directory_ids: _LoadedDirectory,
     clock: FrozenClock,
     report: DemoReport,
+    relations: _Relating,
 ) -> None:
     system, value = spec.identifiers[0]
     patient = patients.find_patient(session, system, value)
+    created = patient is None
     if patient is None:
         patient = patients.create_dossier(
             session,
@@ -184,6 +213,17 @@ def _load_patient(
         report.patients_created += 1
     else:
         report.patients_existing += 1
+    planned = relations.plans.get(value)
+    if created and planned is not None:
+        # With the patient, in the same transaction: a reload finds both or neither.
+        apply_relations(
+            session,
+            patient.id,
+            planned,
+            directory_ids.professional_ids,
+            clock=clock,
+            care_clock=relations.care_clock,
+        )
     existing = set(  # patient-data: a reload skips the demo's own documents already there
         session.scalars(select(Document.master_identifier).where(Document.patient_id == patient.id))
     )
@@ -212,11 +252,17 @@ def _load_patient(
             document_id=plan.master_identifier,
         )
         content = render(context, plan.mime_type, random.Random(plan.seed))  # noqa: S311
+        dossier = open_dossier(
+            session,
+            _publisher(session, patient.id, author_id, organisation_id),
+            patient.id,
+            purposes.PUBLISH_DOCUMENTS,
+            clock=clock,
+        )
         publication.submit(
             session,
+            dossier,
             store,
-            actor=_publisher(session, patient.id, author_id, organisation_id),
-            patient_id=patient.id,
             submission_set=SubmissionSetMetadata(
                 source_id=f"urn:carnet:demo:{plan.organisation or 'patient'}",
                 author_professional_id=author_id,
@@ -244,7 +290,6 @@ def _load_patient(
                     content,
                 )
             ],
-            clock=clock,
         )
         report.documents_created += 1
     _load_essentials(
@@ -279,10 +324,14 @@ def _load_essentials(
     for plans in by_author.values():
         recorded = essentials.record_facts(
             session,
-            _recorder(session, patient_id, plans[0], directory_ids),
-            patient_id,
+            open_dossier(
+                session,
+                _recorder(session, patient_id, plans[0], directory_ids),
+                patient_id,
+                purposes.RECORD_ESSENTIALS,
+                clock=clock,
+            ),
             [essentials.NewFact(plan.category, plan.text, dict(plan.details)) for plan in plans],
-            clock=clock,
         )
         report.facts_created += len(recorded)
 

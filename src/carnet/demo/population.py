@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from carnet.catalogue import DocumentType, load_catalogue
 from carnet.demo.essentials import FactPlan, draw_essentials
+from carnet.demo.professionals import ProfessionalSpec
 from carnet.directory.models import OrganisationKind, Profession
 from carnet.directory.service import LU_PROFESSIONAL
 from carnet.documents.models import Confidentiality
@@ -32,19 +33,6 @@ class OrganisationSpec:
     name: str
     kind: OrganisationKind
     city: str
-
-
-@dataclass(frozen=True)
-class ProfessionalSpec:
-    """A demo professional; ``organisation`` is an OrganisationSpec code."""
-
-    system: str
-    value: str
-    family: str
-    given: str
-    profession: Profession
-    specialty: str | None
-    organisation: str | None
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from carnet.errors import CarnetError, Conflict, InvalidInput, NotFound
-
-if TYPE_CHECKING:
-    from carnet.directory.registry import RegistryProblem
 
 
 class DirectoryError(CarnetError):
@@ -41,6 +38,18 @@ class OrganisationNotFound(DirectoryError, NotFound):
 
     def __init__(self) -> None:
         super().__init__("No such organisation is registered.")
+
+
+@dataclass(frozen=True)
+class RegistryProblem:
+    """Why one row cannot be taken, naming the column at fault."""
+
+    line: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.column}: {self.reason}"
 
 
 class InvalidDirectoryFile(DirectoryError, InvalidInput):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
+import unicodedata
 import uuid
 
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from carnet.db import Base, UTCDateTime, new_id
@@ -80,6 +82,9 @@ class Professional(Base):
     organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The names as searched: folded (no accents, no case) and word-separated, kept in step by
+    # the events below, so "goncalves" finds Gonçalves and "ben meyer" finds Benoît Meyer.
+    search_name: Mapped[str] = mapped_column(String(420), default="", server_default="")
 
     organisation: Mapped[Organisation | None] = relationship(lazy="joined")
 
@@ -88,3 +93,22 @@ class Professional(Base):
         Index(None, "family", "given"),
         Index(None, "organisation_id"),
     )
+
+
+def folded(text: str) -> str:
+    """``text`` as searched: without accents or case, its words separated by single spaces."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^\w]+", " ", plain).split())
+
+
+def searchable_name(given: str, family: str) -> str:
+    """The stored search form of a name: each word preceded by a space, so that a word's start
+    is `` word`` whatever the order of the words searched."""
+    return f" {folded(given)} {folded(family)} "
+
+
+@event.listens_for(Professional, "before_insert")
+@event.listens_for(Professional, "before_update")
+def _keep_search_name(_mapper: object, _connection: object, professional: Professional) -> None:
+    professional.search_name = searchable_name(professional.given, professional.family)

@@ -49,7 +49,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from carnet.clock import Clock
-from carnet.directory.errors import InvalidDirectoryEntry, InvalidDirectoryFile
+from carnet.directory.errors import InvalidDirectoryEntry, InvalidDirectoryFile, RegistryProblem
 from carnet.directory.models import Organisation, OrganisationKind, Profession, Professional
 from carnet.directory.service import (
     FR_FINESS,
@@ -100,18 +100,6 @@ _WIDTHS: Final[Mapping[str, int]] = {
 _Choice = TypeVar("_Choice", Profession, OrganisationKind)
 # Identifiers looked up per query, well under every driver's bound-parameter limit.
 _LOOKUP_CHUNK: Final = 500
-
-
-@dataclass(frozen=True)
-class RegistryProblem:
-    """Why one row cannot be taken, naming the column at fault."""
-
-    line: int
-    column: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.column}: {self.reason}"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from carnet.clock import Clock
@@ -20,7 +20,13 @@ from carnet.directory.errors import (
     OrganisationNotFound,
     ProfessionalNotFound,
 )
-from carnet.directory.models import Organisation, OrganisationKind, Profession, Professional
+from carnet.directory.models import (
+    Organisation,
+    OrganisationKind,
+    Profession,
+    Professional,
+    folded,
+)
 from carnet.patients import identifiers
 from carnet.patients.errors import InvalidIdentifier
 
@@ -181,14 +187,21 @@ def search_professionals(
     profession: Profession | None = None,
     limit: int = 50,
 ) -> list[Professional]:
-    """Active professionals whose family or given name starts with ``name``."""
+    """Active professionals, by family name, whose names hold every word of ``name`` at a word's
+    start, in any order and without regard to accents or case ("ben meyer" finds Benoît Meyer,
+    "goncalves" finds Gonçalves), or whose identifier is ``name``.
+    """
     query = select(Professional).where(Professional.active.is_(True))
-    if name and name.strip():
-        pattern = name.strip().replace("%", "").replace("_", "") + "%"
-        query = query.where(Professional.family.ilike(pattern) | Professional.given.ilike(pattern))
+    words = folded(name or "").split()
+    if words:
+        by_name = and_(
+            *(Professional.search_name.like(f"% {_escaped(word)}%", escape="\\") for word in words)
+        )
+        query = query.where(by_name | (Professional.identifier_value == (name or "").strip()))
     if profession is not None:
         query = query.where(Professional.profession == profession)
-    return list(session.scalars(query.order_by(Professional.family, Professional.id).limit(limit)))
+    order = (Professional.family, Professional.given, Professional.id)
+    return list(session.scalars(query.order_by(*order).limit(limit)))
 
 
 def check_identifier(system: str, value: str) -> str:
@@ -253,6 +266,10 @@ def find_professionals(
         query = query.where(Professional.organisation_id == organisation_id)
     query = query.order_by(Professional.family, Professional.given, Professional.id)
     return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def _escaped(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def find_organisations(

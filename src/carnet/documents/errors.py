@@ -4,6 +4,21 @@ from __future__ import annotations
 
 from carnet.errors import CarnetError, Conflict, InvalidInput, LimitExceeded, NotFound, StateRefused
 
+# Raised at the door (``carnet.access.door``), which sits below this package: a publishing
+# purpose tells the dossier's state before the policy is asked.
+from carnet.patients.errors import DossierNotActive
+
+__all__ = [
+    "DocumentError",
+    "DocumentNotCurrent",
+    "DocumentNotFound",
+    "DocumentTooLarge",
+    "DossierNotActive",
+    "DuplicateDocument",
+    "InvalidDocument",
+    "UnresolvedReference",
+]
+
 
 class DocumentError(CarnetError):
     """Base of the documents domain's errors."""
@@ -51,14 +66,13 @@ class DocumentNotCurrent(DocumentError, StateRefused):
         self.status = status
 
 
-class DossierNotActive(DocumentError, StateRefused):
-    """The dossier does not accept documents in its present state."""
+class UnresolvedReference(DocumentError, NotFound):
+    """An association names an object that is neither in the submission nor in the dossier
+    (or that the actor may not see: the two are not told apart)."""
 
-    def __init__(self, state: str) -> None:
-        super().__init__(
-            f"The dossier is {state}: it accepts documents only when active. Nothing was stored."
-        )
-        self.state = state
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"{reference} is not in this submission nor in the dossier.")
+        self.reference = reference
 
 
 def _megabytes(size: int) -> str:

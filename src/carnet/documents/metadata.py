@@ -15,10 +15,20 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carnet.access.door import OpenedDossier
 from carnet.catalogue import UnknownDocumentType, load_catalogue
+from carnet.cda import intake as cda
+from carnet.cda.errors import CdaRefused
+from carnet.cda.header import read_header
+from carnet.cda.parsing import claims_cda
 from carnet.documents import formats
 from carnet.documents.errors import InvalidDocument
-from carnet.documents.models import Confidentiality
+from carnet.documents.models import Confidentiality, Document
+from carnet.patients import service as patients
+from carnet.patients.identifiers import NationalIdentifier
 
 _MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$")
@@ -55,6 +65,9 @@ class DocumentMetadata:
     expected_sha256: str | None = None
     # IHE relatesTo "replaces": this document supersedes that one (of the same dossier).
     replaces_id: uuid.UUID | None = None
+    # The XDS entryUUID a sender chose (ITI TF-3 4.2.3.1.5: a registry keeps a given UUID);
+    # None lets Carnet choose the document's id.
+    entry_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,8 @@ class SubmissionSetMetadata:
     title: str | None = None
     author_professional_id: uuid.UUID | None = None
     author_organisation_id: uuid.UUID | None = None
+    # The XDS entryUUID a sender chose for the SubmissionSet, as for a document's.
+    entry_id: uuid.UUID | None = None
 
 
 def check_metadata(metadata: DocumentMetadata, now: dt.datetime) -> str:
@@ -119,8 +134,15 @@ def check_metadata(metadata: DocumentMetadata, now: dt.datetime) -> str:
     return document_type.class_code
 
 
-def check_content(metadata: DocumentMetadata, content: bytes) -> None:
-    """Refuse content whose size or SHA-256 is not the declared one, or not of its MIME type."""
+def check_content(
+    metadata: DocumentMetadata, content: bytes, *, session: Session, patient_id: uuid.UUID
+) -> None:
+    """Refuse content whose size or SHA-256 is not the declared one, or not of its MIME type.
+
+    A CDA R2 document (an XML type, a ``ClinicalDocument`` root) is also read and checked by
+    ``carnet.cda``: its structure, its body, its patient (one of ``patient_id``'s national
+    identifiers) and its header against this metadata (issue 17).
+    """
     if metadata.expected_size is not None and metadata.expected_size != len(content):
         raise InvalidDocument(
             f"The declared size {metadata.expected_size} does not match the content's "
@@ -132,6 +154,60 @@ def check_content(metadata: DocumentMetadata, content: bytes) -> None:
         if metadata.expected_sha256.lower() != actual:
             raise InvalidDocument("The declared SHA-256 does not match the content.", field="hash")
     _check_format(metadata.mime_type, content)
+    _check_clinical_document(metadata, content, session, patient_id)
+
+
+def _check_clinical_document(
+    metadata: DocumentMetadata, content: bytes, session: Session, patient_id: uuid.UUID
+) -> None:
+    """Refuse a CDA document ``carnet.cda`` refuses, as an ``InvalidDocument`` on its field."""
+    if not claims_cda(metadata.mime_type, content):
+        return
+    patient = patients.get_patient(session, patient_id)
+    try:
+        cda.check_received(
+            metadata.mime_type,
+            content,
+            declared=cda.Declared(
+                type_system=metadata.type_system,
+                type_code=metadata.type_code,
+                confidentiality=metadata.confidentiality.value,
+                created_at=metadata.created_at,
+                language=metadata.language,
+            ),
+            patient=[NationalIdentifier(i.system, i.value) for i in patient.identifiers],
+        )
+    except CdaRefused as error:
+        raise InvalidDocument(error.message, field=error.field) from error
+
+
+def replaced_version(
+    session: Session, dossier: OpenedDossier, metadata: DocumentMetadata, content: bytes
+) -> uuid.UUID | None:
+    """The document a CDA document is a new version of, if the dossier holds it: the one its
+    header names in ``relatedDocument typeCode="RPLC"`` (CDA R2 §4.2.3.1: the next version of
+    its set replaces the parent), by the master identifier it was published under.
+
+    None when the metadata already names what it replaces, for content that is no CDA
+    document, and when the parent is not in this dossier (never shared here: the new version
+    is added as it is). Publication replaces it as an IHE "replaces" does: only a current
+    document, and only by its author (``guard.require_manage``).
+    """
+    if metadata.replaces_id is not None or not claims_cda(metadata.mime_type, content):
+        return metadata.replaces_id
+    try:
+        header = read_header(content)
+    except CdaRefused:
+        return None  # check_content refuses it, naming why
+    forms = [form for parent in header.replaces for form in cda.master_identifiers(parent)]
+    if not forms:
+        return None
+    return session.scalar(
+        select(Document.id)
+        .where(Document.patient_id == dossier.patient_id, Document.master_identifier.in_(forms))
+        .order_by(Document.submitted_at.desc())
+        .limit(1)
+    )
 
 
 def _check_format(mime_type: str, content: bytes) -> None:

@@ -6,9 +6,12 @@ Both tables lead with ``patient_id`` in their primary key: it is the partition a
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     ForeignKey,
@@ -23,7 +26,15 @@ from carnet.enums import Confidentiality, DocumentStatus, checked_enum
 
 # The document vocabulary lives in ``carnet.enums`` so that the access policy, which sits below
 # documents, judges documents in it; it is re-exported here, where it has always been read.
-__all__ = ["Confidentiality", "Document", "DocumentStatus", "SubmissionSet"]
+__all__ = [
+    "AssociationKind",
+    "Confidentiality",
+    "Document",
+    "DocumentAssociation",
+    "DocumentStatus",
+    "Folder",
+    "SubmissionSet",
+]
 
 
 class SubmissionSet(Base):
@@ -40,7 +51,12 @@ class SubmissionSet(Base):
     author_organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index(None, "patient_id", "master_identifier", unique=True),)
+    __table_args__ = (
+        Index(None, "patient_id", "master_identifier", unique=True),
+        # XDS names a submission set by uniqueId or entryUUID without its patient.
+        Index(None, "master_identifier"),
+        Index(None, "id"),
+    )
 
 
 class Document(Base):
@@ -101,4 +117,80 @@ class Document(Base):
         Index(None, "patient_id", "status", "created_at"),
         Index(None, "patient_id", "type_code"),
         Index(None, "patient_id", "replaces_id"),
+        # XDS names a document by its uniqueId (ITI-43) or entryUUID (ITI-18) without its
+        # patient: these find the dossier holding it (``documents.locating``).
+        Index(None, "master_identifier"),
+        Index(None, "id"),
+    )
+
+
+class Folder(Base):
+    """An XDS Folder (MHD: a ``List`` of code ``folder``): documents gathered by a care episode.
+
+    ``codes`` is the Folder's codeList as ``[{"code", "scheme", "display"}]``; ``updated_at``
+    its lastUpdateTime, moved on when a document is filed in it (ITI TF-3 4.1.9.1).
+    """
+
+    __tablename__ = "folders"
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    unique_id: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str | None] = mapped_column(String(300))
+    comments: Mapped[str | None] = mapped_column(String(1000))
+    codes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    submission_set_id: Mapped[uuid.UUID] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["patient_id", "submission_set_id"],
+            ["submission_sets.patient_id", "submission_sets.id"],
+        ),
+        Index(None, "patient_id", "unique_id", unique=True),
+        Index(None, "unique_id"),
+        Index(None, "id"),
+    )
+
+
+class AssociationKind(enum.StrEnum):
+    """XDS association types (ITI TF-3 4.2.2): membership, and document relationships."""
+
+    HAS_MEMBER = "HasMember"
+    REPLACES = "RPLC"
+    APPENDS = "APND"
+    TRANSFORMS = "XFRM"
+    TRANSFORMS_AND_REPLACES = "XFRM_RPLC"
+    SIGNS = "signs"
+
+
+class DocumentAssociation(Base):
+    """An XDS Association between two objects of one dossier, as its submission named it.
+
+    ``source_id`` and ``target_id`` are ids of documents, folders, submission sets or other
+    associations (a SubmissionSet's HasMember of a Folder's HasMember). A replacement is also
+    ``documents.replaces_id``, which MHD reads; this row keeps the association's own entryUUID.
+    """
+
+    __tablename__ = "document_associations"
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    kind: Mapped[AssociationKind] = mapped_column(checked_enum(AssociationKind, "association_kind"))
+    source_id: Mapped[uuid.UUID] = mapped_column()
+    target_id: Mapped[uuid.UUID] = mapped_column()
+    submission_set_id: Mapped[uuid.UUID] = mapped_column()
+    # SubmissionSetStatus of a SubmissionSet's HasMember: Original (submitted with it) or
+    # Reference (an object already in the registry).
+    submission_set_status: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["patient_id", "submission_set_id"],
+            ["submission_sets.patient_id", "submission_sets.id"],
+        ),
+        Index(None, "patient_id", "source_id"),
+        Index(None, "patient_id", "target_id"),
     )

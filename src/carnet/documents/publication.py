@@ -8,7 +8,6 @@ any point leaves the whole document or nothing visible.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -16,10 +15,9 @@ from dataclasses import replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.access import guard as access_guard
+from carnet.access import purposes
 from carnet.access.actors import Actor, ActorKind
-from carnet.access.policy import Action, DossierAccess
-from carnet.access.scopes import Interaction
+from carnet.access.door import OpenedDossier
 from carnet.audit.models import AuditAction
 from carnet.clock import Clock
 from carnet.directory import service as directory
@@ -27,7 +25,6 @@ from carnet.documents import guard
 from carnet.documents.errors import (
     DocumentNotCurrent,
     DocumentTooLarge,
-    DossierNotActive,
     DuplicateDocument,
     InvalidDocument,
 )
@@ -36,65 +33,55 @@ from carnet.documents.metadata import (
     SubmissionSetMetadata,
     check_content,
     check_metadata,
+    replaced_version,
 )
 from carnet.documents.models import Document, DocumentStatus, SubmissionSet
 from carnet.notifications import service as notices
-from carnet.patients import service as patients
-from carnet.patients.models import DossierState
 from carnet.storage import ContentTooLarge, DocumentStore
 
 
 def add_document(
     session: Session,
+    dossier: OpenedDossier,
     store: DocumentStore,
     *,
-    actor: Actor,
-    patient_id: uuid.UUID,
     metadata: DocumentMetadata,
     content: bytes,
-    clock: Clock,
 ) -> Document:
-    """Add one document to an active dossier, authored by (or for) ``actor``.
+    """Add one document to an active dossier, authored by (or for) the dossier's actor.
 
-    Policy: the patient (or representative) uploads their own documents; a professional
-    publishes as author unless blocked; a feeding system publishes for its organisation.
-    Raises ``DossierNotActive``, ``AccessDenied``, ``InsufficientScope``, ``InvalidDocument``
-    (with the field at fault), ``DocumentTooLarge``, ``DuplicateDocument``,
-    ``ProfessionalNotFound`` or ``OrganisationNotFound``; in every case nothing is stored.
+    Serves a dossier opened to ``PUBLISH_DOCUMENTS`` (the door refused an inactive dossier with
+    ``DossierNotActive``). Policy: the patient (or representative) uploads their own documents;
+    a professional publishes as author unless blocked; a feeding system publishes for its
+    organisation. Raises ``InvalidDocument`` (with the field at fault), ``DocumentTooLarge``,
+    ``DuplicateDocument``, ``ProfessionalNotFound`` or ``OrganisationNotFound``; in every case
+    nothing is stored.
     """
-    now = clock.now()
-    access = _authorize_publication(session, actor, patient_id, now, AuditAction.PUBLISH)
+    dossier.require(purposes.PUBLISH_DOCUMENTS)
     document = _add_or_replace(
-        session,
-        store,
-        actor=actor,
-        access=access,
-        metadata=metadata,
-        content=content,
-        clock=clock,
-        submission_set_id=None,
+        session, store, dossier, metadata=metadata, content=content, submission_set_id=None
     )
-    guard.record(session, actor, AuditAction.PUBLISH, patient_id, clock, documents=[document.id])
-    _announce(session, actor, patient_id, [document], clock)
+    dossier.record(session, AuditAction.PUBLISH, entity_ids=[document.id])
+    _announce(session, dossier, [document])
     return document
 
 
 def submit(
     session: Session,
+    dossier: OpenedDossier,
     store: DocumentStore,
     *,
-    actor: Actor,
-    patient_id: uuid.UUID,
     submission_set: SubmissionSetMetadata,
     documents: Sequence[tuple[DocumentMetadata, bytes]],
-    clock: Clock,
 ) -> tuple[SubmissionSet, list[Document]]:
     """Publish several documents at once, all or nothing, under one submission set.
 
-    A document whose metadata names ``replaces_id`` supersedes that document, which must be
-    current and the actor's to manage (its author's).
+    Serves a dossier opened to ``PUBLISH_DOCUMENTS``. A document whose metadata names
+    ``replaces_id`` supersedes that document, which must be current and the actor's to manage
+    (its author's).
     """
-    access = _authorize_publication(session, actor, patient_id, clock.now(), AuditAction.PUBLISH)
+    dossier.require(purposes.PUBLISH_DOCUMENTS)
+    patient_id, clock = dossier.patient_id, dossier.clock
     if not documents:
         raise InvalidDocument("A submission needs at least one document.", field="documents")
     if not submission_set.source_id.strip():
@@ -107,12 +94,17 @@ def submit(
         )
     ):
         raise DuplicateDocument(master_identifier)
+    if (
+        submission_set.entry_id is not None
+        and session.get(SubmissionSet, (patient_id, submission_set.entry_id)) is not None
+    ):
+        raise DuplicateDocument(f"urn:uuid:{submission_set.entry_id}")
     _check_authors(
         session, submission_set.author_professional_id, submission_set.author_organisation_id
     )
     record = SubmissionSet(
         patient_id=patient_id,
-        id=uuid.uuid4(),
+        id=submission_set.entry_id or uuid.uuid4(),
         master_identifier=master_identifier,
         source_id=submission_set.source_id.strip(),
         title=submission_set.title,
@@ -126,49 +118,46 @@ def submit(
         _add_or_replace(
             session,
             store,
-            actor=actor,
-            access=access,
+            dossier,
             metadata=metadata,
             content=content,
-            clock=clock,
             submission_set_id=record.id,
         )
         for metadata, content in documents
     ]
-    guard.record(
+    dossier.record(
         session,
-        actor,
         AuditAction.PUBLISH,
-        patient_id,
-        clock,
-        documents=[d.id for d in added],
+        entity_ids=[d.id for d in added],
         details={"submission_set": record.master_identifier},
     )
-    _announce(session, actor, patient_id, added, clock)
+    _announce(session, dossier, added)
     return record, added
 
 
 def _add_or_replace(
     session: Session,
     store: DocumentStore,
+    dossier: OpenedDossier,
     *,
-    actor: Actor,
-    access: DossierAccess,
     metadata: DocumentMetadata,
     content: bytes,
-    clock: Clock,
     submission_set_id: uuid.UUID | None,
 ) -> Document:
+    clock = dossier.clock
     previous = None
+    # A CDA document that is a new version of its set replaces its parent (issue 17).
+    replaced = replaced_version(session, dossier, metadata, content)
+    metadata = replace(metadata, replaces_id=replaced)
     if metadata.replaces_id is not None:
-        previous = guard.managed(session, actor, access, metadata.replaces_id, AuditAction.REPLACE)
+        previous = guard.require_manage(session, dossier, metadata.replaces_id, AuditAction.REPLACE)
         if previous.status is not DocumentStatus.CURRENT:
             raise DocumentNotCurrent(previous.status.value)
     document = _add(
         session,
         store,
-        patient_id=access.patient_id,
-        metadata=_attributed(session, actor, metadata),
+        patient_id=dossier.patient_id,
+        metadata=_attributed(session, dossier.actor, metadata),
         content=content,
         clock=clock,
         submission_set_id=submission_set_id,
@@ -178,13 +167,10 @@ def _add_or_replace(
         previous.status = DocumentStatus.SUPERSEDED
         previous.updated_at = clock.now()
         session.flush()
-        guard.record(
+        dossier.record(
             session,
-            actor,
             AuditAction.REPLACE,
-            access.patient_id,
-            clock,
-            documents=[document.id, previous.id],
+            entity_ids=[document.id, previous.id],
             details={"replaces": previous.id},
         )
     return document
@@ -192,40 +178,34 @@ def _add_or_replace(
 
 def replace_document(
     session: Session,
+    dossier: OpenedDossier,
     store: DocumentStore,
     *,
-    actor: Actor,
-    patient_id: uuid.UUID,
     replaced_id: uuid.UUID,
     metadata: DocumentMetadata,
     content: bytes,
-    clock: Clock,
 ) -> Document:
     """Add a new version of a current document; the previous one becomes superseded.
 
-    Policy: only the author (its professional, its organisation's system, or the patient for
-    their own uploads) replaces a document.
+    Serves a dossier opened to ``REPLACE_DOCUMENT``. Policy: only the author (its professional,
+    its organisation's system, or the patient for their own uploads) replaces a document.
     """
-    access = _authorize_publication(session, actor, patient_id, clock.now(), AuditAction.REPLACE)
+    dossier.require(purposes.REPLACE_DOCUMENT)
     replacement = _add_or_replace(
         session,
         store,
-        actor=actor,
-        access=access,
+        dossier,
         metadata=replace(metadata, replaces_id=replaced_id),
         content=content,
-        clock=clock,
         submission_set_id=None,
     )
-    _announce(session, actor, patient_id, [replacement], clock)
+    _announce(session, dossier, [replacement])
     return replacement
 
 
-def _announce(
-    session: Session, actor: Actor, patient_id: uuid.UUID, added: list[Document], clock: Clock
-) -> None:
+def _announce(session: Session, dossier: OpenedDossier, added: list[Document]) -> None:
     """Tell the patient of documents others published (not of their own uploads)."""
-    if actor.kind is ActorKind.PATIENT:
+    if dossier.actor.kind is ActorKind.PATIENT:
         return
     for document in added:
         author = (
@@ -238,24 +218,12 @@ def _announce(
         )
         notices.notify_new_document(
             session,
-            patient_id=patient_id,
+            patient_id=dossier.patient_id,
             document_type_label_key=guard.facts(document).type_key,
             author_name=author,
-            clock=clock,
+            clock=dossier.clock,
+            document_id=document.id,
         )
-
-
-def _authorize_publication(
-    session: Session, actor: Actor, patient_id: uuid.UUID, now: dt.datetime, audit: AuditAction
-) -> DossierAccess:
-    access_guard.check_scope(
-        actor, "DocumentReference", Interaction.CREATE, patient_id, audit=audit
-    )
-    access_guard.require_strong(actor, patient_id=patient_id, audit=audit)
-    # A feed must hear why its document was refused (issue: lifecycle), so the dossier's state
-    # is checked before the policy, whose refusals all look like "not found".
-    _require_active_dossier(session, patient_id)
-    return access_guard.authorize(session, actor, patient_id, Action.PUBLISH, now=now, audit=audit)
 
 
 def _attributed(session: Session, actor: Actor, metadata: DocumentMetadata) -> DocumentMetadata:
@@ -293,12 +261,6 @@ def _attributed(session: Session, actor: Actor, metadata: DocumentMetadata) -> D
     return replace(metadata, author_organisation_id=actor.organisation_id)
 
 
-def _require_active_dossier(session: Session, patient_id: uuid.UUID) -> None:
-    dossier = patients.get_dossier(session, patient_id)
-    if dossier.state is not DossierState.ACTIVE:
-        raise DossierNotActive(dossier.state.value)
-
-
 def _add(
     session: Session,
     store: DocumentStore,
@@ -312,7 +274,7 @@ def _add(
 ) -> Document:
     now = clock.now()
     class_code = check_metadata(metadata, now)
-    check_content(metadata, content)
+    check_content(metadata, content, session=session, patient_id=patient_id)
     _check_authors(session, metadata.author_professional_id, metadata.author_organisation_id)
     if metadata.custodian_organisation_id is not None:
         directory.get_organisation(session, metadata.custodian_organisation_id)
@@ -323,6 +285,11 @@ def _add(
         )
     ):
         raise DuplicateDocument(master_identifier)
+    if (
+        metadata.entry_id is not None
+        and session.get(Document, (patient_id, metadata.entry_id)) is not None
+    ):
+        raise DuplicateDocument(f"urn:uuid:{metadata.entry_id}")
     # Should the row not commit, the object stays behind on purpose: the same bytes in this
     # dossier are one object, maybe another document's. The store sweeper removes it later.
     try:
@@ -331,7 +298,7 @@ def _add(
         raise DocumentTooLarge(size=error.size, limit=error.limit) from error
     document = Document(
         patient_id=patient_id,
-        id=uuid.uuid4(),
+        id=metadata.entry_id or uuid.uuid4(),
         master_identifier=master_identifier,
         status=DocumentStatus.CURRENT,
         class_code=class_code,

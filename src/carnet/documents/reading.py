@@ -1,8 +1,9 @@
 """Finding and reading documents: search (ITI-67), submission sets (ITI-66), one document's
 metadata, and its content (ITI-68).
 
-Each read checks the scope, opens the dossier through the policy, decides document by document
-(``guard``) and records the consultation with the basis it was allowed on.
+Each read takes a dossier opened at the door for its purpose (``carnet.access.purposes``),
+decides document by document (``guard``) and records the consultation with the basis it was
+allowed on.
 """
 
 from __future__ import annotations
@@ -16,15 +17,9 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from carnet.access import guard as access_guard
-from carnet.access.actors import Actor
-from carnet.access.errors import InsufficientScope
-from carnet.access.matrix import load_matrix
-from carnet.access.policy import Action, decide_document, scope_allows
-from carnet.access.scopes import Interaction
+from carnet.access import purposes
+from carnet.access.door import OpenedDossier
 from carnet.audit.models import AuditAction
-from carnet.audit.service import Refusal
-from carnet.clock import Clock
 from carnet.directory.models import Professional
 from carnet.documents import guard
 from carnet.documents.errors import InvalidDocument
@@ -57,6 +52,13 @@ class DocumentFilter:
     confidentialities: Collection[Confidentiality] = ()
     format_codes: Collection[str] = ()
     ids: Collection[uuid.UUID] = ()
+    # XDS.b ITI-18: the documents' uniqueId, and its start and stop time bounds (each bound
+    # on its own time, From inclusive, To exclusive, unlike the overlapping ``period``).
+    master_identifiers: Collection[str] = ()
+    service_start_from: dt.datetime | None = None
+    service_start_to: dt.datetime | None = None
+    service_end_from: dt.datetime | None = None
+    service_end_to: dt.datetime | None = None
     submission_set_ids: Collection[uuid.UUID] = ()
     author_professional_id: uuid.UUID | None = None
     author_family: str | None = None
@@ -79,89 +81,62 @@ class DocumentPage:
     withheld: bool
 
 
-def get_document(
-    session: Session, actor: Actor, patient_id: uuid.UUID, document_id: uuid.UUID, *, clock: Clock
-) -> Document:
-    """One document's metadata, if the policy lets ``actor`` see it.
+def get_document(session: Session, dossier: OpenedDossier, document_id: uuid.UUID) -> Document:
+    """One document's metadata, if the policy lets the dossier's actor see it.
 
-    Raises ``AccessDenied`` — indistinguishable from not found — when the dossier or document
-    does not exist or may not be seen; ``StrongerAuthenticationRequired`` for a weak sign-in.
+    Serves a dossier opened to ``READ_DOCUMENTS``. Raises ``AccessDenied`` — indistinguishable
+    from not found — when the document does not exist or may not be seen.
     """
-    access_guard.check_scope(
-        actor, "DocumentReference", Interaction.READ, patient_id, audit=AuditAction.READ
-    )
-    access = access_guard.authorize(
-        session, actor, patient_id, Action.READ_DOCUMENTS, now=clock.now(), audit=AuditAction.READ
-    )
-    document = guard.visible(session, actor, access, document_id, AuditAction.READ)
-    guard.record(
-        session, actor, AuditAction.READ, patient_id, clock, documents=[document.id], access=access
-    )
+    dossier.require(purposes.READ_DOCUMENTS)
+    document = guard.visible(session, dossier, document_id, AuditAction.READ)
+    dossier.record(session, AuditAction.READ, entity_ids=[document.id])
     return document
 
 
 def list_documents(
-    session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
-    filters: DocumentFilter | None = None,
-    *,
-    clock: Clock,
+    session: Session, dossier: OpenedDossier, filters: DocumentFilter | None = None
 ) -> DocumentPage:
-    """The documents of a dossier matching ``filters`` that ``actor`` may see, newest first."""
+    """The documents of the dossier matching ``filters`` that its actor may see, newest first.
+
+    Serves a dossier opened to ``FIND_DOCUMENTS``.
+    """
+    dossier.require(purposes.FIND_DOCUMENTS)
     filters = filters or DocumentFilter()
     if not 0 < filters.limit <= 1000:
         raise InvalidDocument("The page size must be between 1 and 1000.", field="limit")
     if filters.offset < 0:
         raise InvalidDocument("The offset cannot be negative.", field="offset")
-    access_guard.check_scope(
-        actor, "DocumentReference", Interaction.SEARCH, patient_id, audit=AuditAction.SEARCH
-    )
-    access = access_guard.authorize(
-        session, actor, patient_id, Action.READ_DOCUMENTS, now=clock.now(), audit=AuditAction.SEARCH
-    )
-    matrix = load_matrix()
     # The policy is applied row by row, in one place, rather than re-expressed in SQL: a
     # dossier holds hundreds of documents, not millions (see bench/ for the cost).
-    rows = list(session.scalars(_filtered(patient_id, filters)))
-    visible = [row for row in rows if decide_document(actor, access, guard.facts(row), matrix)]
+    rows = list(session.scalars(_filtered(dossier.patient_id, filters)))
+    visible = [row for row in rows if guard.sees(dossier, row)]
     # Only a professional with some basis of access is told that documents are withheld; to
     # anyone else the dossier must look no different from one they may not know exists.
-    withheld = len(visible) < len(rows) and bool(access.bases)
+    withheld = len(visible) < len(rows) and bool(dossier.access.bases)
     page = visible[filters.offset : filters.offset + filters.limit]
-    guard.record(
+    dossier.record(
         session,
-        actor,
         AuditAction.SEARCH,
-        patient_id,
-        clock,
-        documents=[d.id for d in page],
+        entity_ids=[d.id for d in page],
         details={"total": len(visible), "withheld": withheld},
-        access=access,
     )
     return DocumentPage(documents=page, total=len(visible), withheld=withheld)
 
 
 def list_submission_sets(
-    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
+    session: Session, dossier: OpenedDossier
 ) -> list[tuple[SubmissionSet, list[Document]]]:
-    """The dossier's submission sets (ITI-66), each with the documents ``actor`` may see.
+    """The dossier's submission sets (ITI-66), each with the documents its actor may see.
 
-    A submission set none of whose documents the actor may see is not listed at all.
+    Serves a dossier opened to ``FIND_SUBMISSION_SETS``. A submission set none of whose
+    documents the actor may see is not listed at all.
     """
-    access_guard.check_scope(
-        actor, "List", Interaction.SEARCH, patient_id, audit=AuditAction.SEARCH
-    )
-    access = access_guard.authorize(
-        session, actor, patient_id, Action.READ_DOCUMENTS, now=clock.now(), audit=AuditAction.SEARCH
-    )
-    matrix = load_matrix()
+    dossier.require(purposes.FIND_SUBMISSION_SETS)
+    patient_id = dossier.patient_id
     rows = session.scalars(_filtered(patient_id, DocumentFilter(statuses=())))
     visible: dict[uuid.UUID, list[Document]] = {}
     for row in rows:
-        if row.submission_set_id is not None and decide_document(
-            actor, access, guard.facts(row), matrix
-        ):
+        if row.submission_set_id is not None and guard.sees(dossier, row):
             visible.setdefault(row.submission_set_id, []).append(row)
     sets = session.scalars(
         select(SubmissionSet)
@@ -169,55 +144,28 @@ def list_submission_sets(
         .order_by(SubmissionSet.submitted_at.desc(), SubmissionSet.id)
     )
     found = [(submission, visible[submission.id]) for submission in sets]
-    guard.record(
+    dossier.record(
         session,
-        actor,
         AuditAction.SEARCH,
-        patient_id,
-        clock,
-        documents=[d.id for _, docs in found for d in docs],
+        entity_ids=[d.id for _, docs in found for d in docs],
         details={"resource": "List", "total": len(found)},
-        access=access,
     )
     return found
 
 
 def read_content(
-    session: Session,
-    store: DocumentStore,
-    actor: Actor,
-    patient_id: uuid.UUID,
-    document_id: uuid.UUID,
-    *,
-    clock: Clock,
+    session: Session, dossier: OpenedDossier, document_id: uuid.UUID, store: DocumentStore
 ) -> tuple[Document, bytes]:
-    """A document and its bytes, decrypted and checked against the recorded SHA-256."""
-    if not (
-        scope_allows(actor, "Binary", Interaction.READ, patient_id)
-        or scope_allows(actor, "DocumentReference", Interaction.READ, patient_id)
-    ):
-        raise InsufficientScope("reading Binary").for_audit(
-            Refusal(actor.agent, AuditAction.RETRIEVE, "scope", patient_id, (document_id,))
-        )
-    access = access_guard.authorize(
-        session,
-        actor,
-        patient_id,
-        Action.READ_DOCUMENTS,
-        now=clock.now(),
-        audit=AuditAction.RETRIEVE,
-    )
-    document = guard.visible(session, actor, access, document_id, AuditAction.RETRIEVE)
+    """A document and its bytes, decrypted and checked against the recorded SHA-256.
+
+    Serves a dossier opened to ``RETRIEVE_DOCUMENTS``, or to ``READ_DOCUMENTS`` (whose scope,
+    ``DocumentReference`` read, covers the content as well): a page showing a document and
+    its content opens the dossier once.
+    """
+    dossier.require(purposes.RETRIEVE_DOCUMENTS, purposes.READ_DOCUMENTS)
+    document = guard.visible(session, dossier, document_id, AuditAction.RETRIEVE)
     content = store.get(document.content_key)
-    guard.record(
-        session,
-        actor,
-        AuditAction.RETRIEVE,
-        patient_id,
-        clock,
-        documents=[document.id],
-        access=access,
-    )
+    dossier.record(session, AuditAction.RETRIEVE, entity_ids=[document.id])
     return document, content
 
 
@@ -232,6 +180,7 @@ def _filtered(patient_id: uuid.UUID, filters: DocumentFilter) -> Select[Document
         (Document.confidentiality, filters.confidentialities),
         (Document.format_code, filters.format_codes),
         (Document.id, filters.ids),
+        (Document.master_identifier, filters.master_identifiers),
         (Document.submission_set_id, filters.submission_set_ids),
     ]
     for column, values in within:
@@ -241,6 +190,8 @@ def _filtered(patient_id: uuid.UUID, filters: DocumentFilter) -> Select[Document
         (Document.created_at, filters.created_from, filters.created_to),
         (Document.submitted_at, filters.submitted_from, filters.submitted_to),
         (Document.updated_at, filters.updated_from, filters.updated_to),
+        (Document.service_start, filters.service_start_from, filters.service_start_to),
+        (Document.service_end, filters.service_end_from, filters.service_end_to),
     ):
         if start is not None:
             query = query.where(column >= start)

@@ -33,7 +33,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from carnet.access import guard as access_guard
+from carnet.access import purposes
 from carnet.access.actors import Actor, ActorKind
+from carnet.access.door import OpenedDossier, open_dossier
 from carnet.access.matrix import AccessMatrix, load_matrix
 from carnet.access.policy import (
     Action,
@@ -167,22 +169,22 @@ class Essentials:
         return found[0] if found else None
 
 
-def read_essentials(
-    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
-) -> Essentials:
-    """The dossier's live essential facts and latest essential documents, as ``actor`` may see.
+def read_essentials(session: Session, dossier: OpenedDossier) -> Essentials:
+    """The dossier's live essential facts and latest essential documents, as its actor may see.
 
-    Raises ``StrongerAuthenticationRequired`` for a weak sign-in and ``AccessDenied`` (also the
-    answer for a dossier that does not exist) when the actor may not read the dossier, or is a
+    Serves a dossier opened to ``READ_ESSENTIALS``. Raises ``AccessDenied`` when the actor is a
     professional without a live basis. The read is recorded on the dossier's trail, and a
     professional's first look at the dossier is told to the patient.
     """
-    now = clock.now()
-    access = access_guard.authorize(
-        session, actor, patient_id, Action.READ_DOCUMENTS, now=now, audit=AuditAction.READ
+    dossier.require(purposes.READ_ESSENTIALS)
+    actor, patient_id, access, clock = (
+        dossier.actor,
+        dossier.patient_id,
+        dossier.access,
+        dossier.clock,
     )
     if not access.acts_as_patient and not access.bases:
-        raise access_guard.refuse(actor, AuditAction.READ, _NO_BASIS, patient_id)
+        raise dossier.refuse(_NO_BASIS)
     matrix = load_matrix()
     rows = list(
         session.scalars(
@@ -220,16 +222,15 @@ def read_essentials(
 
 def record_fact(
     session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
+    dossier: OpenedDossier,
     *,
     category: Category | str,
     text: str,
     details: Mapping[str, object] | None,
-    clock: Clock,
     source_document_id: uuid.UUID | None = None,
 ) -> EssentialFact:
-    """Record one fact, as ``actor`` wrote it, in an active dossier.
+    """Record one fact, as the dossier's actor wrote it, in a dossier opened to
+    ``RECORD_ESSENTIALS``.
 
     ``details`` holds the structured parts of the category: ``group`` (required, one of
     ``BLOOD_GROUPS``) for a blood group; ``substance``, ``reaction``, ``severity`` (one of
@@ -245,7 +246,7 @@ def record_fact(
     ``StrongerAuthenticationRequired`` and ``AccessDenied``; in every case nothing is written.
     """
     fact = NewFact(category, text, details, source_document_id)
-    (recorded,) = record_facts(session, actor, patient_id, [fact], clock=clock)
+    (recorded,) = record_facts(session, dossier, [fact])
     return recorded
 
 
@@ -260,23 +261,27 @@ class NewFact:
 
 
 def record_facts(
-    session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
-    facts: Sequence[NewFact],
-    *,
-    clock: Clock,
+    session: Session, dossier: OpenedDossier, facts: Sequence[NewFact]
 ) -> list[EssentialFact]:
     """Record several facts by one author at once (a summary taken in), as ``record_fact`` does
-    one: the policy is asked once, and one event on the trail names them all.
+    one: the policy is asked once, at the door (``RECORD_ESSENTIALS``), and one event on the
+    trail names them all.
 
     All or nothing: the first fact at fault raises (as ``record_fact``), and nothing is written.
     One blood group at most per call.
     """
+    dossier.require(purposes.RECORD_ESSENTIALS)
+    actor, patient_id, access, clock = (
+        dossier.actor,
+        dossier.patient_id,
+        dossier.access,
+        dossier.clock,
+    )
     categories = [_category(fact.category) for fact in facts]
     if not categories:
         return []
     for category in dict.fromkeys(categories):
+        # Each category is exchanged as its own FHIR resource: the token must cover each.
         access_guard.check_scope(
             actor,
             FHIR_RESOURCE[category],
@@ -284,13 +289,10 @@ def record_facts(
             patient_id,
             audit=AuditAction.PUBLISH,
         )
-    access = access_guard.authorize(
-        session, actor, patient_id, Action.PUBLISH, now=clock.now(), audit=AuditAction.PUBLISH
-    )
     for category in dict.fromkeys(categories):
         refusal = _why_not_record(actor, access, category)
         if refusal is not None:
-            raise access_guard.refuse(actor, AuditAction.PUBLISH, refusal, patient_id)
+            raise dossier.refuse(refusal)
     if categories.count(Category.BLOOD_GROUP) > 1:
         raise InvalidFact("Record one blood group at a time.", field="group")
     checked = [
@@ -298,8 +300,11 @@ def record_facts(
         for category, fact in zip(categories, facts, strict=True)
     ]
     sources = {fact.source_document_id for fact in facts if fact.source_document_id is not None}
-    for source in sorted(sources, key=str):
-        reading.get_document(session, actor, patient_id, source, clock=clock)
+    if sources:
+        # A fact cites a document the actor may read: asked at the door as a read would be.
+        cited = open_dossier(session, actor, patient_id, purposes.READ_DOCUMENTS, clock=clock)
+        for source in sorted(sources, key=str):
+            reading.get_document(session, cited, source)
     replaced = (
         _withdraw_blood_group(session, actor, access, clock)
         if Category.BLOOD_GROUP in categories
@@ -339,19 +344,21 @@ def record_facts(
     return rows
 
 
-def withdraw_fact(
-    session: Session, actor: Actor, patient_id: uuid.UUID, fact_id: uuid.UUID, *, clock: Clock
-) -> EssentialFact:
+def withdraw_fact(session: Session, dossier: OpenedDossier, fact_id: uuid.UUID) -> EssentialFact:
     """Withdraw a live fact now; its row stays, stamped, in the dossier's history.
 
-    Raises ``FactNotFound`` unless the fact is live, ``InsufficientScope``,
-    ``StrongerAuthenticationRequired`` and ``AccessDenied`` (the actor may not write to the
-    dossier, or may not withdraw this fact: see the module's policy).
+    Serves a dossier opened to ``WITHDRAW_ESSENTIALS``. Raises ``FactNotFound`` unless the fact
+    is live, ``InsufficientScope`` and ``AccessDenied`` (the actor may not withdraw this fact:
+    see the module's policy).
     """
-    now = clock.now()
-    access = access_guard.authorize(
-        session, actor, patient_id, Action.PUBLISH, now=now, audit=AuditAction.STATUS_CHANGE
+    dossier.require(purposes.WITHDRAW_ESSENTIALS)
+    actor, patient_id, access, clock = (
+        dossier.actor,
+        dossier.patient_id,
+        dossier.access,
+        dossier.clock,
     )
+    now = clock.now()
     fact = session.get(EssentialFact, (patient_id, fact_id))
     if fact is None or fact.withdrawn_at is not None:
         raise FactNotFound()
@@ -364,7 +371,7 @@ def withdraw_fact(
     )
     refusal = _why_not_withdraw(actor, access, fact, load_matrix())
     if refusal is not None:
-        raise access_guard.refuse(actor, AuditAction.STATUS_CHANGE, refusal, patient_id, (fact_id,))
+        raise dossier.refuse(refusal, (fact_id,))
     _stamp_withdrawn(fact, actor, now)
     session.flush()
     audit_trail.record(
@@ -379,7 +386,9 @@ def withdraw_fact(
     return fact
 
 
-def purge_facts(session: Session, patient_id: uuid.UUID) -> int:
+def purge_facts(
+    session: Session, patient_id: uuid.UUID
+) -> int:  # patient-data: a job's: the retention purge
     """Delete every fact of a dossier, withdrawn ones included; how many were deleted.
 
     For the retention purge of a closed dossier only, which decides and records it: no policy
@@ -670,12 +679,9 @@ def _essential_documents(
         return ()
     catalogue = load_catalogue()
     codes = {catalogue.by_key(key).code: key for key in ESSENTIAL_DOCUMENT_TYPES}
+    found = open_dossier(session, actor, patient_id, purposes.FIND_DOCUMENTS, clock=clock)
     page = reading.list_documents(
-        session,
-        actor,
-        patient_id,
-        reading.DocumentFilter(type_codes=tuple(codes), limit=1000),
-        clock=clock,
+        session, found, reading.DocumentFilter(type_codes=tuple(codes), limit=1000)
     )
     latest: dict[str, EssentialDocument] = {}
     for document in page.documents:  # newest first

@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,7 +23,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from carnet.access.actors import Assurance
 from carnet.access.errors import AccessError, InsufficientScope, StrongerAuthenticationRequired
 from carnet.audit.errors import AuditUnavailable
-from carnet.auth.errors import InvalidRequest
 from carnet.db import DatabaseFault, database_fault
 from carnet.errors import (
     CarnetError,
@@ -36,8 +34,8 @@ from carnet.errors import (
     StateRefused,
 )
 from carnet.storage import StorageError
-from carnet.web.oauth_tokens import oauth_error
 from carnet.web.refusals import record_refusal
+from carnet.web.way_in import unexpected_incident
 
 log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
@@ -119,97 +117,100 @@ def outcome_response(
 
 
 def install(app: FastAPI) -> None:
-    """Answer errors on ``/fhir`` paths with OperationOutcomes."""
-    previous_http = app.exception_handlers.get(StarletteHTTPException)
+    """Make ``app`` (the FHIR way in, under ``/fhir``) answer every error with an OperationOutcome.
 
-    async def carnet_error(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, CarnetError)
-        if request.url.path.startswith("/oauth") and isinstance(error, InvalidInput):
-            # A refusal from below the OAuth routes (a row that cannot be stored): RFC 6749's
-            # shape, as every other answer of those routes.
-            return oauth_error(InvalidRequest(error.message, field=error.field))
-        if isinstance(error, AccessError):
-            try:
-                await run_in_threadpool(record_refusal, request.app.state.platform, error)
-            except AuditUnavailable:
-                return _audit_unavailable()
-        if isinstance(error, AuditUnavailable):
+    The FHIR application is mounted on its own (``carnet.web.way_in``): whatever goes wrong
+    under ``/fhir`` — a domain refusal, an unknown path, a parameter FastAPI cannot read, an
+    unreachable database, a defect — reaches these handlers and no other way in's.
+    """
+    app.add_exception_handler(CarnetError, _carnet_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StorageError, _storage_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _carnet_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, CarnetError)
+    if isinstance(error, AccessError):
+        try:
+            await run_in_threadpool(record_refusal, request.app.state.platform, error)
+        except AuditUnavailable:
             return _audit_unavailable()
-        return _from_domain(error)
+    if isinstance(error, AuditUnavailable):
+        return _audit_unavailable()
+    return _from_domain(error)
 
-    async def database_error(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, SQLAlchemyError)
-        incident = uuid.uuid4().hex[:12]
-        fault = database_fault(error)
-        log.error("database %s, incident %s: %s", fault, incident, type(error).__name__)
-        if fault is DatabaseFault.INPUT:
-            # The safety net under the checks of carnet.storable: a value the database refused.
-            message = f"A value cannot be stored as given (incident {incident}); nothing was done."
-            if request.url.path.startswith("/oauth"):
-                return oauth_error(InvalidRequest(message))
-            return outcome_response(400, message, code="invalid")
-        if fault is DatabaseFault.CONFLICT:
-            return outcome_response(
-                409,
-                f"The request clashes with a concurrent change (incident {incident}).",
-                code="conflict",
-            )
-        if fault is DatabaseFault.UNREACHABLE:
-            return outcome_response(
-                503,
-                f"Carnet cannot reach its database (incident {incident}); nothing was done.",
-                code="transient",
-                headers={"Retry-After": "5"},
-            )
+
+async def _database_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, SQLAlchemyError)
+    incident = uuid.uuid4().hex[:12]
+    fault = database_fault(error)
+    log.error("database %s, incident %s: %s", fault, incident, type(error).__name__)
+    if fault is DatabaseFault.INPUT:
+        # The safety net under the checks of carnet.storable: a value the database refused.
+        message = f"A value cannot be stored as given (incident {incident}); nothing was done."
+        return outcome_response(400, message, code="invalid")
+    if fault is DatabaseFault.CONFLICT:
         return outcome_response(
-            500, f"Carnet could not complete this request (incident {incident}).", code="exception"
+            409,
+            f"The request clashes with a concurrent change (incident {incident}).",
+            code="conflict",
         )
-
-    async def http_error(request: Request, error: Exception) -> Any:
-        assert isinstance(error, StarletteHTTPException)
-        if not request.url.path.startswith("/fhir"):
-            if previous_http is not None:
-                return await previous_http(request, error)  # type: ignore[misc]
-            return JSONResponse(
-                {"detail": error.detail}, status_code=error.status_code, headers=error.headers
-            )
-        code = {401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported"}.get(
-            error.status_code, "processing"
-        )
-        return outcome_response(
-            error.status_code,
-            str(error.detail),
-            code=code,
-            headers=dict(error.headers) if error.headers else None,
-        )
-
-    async def validation_error(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, RequestValidationError)
-        if not request.url.path.startswith("/fhir"):
-            return await request_validation_exception_handler(request, error)
-        first = error.errors()[0] if error.errors() else {}
-        where = ".".join(str(part) for part in first.get("loc", ())[1:])
-        return outcome_response(
-            400,
-            f"Invalid parameter {where}: {first.get('msg', 'invalid')}",
-            code="invalid",
-            expression=where or None,
-        )
-
-    async def storage_error(request: Request, error: Exception) -> JSONResponse:
-        incident = uuid.uuid4().hex[:12]
-        log.error("document store failure, incident %s: %s", incident, error)
+    if fault is DatabaseFault.UNREACHABLE:
         return outcome_response(
             503,
-            f"The document store could not serve this request (incident {incident}).",
+            f"Carnet cannot reach its database (incident {incident}); nothing was done.",
             code="transient",
+            headers={"Retry-After": "5"},
         )
+    return outcome_response(
+        500, f"Carnet could not complete this request (incident {incident}).", code="exception"
+    )
 
-    app.add_exception_handler(CarnetError, carnet_error)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(StorageError, storage_error)
-    app.add_exception_handler(SQLAlchemyError, database_error)
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    code = {401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported"}.get(
+        error.status_code, "processing"
+    )
+    return outcome_response(
+        error.status_code,
+        str(error.detail),
+        code=code,
+        headers=dict(error.headers) if error.headers else None,
+    )
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    first = error.errors()[0] if error.errors() else {}
+    where = ".".join(str(part) for part in first.get("loc", ())[1:])
+    return outcome_response(
+        400,
+        f"Invalid parameter {where}: {first.get('msg', 'invalid')}",
+        code="invalid",
+        expression=where or None,
+    )
+
+
+async def _storage_error(request: Request, error: Exception) -> JSONResponse:
+    incident = uuid.uuid4().hex[:12]
+    log.error("document store failure, incident %s: %s", incident, error)
+    return outcome_response(
+        503,
+        f"The document store could not serve this request (incident {incident}).",
+        code="transient",
+    )
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    return outcome_response(
+        500,
+        f"Carnet could not complete this request (incident {unexpected_incident(request, error)}).",
+        code="exception",
+    )
 
 
 def _audit_unavailable() -> JSONResponse:

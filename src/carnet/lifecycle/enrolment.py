@@ -40,8 +40,10 @@ from typing import TextIO
 from sqlalchemy.orm import Session, sessionmaker
 
 from carnet.access import guard as access_guard
+from carnet.access import purposes
 from carnet.access import representation as access_representation
 from carnet.access.actors import Actor, ActorKind
+from carnet.access.door import open_dossier
 from carnet.access.errors import InvalidAccessRule
 from carnet.access.models import RepresentationKind
 from carnet.audit import service as audit_trail
@@ -319,7 +321,12 @@ def _represent(
     elif not access_guard.represents(session, found.id, patient_id, now=clock.now()):
         try:
             access_representation.record_representation(
-                session, actor, patient_id, found.id, kind=kind, clock=clock
+                session,
+                open_dossier(
+                    session, actor, patient_id, purposes.RECORD_REPRESENTATION, clock=clock
+                ),
+                found.id,
+                kind=kind,
             )
         except InvalidAccessRule as error:
             problem = error.message

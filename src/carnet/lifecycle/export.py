@@ -10,17 +10,13 @@ the export file (a FHIR Bundle and the files, in a zip) is the ways in's busines
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from carnet.access import guard as access_guard
-from carnet.access.actors import Actor
-from carnet.access.policy import Action
-from carnet.audit import service as audit_trail
+from carnet.access import purposes
+from carnet.access.door import OpenedDossier, open_dossier
 from carnet.audit.models import AuditAction
-from carnet.clock import Clock
 from carnet.directory import service as directory
 from carnet.directory.models import Organisation, Professional
 from carnet.documents import reading
@@ -52,45 +48,43 @@ class DossierExport:
     exported_at: dt.datetime
 
 
-def collect_export(
-    session: Session,
-    store: DocumentStore,
-    actor: Actor,
-    patient_id: uuid.UUID,
-    *,
-    clock: Clock,
-) -> DossierExport:
+def collect_export(session: Session, dossier: OpenedDossier, store: DocumentStore) -> DossierExport:
     """The whole dossier as its patient sees it, for export.
 
-    Policy: the patient or their representative, strongly signed in, on an active or invited
-    dossier (``Action.EXPORT``; a closed dossier is out of reach — export it before closing).
-    Then every document goes through ``list_documents`` and ``read_content`` with the same
-    actor (their scopes must allow reading documents). Recorded as one export event besides.
+    Serves a dossier opened to ``EXPORT_DOSSIER``. Policy: the patient or their representative,
+    strongly signed in, on an active or invited dossier (``Action.EXPORT``; a closed dossier is
+    out of reach — export it before closing). Then every document goes through
+    ``list_documents`` and ``read_content`` with the same actor, each opened for its own
+    purpose (their scopes must allow reading documents). Recorded as one export event besides.
     """
-    access_guard.authorize(
-        session, actor, patient_id, Action.EXPORT, now=clock.now(), audit=AuditAction.EXPORT
-    )
+    dossier.require(purposes.EXPORT_DOSSIER)
+    actor, patient_id, clock = dossier.actor, dossier.patient_id, dossier.clock
     listed: list[Document] = []
+    found = open_dossier(session, actor, patient_id, purposes.FIND_DOCUMENTS, clock=clock)
     while True:
         page = reading.list_documents(
             session,
-            actor,
-            patient_id,
+            found,
             reading.DocumentFilter(
                 statuses=(DocumentStatus.CURRENT, DocumentStatus.SUPERSEDED),
                 limit=_PAGE,
                 offset=len(listed),
             ),
-            clock=clock,
         )
         listed.extend(page.documents)
         if not page.documents or len(listed) >= page.total:
             break
+    # Opened for content only when there is some: an empty dossier exports under a token that
+    # may not read content.
+    retrieved = (
+        open_dossier(session, actor, patient_id, purposes.RETRIEVE_DOCUMENTS, clock=clock)
+        if listed
+        else None
+    )
     exported = [
-        ExportedDocument(
-            *reading.read_content(session, store, actor, patient_id, listed_.id, clock=clock)
-        )
+        ExportedDocument(*reading.read_content(session, retrieved, listed_.id, store))
         for listed_ in listed
+        if retrieved is not None
     ]
     professional_ids = {
         d.author_professional_id for d in listed if d.author_professional_id is not None
@@ -102,12 +96,9 @@ def collect_export(
         for org in (d.author_organisation_id, d.custodian_organisation_id)
         if org is not None
     } | {p.organisation_id for p in professionals if p.organisation_id is not None}
-    audit_trail.record(
+    dossier.record(
         session,
-        agent=actor.agent,
-        action=AuditAction.EXPORT,
-        clock=clock,
-        patient_id=patient_id,
+        AuditAction.EXPORT,
         entity_ids=[d.id for d in listed],
         details={"documents": len(listed)},
     )

@@ -43,7 +43,8 @@ from carnet.essentials import service as essentials
 from carnet.lifecycle.models import JobRun
 from carnet.lifecycle.service import open_due_dossiers
 from carnet.lifecycle.sweep import SweepReport, sweep_store
-from carnet.notifications import service as notices
+from carnet.notifications import internal as notices
+from carnet.notifications.mailer import Mailer
 from carnet.patients.models import Dossier, DossierState
 from carnet.storage import DocumentStore
 
@@ -232,7 +233,7 @@ def make_digests(session: Session, *, clock: Clock) -> int:
     return made
 
 
-def purge_closed_dossiers(
+def purge_closed_dossiers(  # patient-data: a job's, no actor
     session: Session,
     store: DocumentStore,
     *,
@@ -318,3 +319,14 @@ def _years_before(instant: dt.datetime, years: int) -> dt.datetime:
         return instant.replace(year=instant.year - years)
     except ValueError:  # 29 February
         return instant.replace(year=instant.year - years, day=28)
+
+
+def deliver_notices(
+    session: Session, mailer: Mailer, *, clock: Clock, limit: int = 100
+) -> notices.DeliveryReport:
+    """Send up to ``limit`` of the outbox's e-mails that are due, and record how each went.
+
+    The outbox is read without an actor (``notifications.internal.deliver_pending``): the
+    server's loop runs this every minute, and ``carnet notifications send`` by hand.
+    """
+    return notices.deliver_pending(session, mailer, clock=clock, limit=limit)

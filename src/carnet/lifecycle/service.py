@@ -5,8 +5,8 @@
     active  --(patient closes)--> closed          authors keep their own documents; purged later
     opposed, closed --(patient asks again)--> active
 
-The patient (or their representative) moves their dossier through ``access.guard.authorize``
-(``Action.MANAGE_DOSSIER``: only they may, strongly signed in, in any state); the opening job
+The patient (or their representative) moves their dossier through the door
+(``purposes.MANAGE_DOSSIER``: only they may, strongly signed in, in any state); the opening job
 moves it on its own authority, as ``JOB_OPENING``. Each change is a conditional UPDATE
 (``WHERE state = <from>``), so of two concurrent attempts exactly one happens: the other finds
 the new state and is refused (a job skips it). Each is kept in ``dossier_transitions`` and on
@@ -32,9 +32,9 @@ from typing import Any, Protocol, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
-from carnet.access import guard as access_guard
-from carnet.access.actors import Actor, ActorKind
-from carnet.access.policy import Action
+from carnet.access import purposes
+from carnet.access.actors import ActorKind
+from carnet.access.door import OpenedDossier
 from carnet.audit import service as audit_trail
 from carnet.audit.models import AuditAction, AuditOutcome
 from carnet.audit.service import Agent
@@ -67,80 +67,58 @@ _FROM = {
 # --- The patient's transitions ------------------------------------------------------------
 
 
-def activate(
-    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
-) -> DossierTransition:
+def activate(session: Session, dossier: OpenedDossier) -> DossierTransition:
     """Open the dossier at the patient's request: an invited one, or again an opposed or closed one.
 
     Policy: the patient or their representative, strongly signed in (``AccessDenied``
     otherwise). Raises ``TransitionRefused`` if the dossier is already active.
     """
-    return _by_patient(session, actor, patient_id, DossierState.ACTIVE, clock=clock)
+    return _by_patient(session, dossier, DossierState.ACTIVE)
 
 
-def oppose(
-    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
-) -> DossierTransition:
+def oppose(session: Session, dossier: OpenedDossier) -> DossierTransition:
     """Record the patient's objection to an invited dossier: nothing will be accepted in it.
 
     Policy as ``activate``. Raises ``TransitionRefused`` unless the dossier is invited (an
     active one is closed instead).
     """
-    return _by_patient(session, actor, patient_id, DossierState.OPPOSED, clock=clock)
+    return _by_patient(session, dossier, DossierState.OPPOSED)
 
 
-def close(
-    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
-) -> DossierTransition:
+def close(session: Session, dossier: OpenedDossier) -> DossierTransition:
     """Close an active dossier at the patient's request.
 
     From then on each author reads only the documents they wrote, nobody else anything; the
     documents are purged after the retention period (``jobs``). Offer the export before.
     Policy as ``activate``. Raises ``TransitionRefused`` unless the dossier is active.
     """
-    return _by_patient(session, actor, patient_id, DossierState.CLOSED, clock=clock)
+    return _by_patient(session, dossier, DossierState.CLOSED)
 
 
-def dossier_history(
-    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
-) -> list[DossierTransition]:
+def dossier_history(session: Session, dossier: OpenedDossier) -> list[DossierTransition]:
     """Every change of the dossier's state, oldest first (the patient or representative asks)."""
-    _authorize(session, actor, patient_id, clock)
-    audit_trail.record(
-        session,
-        agent=actor.agent,
-        action=AuditAction.LIFECYCLE,
-        clock=clock,
-        patient_id=patient_id,
-        details={"history": "read"},
-    )
+    dossier.require(purposes.MANAGE_DOSSIER)
+    dossier.record(session, AuditAction.LIFECYCLE, details={"history": "read"})
     return list(
         session.scalars(
             select(DossierTransition)
-            .where(DossierTransition.patient_id == patient_id)
+            .where(DossierTransition.patient_id == dossier.patient_id)
             .order_by(DossierTransition.at, DossierTransition.id)
         )
     )
 
 
-def _authorize(session: Session, actor: Actor, patient_id: uuid.UUID, clock: Clock) -> None:
-    access_guard.authorize(
-        session,
-        actor,
-        patient_id,
-        Action.MANAGE_DOSSIER,
-        now=clock.now(),
-        audit=AuditAction.LIFECYCLE,
-    )
-
-
-def _by_patient(
-    session: Session, actor: Actor, patient_id: uuid.UUID, to: DossierState, *, clock: Clock
-) -> DossierTransition:
-    _authorize(session, actor, patient_id, clock)
+def _by_patient(session: Session, dossier: OpenedDossier, to: DossierState) -> DossierTransition:
+    dossier.require(purposes.MANAGE_DOSSIER)
+    actor, patient_id = dossier.actor, dossier.patient_id
     who = "representative" if actor.represents_someone_else else "patient"
     transition = transition_dossier(
-        session, patient_id, to, agent=actor.agent, reason=f"asked by the {who}", clock=clock
+        session,
+        patient_id,
+        to,
+        agent=actor.agent,
+        reason=f"asked by the {who}",
+        clock=dossier.clock,
     )
     if transition is None:
         raise TransitionRefused(state=patients.get_dossier(session, patient_id).state, wanted=to)
@@ -150,7 +128,7 @@ def _by_patient(
 # --- The system's transitions -------------------------------------------------------------
 
 
-def transition_dossier(
+def transition_dossier(  # patient-data: a job's, or after authorize
     session: Session,
     patient_id: uuid.UUID,
     to: DossierState,
@@ -213,7 +191,9 @@ def transition_dossier(
     return transition
 
 
-def open_due_dossiers(session: Session, *, clock: Clock, limit: int = 500) -> list[uuid.UUID]:
+def open_due_dossiers(
+    session: Session, *, clock: Clock, limit: int = 500
+) -> list[uuid.UUID]:  # patient-data: a job's, no actor
     """Open up to ``limit`` invited dossiers whose opening deadline has passed; their ids.
 
     Each patient is told (``notify_dossier_opened``). Safe on several nodes at once: on
@@ -329,21 +309,16 @@ def invitation(
 
 
 def issue_invitation(
-    session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
-    *,
-    clock: Clock,
-    lifetime: dt.timedelta,
+    session: Session, dossier: OpenedDossier, *, lifetime: dt.timedelta
 ) -> Invitation:
     """A new invitation letter for one patient (a lost or expired one); revokes earlier codes.
 
-    Issued by the agency (an operator): ``AccessDenied`` for anyone else.
+    Issued by the agency (an operator: ``purposes.ISSUE_INVITATION``, refused to anyone else
+    at the door).
     """
-    if actor.kind is not ActorKind.OPERATOR:
-        raise access_guard.refuse(actor, AuditAction.LIFECYCLE, "only the agency", patient_id)
+    dossier.require(purposes.ISSUE_INVITATION)
+    actor, patient_id, now = dossier.actor, dossier.patient_id, dossier.clock.now()
     patient = patients.get_patient(session, patient_id)
-    now = clock.now()
     session.execute(
         update(ActivationCode)
         .where(
@@ -357,12 +332,9 @@ def issue_invitation(
     row, code = new_activation_code(patient_id, issued_by=actor.subject, now=now, lifetime=lifetime)
     session.add(row)
     session.flush()
-    audit_trail.record(
+    dossier.record(
         session,
-        agent=actor.agent,
-        action=AuditAction.LIFECYCLE,
-        clock=clock,
-        patient_id=patient_id,
+        AuditAction.LIFECYCLE,
         entity_ids=[row.id],
         details={"invitation": "issued", "code_expires_at": row.expires_at},
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from carnet.errors import CarnetError, Conflict, InvalidInput, NotFound
+from carnet.errors import CarnetError, Conflict, InvalidInput, NotFound, StateRefused
 
 
 class PatientError(CarnetError):
@@ -67,3 +67,13 @@ class PatientNotFound(PatientError, NotFound):
 
     def __init__(self) -> None:
         super().__init__("No such patient.")
+
+
+class DossierNotActive(PatientError, StateRefused):
+    """The dossier does not accept documents in its present state."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(
+            f"The dossier is {state}: it accepts documents only when active. Nothing was stored."
+        )
+        self.state = state

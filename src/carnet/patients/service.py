@@ -88,7 +88,7 @@ class EnrolmentOutcome:
         return found
 
 
-def enrol_batch(
+def enrol_batch(  # patient-data: enrolment by the agency
     session: Session,
     entries: Sequence[RegistryEntry],
     *,
@@ -253,7 +253,9 @@ def create_dossier(
     return patient
 
 
-def get_patient(session: Session, patient_id: uuid.UUID) -> Patient:
+def get_patient(
+    session: Session, patient_id: uuid.UUID
+) -> Patient:  # patient-data: identification and jobs; see access.identification
     """The patient with this id; ``PatientNotFound`` otherwise."""
     patient = session.get(Patient, patient_id)
     if patient is None:
@@ -261,7 +263,9 @@ def get_patient(session: Session, patient_id: uuid.UUID) -> Patient:
     return patient
 
 
-def find_patient(session: Session, system: str, value: str) -> Patient | None:
+def find_patient(
+    session: Session, system: str, value: str
+) -> Patient | None:  # patient-data: identification and jobs; see access.identification
     """The patient holding this national identifier, or None.
 
     The identifier is validated first: a malformed one raises ``InvalidIdentifier`` rather than
@@ -280,7 +284,9 @@ def find_patient_id(session: Session, system: str, value: str) -> uuid.UUID | No
     return _patient_id_by_identifier(session, identifier.system, identifier.value)
 
 
-def find_by_reference(session: Session, reference: str) -> Patient:
+def find_by_reference(
+    session: Session, reference: str
+) -> Patient:  # patient-data: identification and jobs; see access.identification
     """The patient named by their Carnet id, or by a national identifier of any patient system.
 
     Raises ``PatientNotFound`` when nobody matches (a malformed identifier matches nobody).
@@ -301,7 +307,7 @@ def find_by_reference(session: Session, reference: str) -> Patient:
     return patient
 
 
-def search_patients(
+def search_patients(  # patient-data: identification and jobs; see access.identification
     session: Session,
     *,
     family: str | None = None,
@@ -342,7 +348,9 @@ def update_demographics(
     return changed
 
 
-def get_dossier(session: Session, patient_id: uuid.UUID) -> Dossier:
+def get_dossier(
+    session: Session, patient_id: uuid.UUID
+) -> Dossier:  # patient-data: identification and jobs; see access.identification
     """The dossier of this patient; ``PatientNotFound`` if there is none."""
     dossier = session.get(Dossier, patient_id)
     if dossier is None:
@@ -424,7 +432,9 @@ class PatientCriteria:
     exact_names: bool = False
 
 
-def select_patients(criteria: PatientCriteria) -> Select[Patient]:
+def select_patients(
+    criteria: PatientCriteria,
+) -> Select[Patient]:  # patient-data: identification and jobs; see access.identification
     """The query (not yet run) of the patients matching ``criteria``, in name order.
 
     Names match from their start, case-insensitively, unless ``exact_names``. The identifier is

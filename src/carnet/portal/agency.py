@@ -47,6 +47,7 @@ from carnet.indicators.service import (
 )
 from carnet.lifecycle.enrolment import OPTIONAL, REQUIRED
 from carnet.lifecycle.errors import InvalidRegistryFile
+from carnet.portal.error_words import said
 from carnet.portal.visits import CheckedForm, OperatorVisit, Visit
 
 # pygal appends a legacy finder to sys.meta_path, for map plugins Carnet does not use; Python
@@ -322,7 +323,7 @@ def enrol(visit: OperatorVisit, form: CheckedForm) -> Response:
                 opening_delay=dt.timedelta(days=visit.platform.settings.opening_delay_days),
             )
         except InvalidRegistryFile as error:
-            return _enrolment_page(visit, status_code=422, error=error.message)
+            return _enrolment_page(visit, status_code=422, error=said(error, visit.language))
     return _enrolment_page(visit, run=run)
 
 

@@ -1,6 +1,6 @@
 """The apps a person let into their Carnet: what each may do, since when, and "Revoke".
 
-Third-party apps are approved on the consent screen (``carnet.web.consent``); this page is
+Third-party apps are approved on the consent screen (``carnet.oauth.consent``); this page is
 where the person takes that back. Revoking removes the approval and revokes the refresh
 tokens the app holds for them (``carnet.auth.approvals.revoke``, audited): the app must ask
 again, and the person sees the consent screen again. The same page serves patients and

@@ -31,6 +31,8 @@ ABSOLUTE_LIMIT = dt.timedelta(hours=12)
 _SESSION_AAD = b"carnet:browser-session:v1"
 _SIGN_IN_AAD = b"carnet:portal-sign-in:v1"
 _MAX_COOKIE = 3800  # browsers keep 4,096 bytes per cookie, name and attributes included
+# The typed values a cookie carries back: room left for the tokens (sealing adds a third).
+_MAX_KEPT = 1200
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class BrowserSession:
     # One message shown on the next page (after a redirect), then dropped.
     flash: str | None = None
     flash_kind: str = "info"
+    # What a refused form had typed, for the page it goes back to: kept once, like the message,
+    # so a person corrects their entry instead of typing it all again.
+    kept: dict[str, str] | None = None
 
     def expired(self, now: dt.datetime) -> bool:
         """Idle too long, or open too long."""
@@ -60,9 +65,14 @@ class BrowserSession:
         """The session seen now."""
         return replace(self, seen_at=now.timestamp())
 
-    def with_flash(self, message: str, kind: str = "info") -> BrowserSession:
-        """The session carrying a message for the next page."""
-        return replace(self, flash=message, flash_kind=kind)
+    def with_flash(
+        self, message: str, kind: str = "info", kept: dict[str, str] | None = None
+    ) -> BrowserSession:
+        """The session carrying a message (and what a refused form had typed) for the next
+        page; typed values too long for a cookie are left out."""
+        if kept is not None and sum(len(k) + len(v) for k, v in kept.items()) > _MAX_KEPT:
+            kept = None
+        return replace(self, flash=message, flash_kind=kind, kept=kept)
 
     def csrf_matches(self, submitted: str | None) -> bool:
         """Whether a form's CSRF token is this session's (constant time)."""

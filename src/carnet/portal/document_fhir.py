@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from lxml import etree, html  # type: ignore[import-untyped]  # lxml ships no type hints
+from lxml import etree, html
 from markupsafe import Markup
 
 from carnet.portal.document_rendition import Rendition, labels_of, readable_fhir_date

@@ -17,12 +17,15 @@ from typing import Final
 from babel import dates
 from markupsafe import Markup
 
+from carnet.portal.document_pdf import PageImage
+
 
 @dataclass(frozen=True)
 class Rendition:
     """What the viewer page shows.
 
-    ``kind`` is ``frame`` (the content URL in an iframe: PDF), ``image`` (the content URL in an
+    ``kind`` is ``pages`` (a PDF drawn page by page: ``pages``, of ``page_count`` in all),
+    ``frame`` (the content URL in an iframe), ``image`` (the content URL in an
     img), ``html`` (``html`` holds safe, rendered markup), ``text`` (``text`` holds the text) or
     ``download`` (no preview: a download link only). ``note``, in the visitor's language, says
     why a document is shown as source text or only offered for download.
@@ -32,6 +35,8 @@ class Rendition:
     html: Markup | None = None
     text: str | None = None
     note: str | None = None
+    pages: tuple[PageImage, ...] = ()
+    page_count: int = 0
 
 
 # The labels of rendered documents. They live here rather than in the gettext catalogue so the
@@ -84,6 +89,11 @@ LABELS: Final[Mapping[str, Mapping[str, str]]] = {
         ),
         "note_too_large": "This document is too large to be shown here: download it.",
         "note_not_shown": "This kind of document cannot be shown here: download it.",
+        "note_pdf_unreadable": "This PDF could not be shown here: download it to open it.",
+        "note_pdf_long": (
+            "Only the first pages of this long document are shown here: download it to read "
+            "the rest."
+        ),
     },
     "fr": {
         "untitled_document": "Document médical",
@@ -133,6 +143,13 @@ LABELS: Final[Mapping[str, Mapping[str, str]]] = {
         ),
         "note_too_large": "Ce document est trop volumineux pour être affiché ici : téléchargez-le.",
         "note_not_shown": "Ce type de document ne peut pas être affiché ici : téléchargez-le.",
+        "note_pdf_unreadable": (
+            "Ce PDF n'a pas pu être affiché ici : téléchargez-le pour l'ouvrir."
+        ),
+        "note_pdf_long": (
+            "Seules les premières pages de ce long document sont affichées ici : "
+            "téléchargez-le pour lire la suite."
+        ),
     },
     "de": {
         "untitled_document": "Medizinisches Dokument",
@@ -185,6 +202,13 @@ LABELS: Final[Mapping[str, Mapping[str, str]]] = {
         ),
         "note_not_shown": (
             "Diese Art von Dokument kann hier nicht angezeigt werden: Laden Sie es herunter."
+        ),
+        "note_pdf_unreadable": (
+            "Dieses PDF konnte hier nicht angezeigt werden: Laden Sie es herunter, um es zu öffnen."
+        ),
+        "note_pdf_long": (
+            "Nur die ersten Seiten dieses langen Dokuments werden hier angezeigt: Laden Sie es "
+            "herunter, um den Rest zu lesen."
         ),
     },
 }

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from lxml import etree, html  # type: ignore[import-untyped]  # lxml ships no type hints
+from lxml import etree, html
 from markupsafe import Markup
 
 XHTML: Final = "http://www.w3.org/1999/xhtml"

@@ -1,5 +1,6 @@
-"""How the portals show a document: PDF in a frame, images, CDA and FHIR documents rendered to
-HTML, HL7 v2 messages and plain text as text; anything else is offered for download.
+"""How the portals show a document: a PDF drawn page by page as images, images, CDA and FHIR
+documents rendered to HTML, HL7 v2 messages and plain text as text; anything else is offered
+for download.
 
 ``render_document`` picks the rendition by media type. The structured formats have a module each
 (``document_cda``, ``document_fhir``), over the safe XML parser and the HTML allow-list
@@ -18,9 +19,11 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
+from carnet.cda.body import embedded_pdf
 from carnet.documents import formats
 from carnet.portal.document_cda import CDA_MIME_TYPES, render_xml
 from carnet.portal.document_fhir import FHIR_JSON_MIME_TYPES, FHIR_XML_MIME_TYPES, render_json
+from carnet.portal.document_pdf import UnreadablePdf, draw_pdf
 from carnet.portal.document_rendition import Rendition, labels_of
 
 HL7_V2_MIME_TYPES: Final = frozenset(
@@ -52,12 +55,29 @@ def render_document(mime_type: str, content: bytes, *, language: str) -> Renditi
         # (an SVG, a "PNG" that is an HTML page: a download, see ``documents.formats``).
         if not formats.shown_inline(media, content):
             return Rendition("download", note=labels_of(language)["note_not_shown"])
-        return Rendition("frame" if media == "application/pdf" else "image")
+        if media == "application/pdf":
+            return _render_pdf(content, language)
+        return Rendition("image")
     if media == "text/plain":
         return Rendition("text", text=content.decode(_charset(parameters), errors="replace"))
     if media in HL7_V2_MIME_TYPES:
         return Rendition("text", text=_hl7_v2_segments(content))
     return _render_structured(media, content, language)
+
+
+def _render_pdf(content: bytes, language: str) -> Rendition:
+    """A PDF as the images of its pages (see ``document_pdf``): phones show no framed PDF."""
+    labels = labels_of(language)
+    if len(content) > LARGEST_RENDERED:
+        return Rendition("download", note=labels["note_too_large"])
+    try:
+        drawn = draw_pdf(content)
+    except UnreadablePdf:
+        return Rendition("download", note=labels["note_pdf_unreadable"])
+    if not drawn.pages:
+        return Rendition("download", note=labels["note_pdf_unreadable"])
+    note = labels["note_pdf_long"] if drawn.page_count > len(drawn.pages) else None
+    return Rendition("pages", pages=drawn.pages, page_count=drawn.page_count, note=note)
 
 
 def _render_structured(media: str, content: bytes, language: str) -> Rendition:
@@ -69,6 +89,11 @@ def _render_structured(media: str, content: bytes, language: str) -> Rendition:
     if len(content) > LARGEST_RENDERED:
         return Rendition("download", note=labels["note_too_large"])
     if media in CDA_MIME_TYPES:
+        # An unstructured CDA document whose nonXMLBody embeds a PDF shows that PDF, as a PDF
+        # document is shown (issue 17), under the metadata the viewer page shows of it.
+        pdf = embedded_pdf(content)
+        if pdf is not None and formats.shown_inline(formats.PDF, pdf):
+            return _render_pdf(pdf, language)
         return render_xml(content, language)
     return render_json(content, language)
 

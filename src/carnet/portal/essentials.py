@@ -12,7 +12,9 @@ import uuid
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from carnet.access import purposes
 from carnet.access.actors import ActorKind
+from carnet.access.door import open_dossier
 from carnet.errors import Conflict, InvalidInput
 from carnet.essentials import service as essentials
 from carnet.essentials.models import Category
@@ -34,15 +36,21 @@ def add_fact(patient_id: uuid.UUID, visit: AnyVisit, form: CheckedForm) -> Respo
         with visit.transaction() as session:
             essentials.record_fact(
                 session,
-                visit.actor,
-                patient_id,
+                open_dossier(
+                    session,
+                    visit.actor,
+                    patient_id,
+                    purposes.RECORD_ESSENTIALS,
+                    clock=visit.platform.clock,
+                ),
                 category=category,
                 text=text,
                 details=details,
-                clock=visit.platform.clock,
             )
     except (InvalidInput, Conflict) as error:
-        return visit.redirect(back, flash=_problem(visit, error), kind="error")
+        # The form opens again with what was typed, to be corrected rather than retyped.
+        typed = {"category": category, "text": form_text(form, "text"), **details}
+        return visit.redirect(back, flash=_problem(visit, error), kind="error", kept=typed)
     return visit.redirect(
         back, flash=visit.gettext("Recorded in the essential data."), kind="success"
     )
@@ -56,7 +64,15 @@ def withdraw_fact(
     back = _back(visit, patient_id, form_text(form, "next"))
     with visit.transaction() as session:
         essentials.withdraw_fact(
-            session, visit.actor, patient_id, fact_id, clock=visit.platform.clock
+            session,
+            open_dossier(
+                session,
+                visit.actor,
+                patient_id,
+                purposes.WITHDRAW_ESSENTIALS,
+                clock=visit.platform.clock,
+            ),
+            fact_id,
         )
     return visit.redirect(
         back, flash=visit.gettext("Withdrawn from the essential data."), kind="success"

@@ -9,21 +9,28 @@ domain services with ``visit.actor``: the policy decides and the audit trail rec
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
-from carnet.access import guard as access_guard
-from carnet.access.policy import Action
-from carnet.audit.models import AuditAction
+from carnet.access import notices as own_notices
+from carnet.access import purposes
+from carnet.access.door import open_dossier
 from carnet.errors import InvalidInput
 from carnet.essentials import service as essentials_service
 from carnet.essentials.service import Essentials
-from carnet.notifications import service as notices
-from carnet.notifications.models import NewDocuments
-from carnet.portal import patient_access, patient_documents, patient_dossier, patient_history
+from carnet.notifications.models import NewDocuments, Notification, NotificationKind
+from carnet.portal import (
+    patient_access,
+    patient_documents,
+    patient_dossier,
+    patient_history,
+    patient_masks,
+)
+from carnet.portal.error_words import said
 from carnet.portal.patient_context import whose_dossier
-from carnet.portal.visits import CheckedForm, PatientVisit, Visit, form_text, parse_id
+from carnet.portal.visits import CheckedForm, PatientVisit, form_text, parse_id
 
 router = APIRouter(prefix="/portal/patient", include_in_schema=False)
 
@@ -44,15 +51,24 @@ def home(visit: PatientVisit) -> Response:
         if whose.readable:
             latest, total = patient_documents.latest_entries(session, visit, LATEST_DOCUMENTS)
             essentials = essentials_service.read_essentials(
-                session, visit.actor, visit.patient_id, clock=visit.platform.clock
+                session,
+                open_dossier(
+                    session,
+                    visit.actor,
+                    visit.patient_id,
+                    purposes.READ_ESSENTIALS,
+                    clock=visit.platform.clock,
+                ),
             )
         if whose.state != "opposed":
-            _authorize_inbox(session, visit, AuditAction.READ)
-            unread = len(
-                notices.inbox(
-                    session, patient_id=visit.patient_id, unread_only=True, limit=INBOX_SIZE
-                )
+            dossier = open_dossier(
+                session,
+                visit.actor,
+                visit.patient_id,
+                purposes.READ_NOTICES,
+                clock=visit.platform.clock,
             )
+            unread = len(own_notices.inbox(session, dossier, unread_only=True, limit=INBOX_SIZE))
     return visit.render(
         "patient/home.html",
         whose=whose,
@@ -62,22 +78,6 @@ def home(visit: PatientVisit) -> Response:
         unread_capped=unread >= INBOX_SIZE,
         essentials=essentials,
         document_url_prefix="/portal/patient/documents/",
-    )
-
-
-def _authorize_inbox(session: Session, visit: Visit, audit: AuditAction) -> None:
-    """The policy's word before the inbox is read or changed: the patient or representative.
-
-    The notifications domain leaves that decision to its callers; reading one's notices is
-    reading about one's access (``READ_ACCESS``), allowed on a closed dossier too.
-    """
-    access_guard.authorize(
-        session,
-        visit.actor,
-        visit.patient_id,
-        Action.READ_ACCESS,
-        now=visit.platform.clock.now(),
-        audit=audit,
     )
 
 
@@ -92,28 +92,57 @@ def notifications(visit: PatientVisit) -> Response:
     with visit.transaction() as session:
         whose = whose_dossier(session, visit)
         if whose.state != "opposed":
-            _authorize_inbox(session, visit, AuditAction.READ)
-            inbox = notices.inbox(session, patient_id=visit.patient_id, limit=INBOX_SIZE)
-            preferences = notices.preferences(session, visit.patient_id)
+            dossier = open_dossier(
+                session,
+                visit.actor,
+                visit.patient_id,
+                purposes.READ_NOTICES,
+                clock=visit.platform.clock,
+            )
+            inbox = own_notices.inbox(session, dossier, limit=INBOX_SIZE)
+            preferences = own_notices.preferences(session, dossier)
     return visit.render(
         "patient/notifications.html",
         whose=whose,
         inbox=inbox,
+        links={notice.id: link for notice in inbox if (link := _notice_link(notice))},
         preferences=preferences,
         choices=[choice.value for choice in NewDocuments],
     )
+
+
+def _notice_link(notice: Notification) -> tuple[str, str] | None:
+    """Where a notice leads in the portal, and what it leads to (the template words it): the
+    new document itself, the access page for an emergency access, the history for a first
+    consultation."""
+    if notice.kind is NotificationKind.NEW_DOCUMENT:
+        document_id = json.loads(notice.data).get("document_id")
+        if document_id:
+            return f"/portal/patient/documents/{document_id}", "document"
+        return "/portal/patient/documents", "documents"
+    if notice.kind is NotificationKind.DOCUMENT_DIGEST:
+        return "/portal/patient/documents", "documents"
+    if notice.kind is NotificationKind.EMERGENCY_ACCESS:
+        return "/portal/patient/access", "access"
+    if notice.kind is NotificationKind.FIRST_ACCESS:
+        return "/portal/patient/history", "history"
+    return None
 
 
 @router.post("/notifications/{notification_id}/read")
 def mark_read(visit: PatientVisit, notification_id: str, form: CheckedForm) -> Response:
     """Mark one notice read."""
     with visit.transaction() as session:
-        _authorize_inbox(session, visit, AuditAction.READ)
-        notices.mark_read(
+        own_notices.mark_read(
             session,
-            patient_id=visit.patient_id,
-            notification_id=parse_id(notification_id),
-            clock=visit.platform.clock,
+            open_dossier(
+                session,
+                visit.actor,
+                visit.patient_id,
+                purposes.READ_NOTICES,
+                clock=visit.platform.clock,
+            ),
+            parse_id(notification_id),
         )
     return visit.redirect(
         NOTIFICATIONS_PAGE, flash=visit.gettext("Marked as read."), kind="success"
@@ -126,23 +155,20 @@ def notification_preferences(visit: PatientVisit, form: CheckedForm) -> Response
     clock = visit.platform.clock
     try:
         with visit.transaction() as session:
-            access_guard.authorize(
+            own_notices.set_preferences(
                 session,
-                visit.actor,
-                visit.patient_id,
-                Action.MANAGE_ACCESS,
-                now=clock.now(),
-                audit=AuditAction.PREFERENCES,
-            )
-            notices.set_preferences(
-                session,
-                patient_id=visit.patient_id,
+                open_dossier(
+                    session,
+                    visit.actor,
+                    visit.patient_id,
+                    purposes.SET_NOTICE_PREFERENCES,
+                    clock=clock,
+                ),
                 new_documents=form_text(form, "new_documents"),
                 email=form_text(form, "email") == "yes",
-                clock=clock,
             )
     except InvalidInput as error:
-        return visit.redirect(NOTIFICATIONS_PAGE, flash=error.message, kind="error")
+        return visit.redirect(NOTIFICATIONS_PAGE, flash=said(error, visit.language), kind="error")
     return visit.redirect(
         NOTIFICATIONS_PAGE, flash=visit.gettext("Your preferences are saved."), kind="success"
     )
@@ -150,5 +176,6 @@ def notification_preferences(visit: PatientVisit, form: CheckedForm) -> Response
 
 router.include_router(patient_documents.router)
 router.include_router(patient_access.router)
+router.include_router(patient_masks.router)
 router.include_router(patient_history.router)
 router.include_router(patient_dossier.router)

@@ -21,6 +21,8 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
+from carnet.access import purposes
+from carnet.access.door import OpenedDossier, Purpose, open_dossier
 from carnet.catalogue import UnknownDocumentType, load_catalogue
 from carnet.documents import publication, reading, visibility
 from carnet.documents.metadata import DocumentMetadata
@@ -28,6 +30,7 @@ from carnet.documents.models import Document
 from carnet.errors import Conflict, InvalidInput, LimitExceeded, StateRefused
 from carnet.portal.document_content import original_response, uploaded_type
 from carnet.portal.document_view import render_document
+from carnet.portal.error_words import said
 from carnet.portal.patient_context import (
     Whose,
     organisations_by_id,
@@ -98,15 +101,15 @@ def _entries(session: Session, visit: Visit, found: list[Document]) -> list[Entr
     return entries
 
 
+def _opened(session: Session, visit: Visit, purpose: Purpose) -> OpenedDossier:
+    """The visit's dossier, opened at the door for ``purpose``."""
+    return open_dossier(session, visit.actor, visit.patient_id, purpose, clock=visit.platform.clock)
+
+
 def latest_entries(session: Session, visit: Visit, count: int) -> tuple[list[Entry], int]:
     """The ``count`` newest documents of the dossier and how many there are in all."""
-    page = reading.list_documents(
-        session,
-        visit.actor,
-        visit.patient_id,
-        reading.DocumentFilter(limit=count),
-        clock=visit.platform.clock,
-    )
+    found = _opened(session, visit, purposes.FIND_DOCUMENTS)
+    page = reading.list_documents(session, found, reading.DocumentFilter(limit=count))
     return _entries(session, visit, page.documents), page.total
 
 
@@ -186,7 +189,7 @@ def timeline(
                 problem = str(error)
             else:
                 found = reading.list_documents(
-                    session, visit.actor, visit.patient_id, wanted, clock=visit.platform.clock
+                    session, _opened(session, visit, purposes.FIND_DOCUMENTS), wanted
                 )
                 entries, total = _entries(session, visit, found.documents), found.total
     return visit.render(
@@ -238,17 +241,17 @@ def upload(visit: PatientVisit, form: CheckedForm) -> Response:
         with visit.transaction() as session:
             document = publication.add_document(
                 session,
+                _opened(session, visit, purposes.PUBLISH_DOCUMENTS),
                 visit.platform.store,
-                actor=visit.actor,
-                patient_id=visit.patient_id,
                 metadata=metadata,
                 content=content,
-                clock=visit.platform.clock,
             )
     except (InvalidInput, LimitExceeded, StateRefused, Conflict) as error:
         with visit.transaction() as session:
             whose = whose_dossier(session, visit)
-        return _render_upload(visit, whose, typed, problem=error.message, status_code=422)
+        return _render_upload(
+            visit, whose, typed, problem=said(error, visit.language), status_code=422
+        )
     return visit.redirect(
         f"/portal/patient/documents/{document.id}",
         flash=visit.gettext("Your document was added to the dossier."),
@@ -321,12 +324,7 @@ def viewer(visit: PatientVisit, document_id: str) -> Response:
     with visit.transaction() as session:
         whose = whose_dossier(session, visit)
         document, content = reading.read_content(
-            session,
-            visit.platform.store,
-            visit.actor,
-            visit.patient_id,
-            wanted,
-            clock=visit.platform.clock,
+            session, _opened(session, visit, purposes.READ_DOCUMENTS), wanted, visit.platform.store
         )
         [entry] = _entries(session, visit, [document])
     return visit.render(
@@ -346,11 +344,9 @@ def content(visit: PatientVisit, document_id: str, download: str = "") -> Respon
     with visit.transaction() as session:
         document, body = reading.read_content(
             session,
-            visit.platform.store,
-            visit.actor,
-            visit.patient_id,
+            _opened(session, visit, purposes.RETRIEVE_DOCUMENTS),
             wanted,
-            clock=visit.platform.clock,
+            visit.platform.store,
         )
     name = _file_name(document)
     response = original_response(
@@ -377,10 +373,8 @@ def set_visibility(visit: PatientVisit, document_id: str, form: CheckedForm) -> 
     with visit.transaction() as session:
         visibility.set_visibility(
             session,
-            actor=visit.actor,
-            patient_id=visit.patient_id,
-            document_id=wanted,
-            clock=visit.platform.clock,
+            _opened(session, visit, purposes.SET_DOCUMENT_VISIBILITY),
+            wanted,
             masked_from_professionals=masked,
         )
     message = (

@@ -19,13 +19,16 @@ from sqlalchemy.orm import Session
 
 from carnet.access import guard as access_guard
 from carnet.access import identification as access_identification
+from carnet.access import purposes
 from carnet.access import representation as access_representation
+from carnet.access.door import open_dossier
 from carnet.access.policy import Action
 from carnet.audit.models import AuditAction
 from carnet.errors import NotFound, StateRefused
 from carnet.exports import build_export_zip
 from carnet.lifecycle import service as lifecycle
 from carnet.lifecycle.errors import ActivationRefused
+from carnet.portal.error_words import said
 from carnet.portal.patient_context import READABLE_STATES, whose_dossier
 from carnet.portal.visits import CheckedForm, PatientVisit, Visit, form_text, parse_id
 
@@ -56,7 +59,12 @@ def _render(
     clock = visit.platform.clock
     with visit.transaction() as session:
         whose = whose_dossier(session, visit, with_patient=True)
-        transitions = lifecycle.dossier_history(session, visit.actor, visit.patient_id, clock=clock)
+        transitions = lifecycle.dossier_history(
+            session,
+            open_dossier(
+                session, visit.actor, visit.patient_id, purposes.MANAGE_DOSSIER, clock=clock
+            ),
+        )
         represented = _represented(session, visit)
     return visit.render(
         "patient/dossier.html",
@@ -139,7 +147,14 @@ def oppose(visit: PatientVisit, form: CheckedForm) -> Response:
     return _transition(
         visit,
         lambda session: lifecycle.oppose(
-            session, visit.actor, visit.patient_id, clock=visit.platform.clock
+            session,
+            open_dossier(
+                session,
+                visit.actor,
+                visit.patient_id,
+                purposes.MANAGE_DOSSIER,
+                clock=visit.platform.clock,
+            ),
         ),
         visit.gettext("Your objection is recorded: the dossier will not be opened."),
     )
@@ -151,7 +166,14 @@ def reopen(visit: PatientVisit, form: CheckedForm) -> Response:
     return _transition(
         visit,
         lambda session: lifecycle.activate(
-            session, visit.actor, visit.patient_id, clock=visit.platform.clock
+            session,
+            open_dossier(
+                session,
+                visit.actor,
+                visit.patient_id,
+                purposes.MANAGE_DOSSIER,
+                clock=visit.platform.clock,
+            ),
         ),
         visit.gettext("Your dossier is open again."),
     )
@@ -172,7 +194,14 @@ def close(visit: PatientVisit, form: CheckedForm) -> Response:
     return _transition(
         visit,
         lambda session: lifecycle.close(
-            session, visit.actor, visit.patient_id, clock=visit.platform.clock
+            session,
+            open_dossier(
+                session,
+                visit.actor,
+                visit.patient_id,
+                purposes.MANAGE_DOSSIER,
+                clock=visit.platform.clock,
+            ),
         ),
         visit.gettext("Your dossier is closed."),
     )
@@ -183,7 +212,7 @@ def _transition(visit: Visit, change: Callable[[Session], object], message: str)
         with visit.transaction() as session:
             change(session)
     except StateRefused as error:
-        return visit.redirect(DOSSIER_PAGE, flash=error.message, kind="error")
+        return visit.redirect(DOSSIER_PAGE, flash=said(error, visit.language), kind="error")
     return visit.redirect(DOSSIER_PAGE, flash=message, kind="success")
 
 
@@ -195,12 +224,17 @@ def export(visit: PatientVisit, form: CheckedForm) -> Response:
     """The whole dossier as one zip: the FHIR Bundle of ``$export-dossier`` and the files."""
     settings = visit.platform.settings
     with visit.transaction() as session:
-        archive = build_export_zip(
+        dossier = open_dossier(
             session,
-            visit.platform.store,
             visit.actor,
             visit.patient_id,
+            purposes.EXPORT_DOSSIER,
             clock=visit.platform.clock,
+        )
+        archive = build_export_zip(
+            session,
+            dossier,
+            visit.platform.store,
             base_url=settings.public_url.rstrip("/") + "/fhir",
         )
     day = visit.platform.clock.now().date().isoformat()

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from carnet.access import guard as access_guard
 from carnet.access import history as access_history
+from carnet.access import purposes
+from carnet.access.door import open_dossier
 from carnet.audit.models import AuditAction, AuditEvent, AuditOutcome
 from carnet.directory.models import Professional
 from carnet.portal.patient_context import (
@@ -109,7 +111,10 @@ def _newest_first(session: Session, visit: Visit, number: int, *, with_mine: boo
     query = access_history.HistoryQuery(
         patient_id=visit.patient_id, actions=HISTORY_ACTIONS, limit=1
     )
-    end = access_history.read_history(session, visit.actor, query, clock=clock).total
+    dossier = open_dossier(
+        session, visit.actor, visit.patient_id, purposes.READ_AUDIT_TRAIL, clock=clock
+    )
+    end = access_history.read_dossier_trail(session, dossier, query).total
     own_subject = f"Patient/{visit.actor.person_id}"
     wanted = number * PAGE_SIZE + 1
     kept: list[AuditEvent] = []
@@ -117,8 +122,8 @@ def _newest_first(session: Session, visit: Visit, number: int, *, with_mine: boo
         # Only as much as the page still needs when every event counts.
         size = access_history.MAX_PAGE if not with_mine else min(access_history.MAX_PAGE, wanted)
         start = max(0, end - size)
-        window = access_history.read_history(
-            session, visit.actor, replace(query, offset=start, limit=end - start), clock=clock
+        window = access_history.read_dossier_trail(
+            session, dossier, replace(query, offset=start, limit=end - start)
         )
         kept += [
             event

@@ -22,24 +22,25 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from carnet.access import guard as access_guard
 from carnet.access import identification as access_identification
+from carnet.access import purposes
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied
 from carnet.access.policy import Basis
 from carnet.catalogue import UnknownDocumentType, load_catalogue
 from carnet.directory import service as directory
-from carnet.directory.models import Profession
 from carnet.documents import reading
 from carnet.errors import InvalidInput
 from carnet.essentials import service as essentials_service
 from carnet.patients import identifiers
 from carnet.patients.service import PatientCriteria
-from carnet.portal import professional_documents, professional_emergency
+from carnet.portal import professional_care, professional_documents, professional_emergency
+from carnet.portal.error_words import said
 from carnet.portal.professional_documents import document_rows, document_types
 from carnet.portal.professional_emergency import emergency_expiry
+from carnet.portal.professional_header import header_of
 from carnet.portal.professional_links import (
     HOME,
-    emergency_url,
     patient_url,
     upload_url,
 )
@@ -57,6 +58,7 @@ from carnet.web.refusals import record_refusal
 router = APIRouter(prefix=HOME, include_in_schema=False)
 router.include_router(professional_documents.router)
 router.include_router(professional_emergency.router)
+router.include_router(professional_care.router)
 
 PAGE_SIZE = 20
 _SEARCH_FIELDS = ("identifier", "family", "given", "birth_date")
@@ -102,7 +104,7 @@ def search(visit: ProfessionalVisit, form: CheckedForm) -> Response:
                 session, visit.actor, criteria, clock=visit.platform.clock, limit=PAGE_SIZE
             )
     except InvalidInput as error:
-        return _home(visit, typed, error=error.message, status_code=422)
+        return _home(visit, typed, error=said(error, visit.language), status_code=422)
     if criteria.identifier is not None and len(found) == 1:
         return visit.redirect(patient_url(found[0].patient.id))
     return _home(visit, typed, found=found, searched=True)
@@ -183,37 +185,39 @@ def patient_page(
             patient = access_identification.read_demographics(
                 session, visit.actor, dossier, clock=clock
             )
-            # The same facts the policy just decided on: which basis opened the dossier.
-            bases = access_guard.dossier_access(
-                session, visit.actor, dossier, now=clock.now()
-            ).bases
+            found = open_dossier(
+                session, visit.actor, dossier, purposes.FIND_DOCUMENTS, clock=clock
+            )
+            # The same facts the policy decided on: which basis opened the dossier.
+            bases = found.access.bases
             # What an emergency needs first: blood group, allergies, treatments, directives.
             essentials = essentials_service.read_essentials(
-                session, visit.actor, dossier, clock=clock
+                session,
+                open_dossier(session, visit.actor, dossier, purposes.READ_ESSENTIALS, clock=clock),
             )
             listing = reading.list_documents(
                 session,
-                visit.actor,
-                dossier,
+                found,
                 reading.DocumentFilter(
                     type_codes=type_codes, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE
                 ),
-                clock=clock,
             )
             rows = document_rows(session, visit, listing.documents)
     except AccessDenied as refusal:
         record_refusal(visit.platform, refusal)
-        return _no_access(visit, dossier)
+        return professional_care.no_access_page(visit, dossier)
     emergency = any(basis in _EMERGENCY_BASES for basis in bases)
+    emergency_until = emergency_expiry(visit, dossier) if emergency else None
     pages = max(1, math.ceil(listing.total / PAGE_SIZE))
     return visit.render(
         "professional/patient.html",
+        patient_header=header_of(patient, emergency_until),
         patient=patient,
         essentials=essentials,
         document_url_prefix=f"{patient_url(dossier)}/documents/",
         basis=bases[0].value if bases else None,
         emergency=emergency,
-        emergency_until=emergency_expiry(visit, dossier) if emergency else None,
+        emergency_until=emergency_until,
         rows=rows,
         total=listing.total,
         withheld=listing.withheld,
@@ -226,15 +230,6 @@ def patient_page(
         here=patient_url(dossier),
         upload_url=upload_url(dossier),
         age=_age(patient.birth_date, clock.now().date()),
-    )
-
-
-def _no_access(visit: Visit, patient_id: uuid.UUID) -> Response:
-    return visit.render(
-        "professional/no_access.html",
-        status_code=403,
-        emergency_url=emergency_url(patient_id),
-        may_break_glass=visit.actor.profession == Profession.EMERGENCY_PHYSICIAN.value,
     )
 
 

@@ -22,7 +22,10 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
+from carnet.access import purposes
+from carnet.access.door import open_dossier
 from carnet.catalogue import DocumentType, UnknownDocumentType, load_catalogue
+from carnet.cda.header import effective_time
 from carnet.directory import service as directory
 from carnet.documents import publication, reading, visibility
 from carnet.documents.metadata import DocumentMetadata
@@ -32,6 +35,8 @@ from carnet.fhir.mapping.document_reference import document_reference
 from carnet.fhir.validation import validate
 from carnet.portal.document_content import original_response, uploaded_type
 from carnet.portal.document_view import render_document
+from carnet.portal.error_words import said
+from carnet.portal.professional_header import optional_header
 from carnet.portal.professional_links import document_url, patient_url, upload_url
 from carnet.portal.visits import (
     CheckedForm,
@@ -101,20 +106,27 @@ def viewer(patient_id: str, document_id: str, visit: ProfessionalVisit) -> Respo
     """One document: its metadata, a rendition of its content, and its downloads."""
     dossier, wanted = parse_id(patient_id), parse_id(document_id)
     with visit.transaction() as session:
-        document, content = reading.read_content(
-            session, visit.platform.store, visit.actor, dossier, wanted, clock=visit.platform.clock
+        opened = open_dossier(
+            session, visit.actor, dossier, purposes.READ_DOCUMENTS, clock=visit.platform.clock
         )
+        document, content = reading.read_content(session, opened, wanted, visit.platform.store)
         row = document_rows(session, visit, [document])[0]
+    # An author may read what they wrote in a dossier they cannot open otherwise.
+    header = optional_header(visit, dossier)
     rendition = render_document(document.mime_type, content, language=visit.language)
     base = document_url(dossier, wanted)
     return visit.render(
         "professional/viewer.html",
+        patient_header=header,
         row=row,
         rendition=rendition,
         content_url=f"{base}/content",
         download_url=f"{base}/content?download=1",
         fhir_url=f"{base}/fhir",
         disclose_url=f"{base}/disclose",
+        withdraw_url=f"{base}/entered-in-error",
+        may_withdraw=document.status is DocumentStatus.CURRENT
+        and document.author_professional_id == visit.actor.professional_id,
         back=patient_url(dossier),
         may_disclose=document.hidden_from_patient
         and document.status is DocumentStatus.CURRENT
@@ -129,9 +141,10 @@ def content(
     """The original bytes: shown inline (the viewer's frame), or as a file with ``?download=1``."""
     dossier, wanted = parse_id(patient_id), parse_id(document_id)
     with visit.transaction() as session:
-        document, data = reading.read_content(
-            session, visit.platform.store, visit.actor, dossier, wanted, clock=visit.platform.clock
+        opened = open_dossier(
+            session, visit.actor, dossier, purposes.RETRIEVE_DOCUMENTS, clock=visit.platform.clock
         )
+        document, data = reading.read_content(session, opened, wanted, visit.platform.store)
     response = original_response(
         document,
         data,
@@ -150,9 +163,10 @@ def fhir_download(patient_id: str, document_id: str, visit: ProfessionalVisit) -
     """
     dossier, wanted = parse_id(patient_id), parse_id(document_id)
     with visit.transaction() as session:
-        document, data = reading.read_content(
-            session, visit.platform.store, visit.actor, dossier, wanted, clock=visit.platform.clock
+        opened = open_dossier(
+            session, visit.actor, dossier, purposes.RETRIEVE_DOCUMENTS, clock=visit.platform.clock
         )
+        document, data = reading.read_content(session, opened, wanted, visit.platform.store)
     bundle = fhir_bundle(document, data, base_url=_fhir_base(visit), now=visit.platform.clock.now())
     response = Response(
         json.dumps(bundle, ensure_ascii=False, indent=2).encode(),
@@ -194,16 +208,52 @@ def disclose(
     """Release a document its author held back from the patient (after telling them)."""
     dossier, wanted = parse_id(patient_id), parse_id(document_id)
     with visit.transaction() as session:
-        visibility.disclose_to_patient(
+        opened = open_dossier(
             session,
-            actor=visit.actor,
-            patient_id=dossier,
-            document_id=wanted,
+            visit.actor,
+            dossier,
+            purposes.CHANGE_DOCUMENT_VISIBILITY,
             clock=visit.platform.clock,
         )
+        visibility.disclose_to_patient(session, opened, wanted)
     return visit.redirect(
         document_url(dossier, wanted),
         flash=visit.gettext("The patient can now see this document."),
+        kind="success",
+    )
+
+
+@router.post("/patients/{patient_id}/documents/{document_id}/entered-in-error")
+def withdraw(
+    patient_id: str, document_id: str, visit: ProfessionalVisit, form: CheckedForm
+) -> Response:
+    """The author withdraws a document published by mistake: kept, marked entered-in-error.
+
+    Asked once more on the page (a checkbox); the services refuse anyone but its author and a
+    document that is no longer current.
+    """
+    dossier, wanted = parse_id(patient_id), parse_id(document_id)
+    if form.get("confirm") != "yes":
+        return visit.redirect(
+            document_url(dossier, wanted),
+            flash=visit.gettext("Tick the box to confirm the document was entered in error."),
+            kind="error",
+        )
+    try:
+        with visit.transaction() as session:
+            opened = open_dossier(
+                session, visit.actor, dossier, purposes.MANAGE_DOCUMENT, clock=visit.platform.clock
+            )
+            visibility.mark_entered_in_error(session, opened, wanted)
+    except StateRefused as error:
+        return visit.redirect(
+            document_url(dossier, wanted), flash=said(error, visit.language), kind="error"
+        )
+    return visit.redirect(
+        document_url(dossier, wanted),
+        flash=visit.gettext(
+            "The document is marked entered in error. It stays in the dossier, struck out."
+        ),
         kind="success",
     )
 
@@ -237,21 +287,28 @@ def upload(patient_id: str, visit: ProfessionalVisit, form: CheckedForm) -> Resp
     try:
         metadata = _metadata(visit, typed, file if isinstance(file, UploadFile) else None, data)
         with visit.transaction() as session:
-            document = publication.add_document(
+            opened = open_dossier(
                 session,
-                visit.platform.store,
-                actor=visit.actor,
-                patient_id=dossier,
-                metadata=metadata,
-                content=data,
+                visit.actor,
+                dossier,
+                purposes.PUBLISH_DOCUMENTS,
                 clock=visit.platform.clock,
             )
+            document = publication.add_document(
+                session, opened, visit.platform.store, metadata=metadata, content=data
+            )
     except InvalidInput as error:
-        return _upload_page(visit, dossier, typed, error=error.message, status_code=422)
+        return _upload_page(
+            visit, dossier, typed, error=said(error, visit.language), status_code=422
+        )
     except LimitExceeded as error:
-        return _upload_page(visit, dossier, typed, error=error.message, status_code=413)
+        return _upload_page(
+            visit, dossier, typed, error=said(error, visit.language), status_code=413
+        )
     except StateRefused as error:
-        return _upload_page(visit, dossier, typed, error=error.message, status_code=409)
+        return _upload_page(
+            visit, dossier, typed, error=said(error, visit.language), status_code=409
+        )
     return visit.redirect(
         document_url(dossier, document.id),
         flash=visit.gettext("The document was added to the dossier."),
@@ -288,12 +345,15 @@ def _metadata(
         raise InvalidInput(
             visit.gettext("The date of service is in the future."), field="service_date"
         )
+    mime_type = uploaded_type(_mime_type(file), data, visit.gettext)
     return DocumentMetadata(
         type_system=kind.system,
         type_code=kind.code,
         title=typed["title"],
-        mime_type=uploaded_type(_mime_type(file), data, visit.gettext),
-        created_at=now,
+        mime_type=mime_type,
+        # A CDA document says when it was written (its header's effectiveTime): the upload's
+        # time would disagree with it, and publication refuses what disagrees (issue 17).
+        created_at=effective_time(mime_type, data) or now,
         service_start=(
             dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC) if day else None
         ),
@@ -320,6 +380,7 @@ def _upload_page(
 ) -> Response:
     return visit.render(
         "professional/upload.html",
+        patient_header=optional_header(visit, patient_id),
         status_code=status_code,
         action=upload_url(patient_id),
         back=patient_url(patient_id),

@@ -16,9 +16,12 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from carnet.access import care as access_care
+from carnet.access import purposes
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied
 from carnet.directory.models import Profession
 from carnet.errors import InvalidInput
+from carnet.portal.error_words import said
 from carnet.portal.professional_links import emergency_url, patient_url
 from carnet.portal.visits import CheckedForm, ProfessionalVisit, Visit, form_text, parse_id
 from carnet.web.refusals import record_refusal
@@ -50,10 +53,14 @@ def break_glass(patient_id: str, visit: ProfessionalVisit, form: CheckedForm) ->
     try:
         with visit.transaction() as session:
             opened = access_care.break_glass(
-                session, visit.actor, dossier, reason=reason, clock=clock
+                session,
+                open_dossier(session, visit.actor, dossier, purposes.BREAK_GLASS, clock=clock),
+                reason=reason,
             )
     except InvalidInput as error:
-        return _form(visit, dossier, reason=reason, errors=[error.message], status_code=422)
+        return _form(
+            visit, dossier, reason=reason, errors=[said(error, visit.language)], status_code=422
+        )
     except AccessDenied as refusal:
         record_refusal(visit.platform, refusal)
         return _form(visit, dossier, reason=reason, refused=True, status_code=403)

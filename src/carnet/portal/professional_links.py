@@ -26,6 +26,11 @@ def emergency_url(patient_id: uuid.UUID) -> str:
     return f"{patient_url(patient_id)}/emergency"
 
 
+def care_contact_url(patient_id: uuid.UUID) -> str:
+    """Where a professional records a care contact with the patient present."""
+    return f"{patient_url(patient_id)}/care-contact"
+
+
 def upload_url(patient_id: uuid.UUID) -> str:
     """The form adding a document to the dossier."""
     return f"{patient_url(patient_id)}/upload"

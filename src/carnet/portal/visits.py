@@ -26,30 +26,24 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from markupsafe import Markup
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from carnet.access.actors import Actor, ActorKind
-from carnet.access.errors import AccessError, StrongerAuthenticationRequired
-from carnet.audit.errors import AuditUnavailable
 from carnet.auth import clients, grants
 from carnet.auth.errors import AuthError, InvalidToken
 from carnet.auth.tokens import TokenAuthority, authenticate
-from carnet.db import DatabaseFault, database_fault, unit_of_work
-from carnet.errors import CarnetError, Conflict, InvalidInput, LimitExceeded, NotFound, StateRefused
+from carnet.db import unit_of_work
+from carnet.errors import NotFound
 from carnet.platform import Platform
 from carnet.portal import browser_session as sessions
 from carnet.portal.browser_session import BrowserSession
 from carnet.portal.i18n import environment
 from carnet.storage import KeyWrapper
 from carnet.web.i18n import LANGUAGE_COOKIE, LANGUAGES, Formats, negotiate, translations
-from carnet.web.refusals import record_refusal
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -70,14 +64,6 @@ PORTAL_CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "form-action 'self'"
-)
-_VALUE_REFUSED = "A value in this form cannot be stored as given; nothing was saved."
-_STATUS_BY_KIND: tuple[tuple[type[CarnetError], int], ...] = (
-    (NotFound, 404),
-    (InvalidInput, 422),
-    (Conflict, 409),
-    (LimitExceeded, 413),
-    (StateRefused, 409),
 )
 
 
@@ -139,7 +125,8 @@ class Visit:
     def render(self, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
         """A page of the portal, in the visitor's language, never cached."""
         flash = (self.browser.flash, self.browser.flash_kind) if self.browser.flash else None
-        self.browser = replace(self.browser, flash=None)
+        kept = self.browser.kept or {}
+        self.browser = replace(self.browser, flash=None, kept=None)
         page = (
             environment(self.language)
             .get_template(template)
@@ -153,6 +140,7 @@ class Visit:
                 language=self.language,
                 path=self.request.url.path,
                 query=self.request.url.query,
+                kept=kept,
                 **context,
             )
         )
@@ -160,10 +148,18 @@ class Visit:
         self._keep(response)
         return response
 
-    def redirect(self, url: str, *, flash: str | None = None, kind: str = "info") -> Response:
-        """Post/redirect/get: send the browser to ``url``, with a message for the next page."""
+    def redirect(
+        self,
+        url: str,
+        *,
+        flash: str | None = None,
+        kind: str = "info",
+        kept: dict[str, str] | None = None,
+    ) -> Response:
+        """Post/redirect/get: send the browser to ``url``, with a message for the next page
+        and, for a refused form, what was typed (the page puts it back in its fields)."""
         if flash is not None:
-            self.browser = self.browser.with_flash(flash, kind)
+            self.browser = self.browser.with_flash(flash, kind, kept)
         response = RedirectResponse(url, status_code=303)
         self._keep(response)
         return response
@@ -220,7 +216,7 @@ def language_of(request: Request) -> str:
     return negotiate(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
 
 
-def _platform(request: Request) -> Platform:
+def platform_of(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 
@@ -230,7 +226,7 @@ def _authority(request: Request) -> TokenAuthority:
     return authority
 
 
-def _requested_path(request: Request) -> str:
+def requested_path(request: Request) -> str:
     path = request.url.path
     return f"{path}?{request.url.query}" if request.url.query and request.method == "GET" else path
 
@@ -241,19 +237,19 @@ def current_visit(request: Request) -> Visit:
     An expired access token is renewed with the session's refresh token (rotated, as for any
     client); when that fails too, the visitor signs in again.
     """
-    platform = _platform(request)
+    platform = platform_of(request)
     authority = _authority(request)
     wrapper = wrapper_of(platform)
     browser = sessions.open_session(request.cookies.get(sessions.SESSION_COOKIE), wrapper)
     now = platform.clock.now()
     if browser is None or browser.expired(now):
-        raise SignInRequired(_requested_path(request))
+        raise SignInRequired(requested_path(request))
     actor = _actor_of(platform, authority, browser.access_token)
     if actor is None:
         browser = _refreshed(platform, authority, browser)
         actor = _actor_of(platform, authority, browser.access_token) if browser else None
         if browser is None or actor is None:
-            raise SignInRequired(_requested_path(request))
+            raise SignInRequired(requested_path(request))
     if actor.kind is ActorKind.PATIENT and browser.acting_for_id is not None:
         # The policy checks that a live representation links them, on every call.
         actor = replace(actor, acting_for=browser.acting_for_id)
@@ -298,7 +294,7 @@ def _visit_of(*kinds: ActorKind) -> Callable[[Request], Visit]:
     def dependency(request: Request) -> Visit:
         visit = current_visit(request)
         if visit.actor.kind not in kinds:
-            raise SignInRequired(_requested_path(request), reason="kind")
+            raise SignInRequired(requested_path(request), reason="kind")
         return visit
 
     return dependency
@@ -317,7 +313,7 @@ async def checked_form(request: Request) -> FormData:
     browsers, a same-site subdomain).
     """
     form = await request.form()
-    platform = _platform(request)
+    platform = platform_of(request)
     browser = sessions.open_session(
         request.cookies.get(sessions.SESSION_COOKIE), wrapper_of(platform)
     )
@@ -394,7 +390,7 @@ def landing(request: Request) -> Response:
 @router.get("/sign-in")
 def sign_in(request: Request, next: str | None = None) -> Response:
     """Start the authorization code flow with PKCE against Carnet's own server."""
-    platform = _platform(request)
+    platform = platform_of(request)
     authority = _authority(request)
     redirect_uri = f"{platform.settings.public_url}/portal/callback"
     with unit_of_work(platform.sessions) as session:
@@ -447,7 +443,7 @@ def callback(
     iss: str | None = None,
 ) -> Response:
     """Finish the sign-in: check state and issuer, redeem the code, open the session."""
-    platform = _platform(request)
+    platform = platform_of(request)
     authority = _authority(request)
     wrapper = wrapper_of(platform)
     attempt = sessions.open_sign_in(request.cookies.get(sessions.SIGN_IN_COOKIE), wrapper)
@@ -484,7 +480,7 @@ def callback(
 @router.post("/sign-out")
 def sign_out(request: Request, form: CheckedForm) -> Response:
     """Revoke the session's tokens, forget the cookie, back to the landing page."""
-    platform = _platform(request)
+    platform = platform_of(request)
     authority = _authority(request)
     browser = sessions.open_session(
         request.cookies.get(sessions.SESSION_COOKIE), wrapper_of(platform)
@@ -535,7 +531,7 @@ def public_page(
             visit=None,
             actor=None,
             csrf=None,
-            fmt=Formats(language, ZoneInfo(_platform(request).settings.timezone)),
+            fmt=Formats(language, ZoneInfo(platform_of(request).settings.timezone)),
             flash=None,
             static=STATIC_PATH,
             language=language,
@@ -549,95 +545,6 @@ def public_page(
         status_code=status_code,
         headers={"Cache-Control": "no-store", "Content-Security-Policy": PORTAL_CSP},
     )
-
-
-# --- errors ------------------------------------------------------------------------------------
-
-
-def install(app: FastAPI) -> None:
-    """Serve the portal: its routes, its static files, and readable error pages on /portal."""
-    from carnet.portal import agency, apps, essentials, patient, professional  # noqa: PLC0415
-
-    app.include_router(router)
-    app.include_router(patient.router)
-    app.include_router(professional.router)
-    app.include_router(agency.router)
-    app.include_router(essentials.router)
-    app.include_router(apps.router)
-    # Passkeys: the Security page (carnet.portal.security).
-    from carnet.portal import security  # noqa: PLC0415
-
-    app.include_router(security.router)
-    app.mount(
-        STATIC_PATH, StaticFiles(packages=[("carnet.portal", "static")]), name="portal-static"
-    )
-    previous = app.exception_handlers.get(CarnetError)
-
-    async def carnet_error(request: Request, error: Exception) -> Response:
-        if not request.url.path.startswith("/portal"):
-            assert previous is not None
-            return await previous(request, error)  # type: ignore[misc,no-any-return]
-        assert isinstance(error, CarnetError)
-        if isinstance(error, StrongerAuthenticationRequired):
-            return _to_sign_in(request, SignInRequired(_requested_path(request), reason="strong"))
-        if isinstance(error, AccessError):
-            try:
-                await run_in_threadpool(record_refusal, _platform(request), error)
-            except AuditUnavailable:
-                return _unavailable(request)
-        if isinstance(error, AuditUnavailable):
-            return _unavailable(request)
-        status = next((code for kind, code in _STATUS_BY_KIND if isinstance(error, kind)), 400)
-        return public_page(request, "error.html", status_code=status, message=error.message)
-
-    async def sign_in_required(request: Request, error: Exception) -> Response:
-        assert isinstance(error, SignInRequired)
-        return _to_sign_in(request, error)
-
-    async def csrf_refused(request: Request, error: Exception) -> Response:
-        return public_page(request, "error.html", status_code=403, problem="csrf")
-
-    previous_db = app.exception_handlers.get(SQLAlchemyError)
-
-    async def database_error(request: Request, error: Exception) -> Response:
-        if not request.url.path.startswith("/portal"):
-            assert previous_db is not None
-            return await previous_db(request, error)  # type: ignore[misc,no-any-return]
-        assert isinstance(error, SQLAlchemyError)
-        fault = database_fault(error)
-        log.error("portal: database %s: %s", fault, type(error).__name__)
-        if fault is DatabaseFault.INPUT:
-            # A value the database refused is the form's, not an outage: no retry will help.
-            return public_page(request, "error.html", status_code=400, message=_VALUE_REFUSED)
-        return _unavailable(request)
-
-    app.add_exception_handler(CarnetError, carnet_error)
-    app.add_exception_handler(SignInRequired, sign_in_required)
-    app.add_exception_handler(CsrfRefused, csrf_refused)
-    if previous_db is not None:
-        app.add_exception_handler(SQLAlchemyError, database_error)
-
-
-def _to_sign_in(request: Request, error: SignInRequired) -> Response:
-    if error.reason is not None:
-        # Signed in, but as someone this page is not for, or not strongly enough: say so rather
-        # than loop through the sign-in page.
-        return public_page(
-            request,
-            "error.html",
-            status_code=403,
-            problem=f"sign-in-{error.reason}",
-            next_path=error.next_path,
-        )
-    if request.method != "GET":
-        return public_page(request, "error.html", status_code=401, problem="session-ended")
-    return RedirectResponse(f"/portal/sign-in?{urlencode({'next': error.next_path})}", 303)
-
-
-def _unavailable(request: Request) -> Response:
-    response = public_page(request, "error.html", status_code=503, problem="unavailable")
-    response.headers["Retry-After"] = "5"
-    return response
 
 
 def markup(text: str) -> Markup:

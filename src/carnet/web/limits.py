@@ -39,6 +39,7 @@ _UPLOADS = re.compile(
 )
 _FORM = "application/x-www-form-urlencoded"
 _FHIR_JSON = ("application/fhir+json", "application/json")
+_JSON_PATCH = "application/json-patch+json"
 _WRITES = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -82,6 +83,9 @@ class RequestLimits:
         if path.startswith("/oauth/"):
             return self.auth_body, "CARNET_MAX_AUTH_BODY_BYTES"
         if method == "POST" and path in ("/fhir", "/fhir/"):
+            return self.publication_body, "CARNET_MAX_DOCUMENT_BYTES"
+        # XDS.b (ITI-41) carries documents in MTOM parts or inline base64, as ITI-65 does.
+        if method == "POST" and path.startswith("/xds/"):
             return self.publication_body, "CARNET_MAX_DOCUMENT_BYTES"
         if _UPLOADS.match(path):
             return self.upload_body, "CARNET_MAX_DOCUMENT_BYTES"
@@ -248,6 +252,8 @@ def _media_types(method: str, path: str) -> tuple[str, ...]:
     if path == "/fhir" or path.startswith("/fhir/"):
         if path.endswith("/_search"):
             return (_FORM,)  # FHIR R4 http.html#search: POST searches are form-encoded
+        if method == "PATCH":
+            return (_JSON_PATCH,)  # FHIR R4 http.html#patch: a JSON Patch (RFC 6902)
         return _FHIR_JSON
     return ()
 

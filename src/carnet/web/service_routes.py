@@ -1,4 +1,9 @@
-"""Service endpoints: health for the operators' probes, and the home page."""
+"""Service endpoints: health for the operators' probes, and the home page.
+
+The home page at ``/`` says what Carnet is and leads each kind of visitor on: patients and
+professionals to the portal's sign-in, software makers to the API's description; in the
+visitor's language (their choice, else their browser's), with no data of anyone.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +19,23 @@ import carnet
 from carnet import schema
 from carnet.platform import Platform
 from carnet.storage import StorageError
+from carnet.web.i18n import LANGUAGE_COOKIE, LANGUAGE_NAMES, LANGUAGES, negotiate, translations
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-_templates = Environment(
-    loader=PackageLoader("carnet.web", "templates"), autoescape=select_autoescape()
-)
+
+
+def _page(language: str) -> Environment:
+    """The web templates, speaking ``language``."""
+    environment = Environment(
+        loader=PackageLoader("carnet.web", "templates"),
+        autoescape=select_autoescape(default=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    return environment
 
 
 @router.get("/health", tags=["service"], summary="Is Carnet able to serve?")
@@ -55,6 +71,18 @@ def health(request: Request) -> JSONResponse:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home() -> HTMLResponse:
-    page = _templates.get_template("home.html").render(version=carnet.__version__)
+def home(request: Request) -> HTMLResponse:
+    """What Carnet is, the way in for each visitor, and the language switch."""
+    language = negotiate(
+        request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
+    )
+    page = (
+        _page(language)
+        .get_template("home.html")
+        .render(
+            version=carnet.__version__,
+            language=language,
+            languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        )
+    )
     return HTMLResponse(page)

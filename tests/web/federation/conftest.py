@@ -27,10 +27,10 @@ from joserfc.jwk import ECKey
 from sqlalchemy.orm import Session
 
 from carnet.clock import FrozenClock
+from carnet.oauth.federation import CALLBACK_PATH
 from carnet.patients import identifiers
 from carnet.settings import ExternalIssuer
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
-from carnet.web.federation import CALLBACK_PATH
 from factories.auth import PUBLIC_URL, Served, serve
 
 HERE = Path(__file__).parent

@@ -31,8 +31,10 @@ from sqlalchemy.orm import Session
 
 from carnet.access import care as access_care
 from carnet.access import guard as access_guard
+from carnet.access import purposes
 from carnet.access import rules as access_rules
 from carnet.access.actors import Actor
+from carnet.access.door import OpenedDossier, Purpose, open_dossier
 from carnet.access.errors import (
     AccessDenied,
     AccessRuleNotFound,
@@ -42,7 +44,7 @@ from carnet.access.scopes import Interaction
 from carnet.audit.models import AuditAction
 from carnet.clock import Clock
 from carnet.directory.errors import OrganisationNotFound, ProfessionalNotFound
-from carnet.fhir.capability import ResourceSupport, SearchParam
+from carnet.fhir.capability import ResourceSupport
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.mapping.consent import (
     ACTOR_REFERENCE,
@@ -57,19 +59,21 @@ from carnet.fhir.mapping.consent import (
     rule_from_consent,
     treating_doctor_consent,
 )
-from carnet.fhir.mapping.searchset import SearchPairs, SearchRequest, searchset
 from carnet.fhir.outcome import FhirResponse
-from carnet.fhir.search import InvalidSearch
+from carnet.fhir.patient_reference import patient_id as patient_of
+from carnet.fhir.search import InvalidSearch, Parameter, Search, SearchPairs, SearchType
+from carnet.fhir.searchset import Found, searchset
 from carnet.fhir.validation import InvalidResource, read_json
 from carnet.web.authentication import CurrentActor
 from carnet.web.refusals import record_refusal
 
 router = APIRouter()
+SEARCH = SearchType("Consent", parameters=(Parameter("patient", "reference"),))
 SUPPORT = (
     ResourceSupport(
         "Consent",
         interactions=("read", "search-type", "create", "delete"),
-        search_params=(SearchParam("patient", "reference"),),
+        search_params=SEARCH.search_params(),
     ),
 )
 _MEDIA_TYPES = ("application/fhir+json", "application/json")
@@ -97,10 +101,11 @@ def search_consents(
     *, pairs: SearchPairs, actor: CurrentActor, platform: CurrentPlatform, base: BaseUrl
 ) -> JSONResponse:
     """Every rule in force on the dossier, one Consent each (the patient or representative)."""
-    search = SearchRequest.read(pairs, ("patient",))
-    patient_id = search.reference("patient", "Patient")
-    if patient_id is None:
+    search = Search.read(pairs, SEARCH)
+    reference = search.one("patient")
+    if reference is None:
         raise InvalidSearch("Give the patient whose rules to list.", field="patient")
+    patient_id = patient_of(reference, base=base, field="patient")
     _require_scope(actor, Interaction.SEARCH, patient_id, AuditAction.ACCESS_OVERVIEW)
     try:
         with transaction(platform) as session:
@@ -108,7 +113,9 @@ def search_consents(
     except AccessDenied as denied:
         record_refusal(platform, denied)
         resources = []
-    return FhirResponse(searchset(base, "Consent", resources, search=search))
+    # The rules in force are read whole; the page is cut from them.
+    page = resources[search.offset : search.offset + search.count]
+    return FhirResponse(searchset(base, search, Found(page, total=len(resources))))
 
 
 @router.get("/Consent/{resource_id}", summary="One access rule", tags=["Consent"])
@@ -148,7 +155,12 @@ def delete_consent(*, resource_id: str, actor: CurrentActor, platform: CurrentPl
     kind, patient_id, rule_id = _parse(resource_id)
     _require_scope(actor, Interaction.DELETE, patient_id, _AUDIT_OF_ENDING[kind])
     with transaction(platform) as session:
-        _ENDINGS[kind](session, actor, patient_id, rule_id, clock=platform.clock)
+        purpose, end = _ENDINGS[kind]
+        end(
+            session,
+            open_dossier(session, actor, patient_id, purpose, clock=platform.clock),
+            rule_id,
+        )
     return Response(status_code=204)
 
 
@@ -168,7 +180,9 @@ def _require_scope(
 def _dossier_consents(
     session: Session, actor: Actor, patient_id: uuid.UUID, clock: Clock
 ) -> list[dict[str, Any]]:
-    overview = access_rules.access_overview(session, actor, patient_id, clock=clock)
+    overview = access_rules.access_overview(
+        session, open_dossier(session, actor, patient_id, purposes.READ_ACCESS_RULES, clock=clock)
+    )
     return all_consents(
         grants=overview.grants,
         blocks=overview.blocks,
@@ -184,13 +198,11 @@ def _record(session: Session, actor: Actor, rule: RuleRequest, clock: Clock) -> 
         if rule.kind is RuleKind.GRANT:
             grant = access_rules.grant_access(
                 session,
-                actor,
-                patient_id,
+                open_dossier(session, actor, patient_id, purposes.GRANT_ACCESS, clock=clock),
                 level=rule.level,
                 professional_id=rule.professional_id,
                 organisation_id=rule.organisation_id,
                 ends_at=rule.ends_at,
-                clock=clock,
             )
             return grant_consent(grant)
         if rule.kind is RuleKind.EMERGENCY:
@@ -199,18 +211,30 @@ def _record(session: Session, actor: Actor, rule: RuleRequest, clock: Clock) -> 
                 emergency_opposed=not rule.permit,
                 emergency_widened=rule.permit,
             )
-            row = access_rules.set_preferences(session, actor, patient_id, chosen, clock=clock)
+            row = access_rules.set_preferences(
+                session,
+                open_dossier(
+                    session, actor, patient_id, purposes.SET_ACCESS_PREFERENCES, clock=clock
+                ),
+                chosen,
+            )
             resource = emergency_consent(row)
             assert resource is not None  # the row makes an emergency choice
             return resource
         assert rule.professional_id is not None  # blocks and designations name a professional
         if rule.kind is RuleKind.BLOCK:
             block = access_rules.block_professional(
-                session, actor, patient_id, rule.professional_id, clock=clock
+                session,
+                open_dossier(session, actor, patient_id, purposes.BLOCK_PROFESSIONAL, clock=clock),
+                rule.professional_id,
             )
             return block_consent(block)
         designation = access_rules.designate_treating_doctor(
-            session, actor, patient_id, rule.professional_id, clock=clock
+            session,
+            open_dossier(
+                session, actor, patient_id, purposes.DESIGNATE_TREATING_DOCTOR, clock=clock
+            ),
+            rule.professional_id,
         )
         return treating_doctor_consent(designation)
     except InvalidAccessRule as error:
@@ -222,20 +246,22 @@ def _record(session: Session, actor: Actor, rule: RuleRequest, clock: Clock) -> 
         ) from error
 
 
-def _end_care_contact(
-    session: Session, actor: Actor, patient_id: uuid.UUID, contact_id: uuid.UUID, *, clock: Clock
-) -> object:
+def _end_care_contact(session: Session, dossier: OpenedDossier, contact_id: uuid.UUID) -> object:
     return access_care.adjust_care_contact(
-        session, actor, patient_id, contact_id, ends_at=clock.now(), clock=clock
+        session, dossier, contact_id, ends_at=dossier.clock.now()
     )
 
 
-_ENDINGS: dict[RuleKind, Callable[..., object]] = {
-    RuleKind.GRANT: access_rules.revoke_grant,
-    RuleKind.BLOCK: access_rules.lift_block_by_id,
-    RuleKind.TREATING_DOCTOR: access_rules.end_treating_doctor,
-    RuleKind.CARE_CONTACT: _end_care_contact,
-    RuleKind.EMERGENCY: access_rules.withdraw_emergency_choice,
+# How each kind of rule is ended: the purpose the dossier is opened for, and the service.
+_ENDINGS: dict[RuleKind, tuple[Purpose, Callable[[Session, OpenedDossier, uuid.UUID], object]]] = {
+    RuleKind.GRANT: (purposes.REVOKE_ACCESS, access_rules.revoke_grant),
+    RuleKind.BLOCK: (purposes.LIFT_BLOCK, access_rules.lift_block_by_id),
+    RuleKind.TREATING_DOCTOR: (
+        purposes.DESIGNATE_TREATING_DOCTOR,
+        access_rules.end_treating_doctor,
+    ),
+    RuleKind.CARE_CONTACT: (purposes.ADJUST_CARE_CONTACT, _end_care_contact),
+    RuleKind.EMERGENCY: (purposes.SET_ACCESS_PREFERENCES, access_rules.withdraw_emergency_choice),
 }
 _AUDIT_OF_CREATION = {
     RuleKind.GRANT: AuditAction.GRANT,

@@ -25,25 +25,39 @@ from carnet.access.scopes import Interaction
 from carnet.directory import service as directory
 from carnet.directory.models import OrganisationKind, Profession
 from carnet.errors import NotFound
-from carnet.fhir.capability import ResourceSupport, SearchParam
+from carnet.fhir.capability import ResourceSupport
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.mapping.directory import organization, practitioner, practitioner_role
-from carnet.fhir.mapping.searchset import PAGING, SearchPairs, SearchRequest, searchset
 from carnet.fhir.outcome import FhirResponse
-from carnet.fhir.search import InvalidSearch
+from carnet.fhir.search import (
+    InvalidSearch,
+    Parameter,
+    Search,
+    SearchPairs,
+    SearchType,
+    Token,
+    TooCostly,
+)
+from carnet.fhir.searchset import Found, searchset
 from carnet.web.authentication import require_scope
 
 router = APIRouter()
 MAX_COUNT = 100
-_PAGE_PARAMS = {"_count": "number", "_offset": "number"}
+# What ``_summary=count`` and ``_total=accurate`` count at most: the directory's finders page
+# without counting, so these read the matches, and a search matching more is too loose.
+MAX_COUNTED = 1000
+_PAGING = (Parameter("_count", "number"), Parameter("_offset", "number"))
 
 
-def _find_practitioners(
-    session: Session, search: SearchRequest, limit: int, offset: int
-) -> Sequence[Any]:
+def _identifier(search: Search) -> tuple[str | None, str] | None:
+    token = search.token("identifier")
+    return None if token is None else (token.system or None, token.code)
+
+
+def _find_practitioners(session: Session, search: Search, limit: int, offset: int) -> Sequence[Any]:
     return directory.find_professionals(
         session,
-        identifier=search.token("identifier"),
+        identifier=_identifier(search),
         family=search.one("family"),
         given=search.one("given"),
         name=search.one("name"),
@@ -52,26 +66,24 @@ def _find_practitioners(
     )
 
 
-def _find_roles(session: Session, search: SearchRequest, limit: int, offset: int) -> Sequence[Any]:
+def _find_roles(session: Session, search: Search, limit: int, offset: int) -> Sequence[Any]:
     practitioner_id = search.reference("practitioner", "Practitioner")
-    specialty = search.token("specialty")
+    specialty: Token | None = search.token("specialty")
     return directory.find_professionals(
         session,
         ids=None if practitioner_id is None else [practitioner_id],
         organisation_id=search.reference("organization", "Organization"),
         profession=_code(search, "role", Profession),
-        specialty=specialty[1] if specialty else None,
+        specialty=specialty.code if specialty else None,
         limit=limit,
         offset=offset,
     )
 
 
-def _find_organisations(
-    session: Session, search: SearchRequest, limit: int, offset: int
-) -> Sequence[Any]:
+def _find_organisations(session: Session, search: Search, limit: int, offset: int) -> Sequence[Any]:
     return directory.find_organisations(
         session,
-        identifier=search.token("identifier"),
+        identifier=_identifier(search),
         name=search.one("name"),
         kind=_code(search, "type", OrganisationKind),
         limit=limit,
@@ -83,36 +95,52 @@ def _find_organisations(
 class Listing:
     """One resource type of the directory: its search parameters, how to load and render it."""
 
-    resource_type: str
-    params: dict[str, str]
+    search: SearchType
     load: Callable[[Session, uuid.UUID], Any]
     render: Callable[[Any], dict[str, Any]]
-    find: Callable[[Session, SearchRequest, int, int], Sequence[Any]]
+    find: Callable[[Session, Search, int, int], Sequence[Any]]
+
+    @property
+    def resource_type(self) -> str:
+        """The FHIR resource type listed."""
+        return self.search.resource_type
+
+
+def _search_type(resource_type: str, params: dict[str, str]) -> SearchType:
+    return SearchType(
+        resource_type,
+        parameters=tuple(Parameter(name, kind) for name, kind in params.items()),
+        max_count=MAX_COUNT,
+        declared=_PAGING,
+    )
 
 
 LISTINGS = (
     Listing(
-        "Practitioner",
-        {"identifier": "token", "family": "string", "given": "string", "name": "string"},
+        _search_type(
+            "Practitioner",
+            {"identifier": "token", "family": "string", "given": "string", "name": "string"},
+        ),
         directory.get_professional,
         practitioner,
         _find_practitioners,
     ),
     Listing(
-        "PractitionerRole",
-        {
-            "practitioner": "reference",
-            "organization": "reference",
-            "role": "token",
-            "specialty": "token",
-        },
+        _search_type(
+            "PractitionerRole",
+            {
+                "practitioner": "reference",
+                "organization": "reference",
+                "role": "token",
+                "specialty": "token",
+            },
+        ),
         directory.get_professional,
         practitioner_role,
         _find_roles,
     ),
     Listing(
-        "Organization",
-        {"identifier": "token", "name": "string", "type": "token"},
+        _search_type("Organization", {"identifier": "token", "name": "string", "type": "token"}),
         directory.get_organisation,
         organization,
         _find_organisations,
@@ -122,9 +150,7 @@ SUPPORT = tuple(
     ResourceSupport(
         listing.resource_type,
         interactions=("read", "search-type"),
-        search_params=tuple(
-            SearchParam(name, kind) for name, kind in (listing.params | _PAGE_PARAMS).items()
-        ),
+        search_params=listing.search.search_params(),
     )
     for listing in LISTINGS
 )
@@ -147,25 +173,27 @@ def _reader(listing: Listing) -> Callable[..., JSONResponse]:
 
 def _searcher(listing: Listing) -> Callable[..., JSONResponse]:
     def search(pairs: SearchPairs, platform: CurrentPlatform, base: BaseUrl) -> JSONResponse:
-        request = SearchRequest.read(pairs, (*listing.params, *PAGING))
-        count = request.number("_count", default=20, high=MAX_COUNT)
-        offset = request.number("_offset", default=0, high=10**6)
+        request = Search.read(pairs, listing.search)
+        count, offset = request.count, request.offset
         with transaction(platform) as session:
-            # One more than the page: whether a next page exists, without counting them all.
-            rows = listing.find(session, request, count + 1, offset)
+            if request.wants_total:
+                rows = listing.find(session, request, MAX_COUNTED + 1, 0)
+                if len(rows) > MAX_COUNTED:
+                    raise TooCostly(
+                        f"More than {MAX_COUNTED} entries match: narrow the search.",
+                        field="_total",
+                    )
+                total: int | None = len(rows)
+                rows = rows[offset : offset + count + 1]
+            else:
+                # One more than the page: whether a next page exists, without counting them all.
+                rows, total = listing.find(session, request, count + 1, offset), None
             resources = [listing.render(row) for row in rows[:count]]
-        bundle = searchset(
-            base,
-            listing.resource_type,
-            resources,
-            search=request,
-            offset=offset,
-            count=count,
-            more=len(rows) > count,
-        )
-        return FhirResponse(bundle)
+        found = Found(resources, total=total, more=len(rows) > count)
+        return FhirResponse(searchset(base, request, found))
 
-    search.__doc__ = f"{listing.resource_type} by " + ", ".join(listing.params) + "."
+    names = ", ".join(parameter.name for parameter in listing.search.parameters)
+    search.__doc__ = f"{listing.resource_type} by {names}."
     return search
 
 
@@ -189,12 +217,12 @@ for _listing in LISTINGS:
     )
 
 
-def _code(search: SearchRequest, name: str, kind: type[Code]) -> Code | None:
+def _code(search: Search, name: str, kind: type[Code]) -> Code | None:
     token = search.token(name)
     if token is None:
         return None
     try:
-        return kind(token[1])
+        return kind(token.code)
     except ValueError:
         known = ", ".join(kind)
         raise InvalidSearch(f"{name} must be one of {known}.", field=name) from None

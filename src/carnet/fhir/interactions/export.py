@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from carnet.access import purposes
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied
 from carnet.exports import build_export_zip
 from carnet.fhir.capability import ResourceSupport
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
-from carnet.fhir.ids import parse_reference
+from carnet.fhir.patient_reference import InvalidPatientReference
+from carnet.fhir.patient_reference import patient_id as patient_of
 from carnet.web.authentication import CurrentActor
 
 router = APIRouter()
@@ -27,13 +30,15 @@ def export_dossier(
     patient: str, actor: CurrentActor, platform: CurrentPlatform, base: BaseUrl
 ) -> Response:
     """The dossier as a zip: a FHIR Bundle and the original files."""
-    patient_id = parse_reference(patient, "Patient")
-    if patient_id is None:
-        raise AccessDenied("malformed id")
+    try:
+        patient_id = patient_of(patient, field="patient")
+    except InvalidPatientReference:
+        raise AccessDenied("malformed id") from None
     with transaction(platform) as session:
-        archive = build_export_zip(
-            session, platform.store, actor, patient_id, clock=platform.clock, base_url=base
+        dossier = open_dossier(
+            session, actor, patient_id, purposes.EXPORT_DOSSIER, clock=platform.clock
         )
+        archive = build_export_zip(session, dossier, platform.store, base_url=base)
     return Response(
         archive,
         media_type="application/zip",

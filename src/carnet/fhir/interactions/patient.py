@@ -1,8 +1,10 @@
 """ITI-78 Mobile Patient Demographics Query: ``Patient`` read and search.
 
 https://profiles.ihe.net/ITI/PDQm/ITI-78.html — ``GET /fhir/Patient/{id}``, ``GET /fhir/Patient``
-and ``POST /fhir/Patient/_search`` (form-encoded) by ``identifier`` (``system|value``),
-``family``, ``given``, ``birthdate``, ``gender`` and ``_count``.
+and ``POST /fhir/Patient/_search`` (form-encoded) by ``identifier`` (``[system|]value``: without
+a system, the value is read in each patient identifier system, see ``patient_reference``),
+``family``, ``given``, ``birthdate``, ``gender``, ``_count``, and the result parameters of every
+search (``_summary=count``, ``_total``, ``_elements``).
 
 Demographics are patient data: ``access.identification`` decides. A read the policy refuses answers
 404 like an unknown patient, and is recorded; a search answers only whom the actor may find (see
@@ -16,39 +18,56 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import uuid
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from carnet.access import identification as access_identification
 from carnet.access.errors import AccessDenied
-from carnet.fhir.capability import ResourceSupport, SearchParam
+from carnet.fhir.capability import ResourceSupport
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.mapping.patient import PDQM_PATIENT, patient_resource
-from carnet.fhir.mapping.searchset import SearchPairs, SearchRequest, searchset
 from carnet.fhir.outcome import FhirResponse
-from carnet.fhir.search import InvalidSearch
+from carnet.fhir.patient_reference import (
+    InvalidPatientReference,
+    national_identifier,
+    patient_id,
+)
+from carnet.fhir.search import (
+    InvalidSearch,
+    Parameter,
+    Search,
+    SearchPairs,
+    SearchType,
+    TooCostly,
+)
+from carnet.fhir.searchset import Found, searchset
 from carnet.patients.models import Sex
 from carnet.patients.service import PatientCriteria
 from carnet.web.authentication import CurrentActor
 from carnet.web.refusals import record_refusal
 
 router = APIRouter()
-MAX_COUNT = 100
-_PARAMS = {
-    "identifier": "token",
-    "family": "string",
-    "given": "string",
-    "birthdate": "date",
-    "gender": "token",
-    "_count": "number",
-}
+# No further pages: a search that needs more than this is too loose to be a patient lookup.
+SEARCH = SearchType(
+    "Patient",
+    parameters=(
+        Parameter("identifier", "token"),
+        Parameter("family", "string"),
+        Parameter("given", "string"),
+        Parameter("birthdate", "date"),
+        Parameter("gender", "token"),
+    ),
+    max_count=100,
+    paged=False,
+    declared=(Parameter("_count", "number"),),
+)
+MAX_COUNT = SEARCH.max_count
 SUPPORT = (
     ResourceSupport(
         "Patient",
         interactions=("read", "search-type"),
-        search_params=tuple(SearchParam(name, kind) for name, kind in _PARAMS.items()),
+        search_params=SEARCH.search_params(),
         profiles=(PDQM_PATIENT,),
     ),
 )
@@ -60,12 +79,12 @@ def read_patient(
 ) -> JSONResponse:
     """The patient's demographics, if the policy lets the actor read them (404 otherwise)."""
     try:
-        patient_id = uuid.UUID(resource_id)
-    except ValueError:
+        wanted = patient_id(resource_id, field="id")
+    except InvalidPatientReference:
         raise AccessDenied("malformed id") from None
     with transaction(platform) as session:
         patient = access_identification.read_demographics(
-            session, actor, patient_id, clock=platform.clock
+            session, actor, wanted, clock=platform.clock
         )
         resource = patient_resource(patient, full=True)
     modified = email.utils.format_datetime(patient.updated_at.astimezone(dt.UTC), usegmt=True)
@@ -91,31 +110,35 @@ def search_patients_by_post(
 def _search(
     pairs: list[tuple[str, str]], *, actor: CurrentActor, platform: CurrentPlatform, base: str
 ) -> JSONResponse:
-    search = SearchRequest.read(pairs, _PARAMS)
+    search = Search.read(pairs, SEARCH)
     criteria = _criteria(search)
-    count = search.number("_count", default=20, high=MAX_COUNT)
+    # Every match counted (``_summary=count``, ``_total=accurate``) within the lookup's bound.
+    limit = MAX_COUNT + 1 if search.wants_total else search.count
     try:
         with transaction(platform) as session:
             found = access_identification.find_patients(
-                session, actor, criteria, clock=platform.clock, limit=count
+                session, actor, criteria, clock=platform.clock, limit=limit
             )
             resources = [patient_resource(item.patient, full=item.full) for item in found]
     except AccessDenied as denied:
         # A search the actor may not make looks like one that found nobody; it is recorded.
         record_refusal(platform, denied)
         resources = []
-    return FhirResponse(searchset(base, "Patient", resources, search=search))
+    if len(resources) > MAX_COUNT:
+        raise TooCostly(f"More than {MAX_COUNT} patients match: narrow the search.", field="_total")
+    total = len(resources) if search.wants_total else None
+    page = Found(resources[: search.count], total=total)
+    return FhirResponse(searchset(base, search, page))
 
 
-def _criteria(search: SearchRequest) -> PatientCriteria:
+def _criteria(search: Search) -> PatientCriteria:
     identifier = search.token("identifier")
-    if identifier is not None and identifier[0] is None:
-        raise InvalidSearch("identifier must be <system>|<value>.", field="identifier")
     gender = search.one("gender")
     if gender is not None and gender not in set(Sex):
         raise InvalidSearch("gender must be male, female, other or unknown.", field="gender")
+    national = None if identifier is None else national_identifier(identifier, field="identifier")
     return PatientCriteria(
-        identifier=(identifier[0], identifier[1]) if identifier and identifier[0] else None,
+        identifier=None if national is None else (national.system, national.value),
         family=search.one("family"),
         given=search.one("given"),
         birth_date=_birth_date(search.one("birthdate")),

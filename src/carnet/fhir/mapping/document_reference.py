@@ -29,6 +29,11 @@ def document_reference(document: Document, *, base_url: str) -> dict[str, Any]:
         "id": resource_id,
         "meta": {"versionId": version_id(document), "lastUpdated": _instant(document.updated_at)},
         "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": document.master_identifier},
+        # The XDS entryUUID (MHD's XDS mapping: DocumentReference.identifier, use "official"):
+        # the document's id, so ITI-18/ITI-57 callers and MHD callers name the same entry.
+        "identifier": [
+            {"use": "official", "system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{document.id}"}
+        ],
         "status": document.status.value,
         "type": {"coding": [_coding(document.type_system, document.type_code, type_display)]},
         "category": [{"coding": [{"system": CLASS_SYSTEM, "code": document.class_code}]}],

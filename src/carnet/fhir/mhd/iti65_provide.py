@@ -23,9 +23,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from carnet.access import purposes
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied
 from carnet.catalogue import CLASS_SYSTEM
+from carnet.clinical import extraction as clinical
 from carnet.documents import formats, publication
 from carnet.documents.metadata import DocumentMetadata, SubmissionSetMetadata
 from carnet.documents.models import Confidentiality
@@ -34,8 +37,8 @@ from carnet.fhir.dependencies import CurrentPlatform, base_url, transaction
 from carnet.fhir.ids import document_resource_id, parse_document_resource_id, parse_reference
 from carnet.fhir.mapping.document_reference import version_id
 from carnet.fhir.outcome import FhirResponse, outcome_response
+from carnet.fhir.patient_reference import subject_patient
 from carnet.fhir.validation import InvalidResource, read_json, validate
-from carnet.patients import service as patients
 from carnet.storable import utc_instant
 from carnet.web.authentication import CurrentActor
 
@@ -72,11 +75,16 @@ async def provide_document_bundle(
     body = await request.body()
     if len(body) > limit:
         raise InvalidResource(f"The bundle is over {limit} bytes.", field="Bundle")
+    # Parsing and validating a bundle of several megabytes takes the worker tens of
+    # milliseconds: off the event loop, with the publication, so other requests go on.
+    response = await run_in_threadpool(_provide, platform, actor, body, base_url(request))
+    return FhirResponse(response, status_code=200)
+
+
+def _provide(platform: Any, actor: Actor, body: bytes, base: str) -> dict[str, Any]:
     data = read_json(body, root="Bundle")
     validate(data, expected="Bundle")
-    bundle = _read_bundle(data, base=base_url(request))
-    response = await run_in_threadpool(_publish, platform, actor, bundle)
-    return FhirResponse(response, status_code=200)
+    return _publish(platform, actor, _read_bundle(data, base=base))
 
 
 @dataclass
@@ -144,17 +152,22 @@ def _read_bundle(data: dict[str, Any], *, base: str) -> _Bundle:
 def _publish(platform: Any, actor: Actor, bundle: _Bundle) -> dict[str, Any]:
     with transaction(platform) as session:
         patient_id = _resolve_patient(session, bundle.subject)
+        dossier = open_dossier(
+            session, actor, patient_id, purposes.PUBLISH_DOCUMENTS, clock=platform.clock
+        )
         submission, added = publication.submit(
             session,
+            dossier,
             platform.store,
-            actor=actor,
-            patient_id=patient_id,
             submission_set=_submission_set(bundle),
             documents=[
                 (_metadata(document, patient_id, platform.clock.now()), document.content)
                 for document in bundle.documents
             ],
-            clock=platform.clock,
+        )
+        # A FHIR document's structured facts (issue 20), in the same transaction.
+        clinical.record_facts(
+            session, dossier, zip(added, (d.content for d in bundle.documents), strict=True)
         )
         entries = [{"response": {"status": "201 Created", "location": f"List/{submission.id}"}}]
         for document in added:
@@ -177,25 +190,11 @@ def _publish(platform: Any, actor: Actor, bundle: _Bundle) -> dict[str, Any]:
 
 
 def _resolve_patient(session: Session, subject: str) -> uuid.UUID:
-    if subject.startswith("Patient?identifier="):
-        system, _, value = subject.removeprefix("Patient?identifier=").partition("|")
-        if not value:
-            raise InvalidResource(
-                "The patient identifier must be system|value.", field="DocumentReference.subject"
-            )
-        found = patients.find_patient_id(session, system, value)
-        if found is None:
-            raise AccessDenied("no patient with this identifier")
-        return found
-    patient_id = parse_reference(
-        subject.rsplit("/Patient/", 1)[-1] if "/Patient/" in subject else subject, "Patient"
-    )
-    if patient_id is None:
-        raise InvalidResource(
-            "subject must be Patient/<id> or Patient?identifier=system|value.",
-            field="DocumentReference.subject",
-        )
-    return patient_id
+    # ``subject`` is relative already (``_subject`` refused other servers' URLs).
+    found = subject_patient(session, subject, base="", field="DocumentReference.subject")
+    if found is None:
+        raise AccessDenied("no patient with this identifier")
+    return found
 
 
 def _submission_set(bundle: _Bundle) -> SubmissionSetMetadata:

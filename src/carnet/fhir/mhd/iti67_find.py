@@ -10,97 +10,98 @@ documents from a professional, an OperationOutcome entry (``search.mode = outcom
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from carnet.access import purposes
 from carnet.access.actors import Actor
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied
 from carnet.documents import reading
-from carnet.documents.errors import InvalidDocument
 from carnet.documents.models import Confidentiality, DocumentStatus
-from carnet.fhir.capability import ResourceSupport, SearchParam
+from carnet.fhir.capability import ResourceSupport
 from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
-from carnet.fhir.ids import parse_document_resource_id, parse_reference
+from carnet.fhir.ids import parse_document_resource_id
 from carnet.fhir.mapping.document_reference import document_reference
-from carnet.fhir.outcome import FhirResponse, operation_outcome
-from carnet.fhir.search import date_range
-from carnet.patients import service as patients
+from carnet.fhir.outcome import FhirResponse
+from carnet.fhir.patient_reference import identified_patient, patient_id
+from carnet.fhir.search import InvalidSearch, Parameter, Search, SearchPairs, SearchType
+from carnet.fhir.searchset import Found, searchset
 from carnet.platform import Platform
 from carnet.web.authentication import CurrentActor
 from carnet.web.refusals import record_refusal
 
 router = APIRouter()
-# A page holds up to 1,000 documents: a whole dossier in one answer for nearly every patient.
-MAX_COUNT = 1000
-_PARAMS: dict[str, str] = {
-    "patient": "reference",
-    "patient.identifier": "token",
-    "status": "token",
-    "category": "token",
-    "type": "token",
-    "date": "date",
-    "period": "date",
-    "setting": "token",
-    "facility": "token",
-    "security-label": "token",
-    "format": "token",
-    "author.given": "string",
-    "author.family": "string",
-    "_id": "token",
-    "_lastUpdated": "date",
-    "_sort": "string",
-    "_count": "number",
-}
+# Tokens may repeat and list alternatives (``status=current,superseded``): each adds matches.
+SEARCH = SearchType(
+    "DocumentReference",
+    parameters=(
+        Parameter("patient", "reference"),
+        Parameter("patient.identifier", "token"),
+        Parameter("status", "token", repeats=True),
+        Parameter("category", "token", repeats=True),
+        Parameter("type", "token", repeats=True),
+        Parameter("date", "date", repeats=True),
+        Parameter("period", "date", repeats=True),
+        Parameter("setting", "token", repeats=True),
+        Parameter("facility", "token", repeats=True),
+        Parameter("security-label", "token", repeats=True),
+        Parameter("format", "token", repeats=True),
+        Parameter("author.given", "string"),
+        Parameter("author.family", "string"),
+        Parameter("_id", "token", repeats=True),
+        Parameter("_lastUpdated", "date", repeats=True),
+    ),
+    # A page holds up to 1,000 documents: a whole dossier in one answer for nearly every patient.
+    max_count=1000,
+    sorts=("date", "-date"),
+    declared=(Parameter("_sort", "string"), Parameter("_count", "number")),
+)
+MAX_COUNT = SEARCH.max_count
 SUPPORT = (
     ResourceSupport(
         "DocumentReference",
         interactions=("search-type",),
-        search_params=tuple(SearchParam(name, kind) for name, kind in _PARAMS.items()),
+        search_params=SEARCH.search_params(),
     ),
 )
+# ``_summary=count`` asks for a page past any dossier's end: the service counts every visible
+# document, and none is read out or recorded as shown.
+_PAST_THE_END = 10**9
 
 
 @router.get("/DocumentReference", summary="ITI-67 Find Document References", tags=["MHD"])
 async def find_by_get(
-    request: Request, actor: CurrentActor, platform: CurrentPlatform, base: BaseUrl
+    pairs: SearchPairs, actor: CurrentActor, platform: CurrentPlatform, base: BaseUrl
 ) -> JSONResponse:
     """Search a patient's documents (query string)."""
-    pairs = parse_qsl(request.url.query, keep_blank_values=True)
     return await run_in_threadpool(_search, platform, actor, base, pairs)
 
 
 @router.post("/DocumentReference/_search", summary="ITI-67 (POST)", tags=["MHD"])
 async def find_by_post(
-    request: Request, actor: CurrentActor, platform: CurrentPlatform, base: BaseUrl
+    pairs: SearchPairs, actor: CurrentActor, platform: CurrentPlatform, base: BaseUrl
 ) -> JSONResponse:
     """Search a patient's documents (form-encoded body, as FHIR allows)."""
-    body = (await request.body()).decode("utf-8", errors="replace")
-    pairs = parse_qsl(request.url.query, keep_blank_values=True) + parse_qsl(body)
     return await run_in_threadpool(_search, platform, actor, base, pairs)
 
 
 def _search(
     platform: Platform, actor: Actor, base: str, pairs: list[tuple[str, str]]
 ) -> JSONResponse:
-    unknown = sorted({name for name, _ in pairs if name not in _PARAMS and name != "_offset"})
-    if unknown:
-        raise InvalidDocument(f"Unsupported search parameter {unknown[0]}.", field=unknown[0])
-    params: dict[str, list[str]] = {}
-    for name, value in pairs:
-        params.setdefault(name, []).append(value)
-    count = _int(params, "_count", 20, 1, MAX_COUNT)
-    offset = _int(params, "_offset", 0, 0, 10**6)
+    search = Search.read(pairs, SEARCH)
+    filters = _filter(search)
     try:
         with transaction(platform) as session:
-            patient_id = _patient(session, params)
-            page = reading.list_documents(
-                session, actor, patient_id, _filter(params, count, offset), clock=platform.clock
+            patient_id = _patient(session, search, base)
+            dossier = open_dossier(
+                session, actor, patient_id, purposes.FIND_DOCUMENTS, clock=platform.clock
             )
+            page = reading.list_documents(session, dossier, filters)
             resources = [document_reference(d, base_url=base) for d in page.documents]
     except AccessDenied as denied:
         # For a search, "not found" is an empty result: a dossier the actor may not open, or
@@ -108,121 +109,58 @@ def _search(
         # recorded all the same.
         record_refusal(platform, denied)
         page, resources = reading.DocumentPage(documents=[], total=0, withheld=False), []
-    query = [(name, value) for name, value in pairs if name != "_offset"]
-    links = [{"relation": "self", "url": _url(base, query, offset)}]
-    if offset + count < page.total:
-        links.append({"relation": "next", "url": _url(base, query, offset + count)})
-    if offset > 0:
-        links.append({"relation": "previous", "url": _url(base, query, max(0, offset - count))})
-    entries: list[dict[str, Any]] = [
-        {
-            "fullUrl": f"{base}/DocumentReference/{resource['id']}",
-            "resource": resource,
-            "search": {"mode": "match"},
-        }
-        for resource in resources
-    ]
-    if page.withheld:
-        entries.append(
-            {
-                "resource": operation_outcome(
-                    "Some documents of this dossier are not shown to you.",
-                    code="suppressed",
-                    severity="information",
-                ),
-                "search": {"mode": "outcome"},
-            }
-        )
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": page.total,
-        "link": links,
-        "entry": entries,
-    }
-    return FhirResponse(bundle)
+    found = Found(resources, total=page.total, withheld=page.withheld)
+    return FhirResponse(searchset(base, search, found))
 
 
-def _patient(session: Any, params: Mapping[str, list[str]]) -> uuid.UUID:
-    if "patient" in params:
-        patient_id = parse_reference(params["patient"][0].rsplit("/Patient/", 1)[-1], "Patient")
-        if patient_id is None:
-            raise InvalidDocument("patient must be Patient/<id>.", field="patient")
-        return patient_id
-    if "patient.identifier" in params:
-        system, _, value = params["patient.identifier"][0].partition("|")
-        if not value:
-            raise InvalidDocument(
-                "patient.identifier must be system|value.", field="patient.identifier"
-            )
-        found = patients.find_patient(session, system, value)
+def _patient(session: Any, search: Search, base: str) -> uuid.UUID:
+    reference = search.one("patient")
+    if reference is not None:
+        return patient_id(reference, base=base, field="patient")
+    token = search.token("patient.identifier")
+    if token is not None:
+        found = identified_patient(session, token, field="patient.identifier")
         if found is None:
             raise AccessDenied("no patient with this identifier")
-        return found.id
-    raise InvalidDocument("Give patient or patient.identifier.", field="patient")
+        return found
+    raise InvalidSearch("Give patient or patient.identifier.", field="patient")
 
 
-def _filter(params: Mapping[str, list[str]], count: int, offset: int) -> reading.DocumentFilter:
-    submitted = date_range(params.get("date", []), "date")
-    updated = date_range(params.get("_lastUpdated", []), "_lastUpdated")
-    period = date_range(params.get("period", []), "period")
+def _filter(search: Search) -> reading.DocumentFilter:
+    submitted = search.dates("date")
+    updated = search.dates("_lastUpdated")
+    period = search.dates("period")
     ids = []
-    for value in _tokens(params, "_id"):
+    for value in search.codes("_id"):
         parsed = parse_document_resource_id(value)
         if parsed is not None:
             ids.append(parsed[1])
-    sort = params.get("_sort", ["-date"])[0]
-    if sort not in ("date", "-date"):
-        raise InvalidDocument("_sort must be date or -date.", field="_sort")
     return reading.DocumentFilter(
-        statuses=_enum(params, "status", DocumentStatus) or (DocumentStatus.CURRENT,),
-        type_codes=_tokens(params, "type"),
-        class_codes=_tokens(params, "category"),
+        statuses=_enum(search, "status", DocumentStatus) or (DocumentStatus.CURRENT,),
+        type_codes=search.codes("type"),
+        class_codes=search.codes("category"),
         submitted_from=submitted[0],
         submitted_to=submitted[1],
         updated_from=updated[0],
         updated_to=updated[1],
         service_from=period[0],
         service_to=period[1],
-        practice_settings=_tokens(params, "setting"),
-        facility_types=_tokens(params, "facility"),
-        confidentialities=_enum(params, "security-label", Confidentiality),
-        format_codes=_tokens(params, "format"),
-        ids=ids if "_id" not in params else ids or [uuid.UUID(int=0)],
-        author_given=params.get("author.given", [None])[0],
-        author_family=params.get("author.family", [None])[0],
-        oldest_first=sort == "date",
-        limit=count,
-        offset=offset,
+        practice_settings=search.codes("setting"),
+        facility_types=search.codes("facility"),
+        confidentialities=_enum(search, "security-label", Confidentiality),
+        format_codes=search.codes("format"),
+        # Ids none of which is a document of Carnet match nothing, not everything.
+        ids=ids if not search.all("_id") else ids or [uuid.UUID(int=0)],
+        author_given=search.one("author.given"),
+        author_family=search.one("author.family"),
+        oldest_first=search.sort() == "date",
+        limit=search.count,
+        offset=_PAST_THE_END if search.count_only else search.offset,
     )
 
 
-def _tokens(params: Mapping[str, list[str]], name: str) -> list[str]:
-    # token: [system|]code, comma-separated alternatives; the system is not checked here.
-    return [
-        part.rsplit("|", 1)[-1]
-        for value in params.get(name, [])
-        for part in value.split(",")
-        if part
-    ]
-
-
-def _enum(params: Mapping[str, list[str]], name: str, kind: Callable[[str], Any]) -> list[Any]:
+def _enum(search: Search, name: str, kind: Callable[[str], Any]) -> list[Any]:
     try:
-        return [kind(code) for code in _tokens(params, name)]
+        return [kind(code) for code in search.codes(name)]
     except ValueError as error:
-        raise InvalidDocument(f"{name} has an unknown code.", field=name) from error
-
-
-def _int(params: Mapping[str, list[str]], name: str, default: int, low: int, high: int) -> int:
-    try:
-        value = int(params.get(name, [str(default)])[0])
-    except ValueError as error:
-        raise InvalidDocument(f"{name} must be a number.", field=name) from error
-    if not low <= value <= high:
-        raise InvalidDocument(f"{name} must be between {low} and {high}.", field=name)
-    return value
-
-
-def _url(base: str, query: list[tuple[str, str]], offset: int) -> str:
-    return f"{base}/DocumentReference?{urlencode([*query, ('_offset', offset)])}"
+        raise InvalidSearch(f"{name} has an unknown code.", field=name) from error

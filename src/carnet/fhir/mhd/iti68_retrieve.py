@@ -1,7 +1,9 @@
 """ITI-68 Retrieve Document: ``GET /fhir/Binary/{id}``.
 
 https://profiles.ihe.net/ITI/MHD/ITI-68.html — the document's bytes with its MIME type, or a
-FHIR ``Binary`` resource when ``application/fhir+json`` is asked for. Clinical content is never
+FHIR ``Binary`` resource when ``application/fhir+json`` is asked for, or CDA R2 when
+``application/hl7-cda+xml`` is (``iti68_cda``: a CDA document as received, a laboratory report
+written from its results; else 406). Clinical content is never
 cached (``no-store``); the ETag is the content's SHA-256. The answer is sandboxed
 (``Content-Security-Policy: sandbox``, ``nosniff``) and anything but a passive type (PDF, PNG,
 JPEG, GIF, WebP, plain text: ``documents.formats``) is an attachment.
@@ -10,15 +12,19 @@ JPEG, GIF, WebP, plain text: ``documents.formats``) is an attachment.
 from __future__ import annotations
 
 import base64
+import hashlib
 
 from fastapi import APIRouter, Request, Response
 
+from carnet.access import purposes
+from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied
 from carnet.documents import formats, reading
 from carnet.fhir.capability import ResourceSupport
 from carnet.fhir.dependencies import CurrentPlatform, transaction
 from carnet.fhir.ids import parse_document_resource_id
-from carnet.fhir.outcome import FHIR_JSON, FhirResponse
+from carnet.fhir.mhd.iti68_cda import CDA_MEDIA_TYPE, as_cda, wants_cda
+from carnet.fhir.outcome import FHIR_JSON, FhirResponse, outcome_response
 from carnet.web.authentication import CurrentActor
 
 router = APIRouter()
@@ -39,9 +45,12 @@ def retrieve_document(
         raise AccessDenied("malformed id")
     patient_id, document_id = ids
     with transaction(platform) as session:
-        document, content = reading.read_content(
-            session, platform.store, actor, patient_id, document_id, clock=platform.clock
+        dossier = open_dossier(
+            session, actor, patient_id, purposes.RETRIEVE_DOCUMENTS, clock=platform.clock
         )
+        document, content = reading.read_content(session, dossier, document_id, platform.store)
+        accept = request.headers.get("accept", "")
+        cda = as_cda(session, dossier, document, content) if wants_cda(accept) else None
     headers = {
         "ETag": f'"{document.sha256}"',
         "Cache-Control": "no-store",
@@ -50,7 +59,15 @@ def retrieve_document(
         "Content-Security-Policy": "sandbox",
         "X-Content-Type-Options": "nosniff",
     }
-    if FHIR_JSON in request.headers.get("accept", ""):
+    if wants_cda(accept):
+        if cda is None:
+            return outcome_response(
+                406, "This document is not available as CDA R2.", code="not-supported"
+            )
+        headers["ETag"] = f'"{hashlib.sha256(cda).hexdigest()}"'
+        headers["Content-Disposition"] = "attachment"
+        return Response(cda, media_type=CDA_MEDIA_TYPE, headers=headers)
+    if FHIR_JSON in accept:
         binary = {
             "resourceType": "Binary",
             "id": resource_id,

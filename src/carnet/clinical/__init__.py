@@ -1,0 +1,1 @@
+"""Structured clinical data beside the documents: facts taken from what arrives (issue 20)."""
