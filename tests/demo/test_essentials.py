@@ -16,8 +16,8 @@ from carnet.access.door import open_dossier
 from carnet.access.scopes import parse_scopes
 from carnet.clock import FrozenClock
 from carnet.db import session_factory
-from carnet.demo import load_demo
 from carnet.demo import population as population_module
+from carnet.demo.loader import load_demo
 from carnet.demo.population import DEMO_NOW, build_population
 from carnet.essentials import service as essentials
 from carnet.essentials.models import Category, EssentialFact

@@ -15,7 +15,7 @@ from carnet.access.door import open_dossier
 from carnet.access.scopes import parse_scopes
 from carnet.clock import FrozenClock
 from carnet.db import session_factory
-from carnet.demo import load_demo
+from carnet.demo.loader import load_demo
 from carnet.demo.population import build_population
 from carnet.directory.models import Organisation, Professional
 from carnet.documents import reading

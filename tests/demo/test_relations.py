@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from carnet.access.models import CareContact, EmergencyAccess, Grant, TreatingDoctor
 from carnet.clock import FrozenClock
 from carnet.db import session_factory
-from carnet.demo import load_demo
+from carnet.demo.loader import load_demo
 from carnet.demo.population import DEMO_NOW, build_population
 from carnet.demo.relations import featured_patient, featured_professional, plan_relations
 from carnet.directory.models import Profession

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -20,16 +21,34 @@ from typer.testing import CliRunner
 
 from carnet import schema
 from carnet.access import purposes
+from carnet.access import rules as access_rules
 from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied
+from carnet.access.guard import Preferences
+from carnet.access.models import (
+    AccessPreferences,
+    Block,
+    DocumentMask,
+    Grant,
+    GrantLevel,
+    TreatingDoctor,
+)
 from carnet.audit.models import AuditAction, AuditEvent
 from carnet.cli import app
 from carnet.clock import FrozenClock
 from carnet.db import make_engine, session_factory, unit_of_work
-from carnet.directory.models import Profession
-from carnet.documents import publication, visibility
+from carnet.directory.models import Profession, Professional
+from carnet.documents import publication, reading, visibility
 from carnet.documents.models import Confidentiality, Document, DocumentStatus
-from carnet.exports import SHA256_EXTENSION, ImportReport, build_export_zip, import_export_zip
+from carnet.essentials import service as essentials
+from carnet.essentials.models import Category, EssentialFact
+from carnet.exports import (
+    SHA256_EXTENSION,
+    ImportReport,
+    RestoredRules,
+    build_export_zip,
+    import_export_zip,
+)
 from carnet.lifecycle import service as lifecycle
 from carnet.lifecycle.errors import ImportConflict, InvalidExportFile
 from carnet.patients.models import Patient
@@ -50,6 +69,11 @@ class Dossier:
     patient: Patient
     exportable: list[Document]
     withheld: list[Document]
+    biologist: Professional
+    doctor: Professional
+    blocked: Professional
+    treating: Professional
+    grant_ends_at: dt.datetime
 
 
 @pytest.fixture
@@ -57,10 +81,12 @@ def dossier(session: Session, store: FilesystemDocumentStore, clock: FrozenClock
     patient = make_patient(session, clock, email="lea@example.lu", address_line="1, rue Haute")
     me = patient_actor(patient)
     lab = make_organisation(session, clock)
-    biologist = professional_actor(
-        make_professional(session, clock, profession=Profession.BIOLOGIST, organisation_id=lab.id)
+    biologist_ = make_professional(
+        session, clock, profession=Profession.BIOLOGIST, organisation_id=lab.id
     )
-    doctor = professional_actor(make_professional(session, clock, family="Hoffmann"))
+    biologist = professional_actor(biologist_)
+    hoffmann = make_professional(session, clock, family="Hoffmann")
+    doctor = professional_actor(hoffmann)
     first = make_document(session, store, clock, actor=biologist, patient_id=patient.id)
     second = publication.replace_document(
         session,
@@ -97,7 +123,74 @@ def dossier(session: Session, store: FilesystemDocumentStore, clock: FrozenClock
         open_dossier(session, doctor, patient.id, purposes.MANAGE_DOCUMENT, clock=clock),
         wrong.id,
     )
-    return Dossier(patient, [first, second, restricted, masked, upload], [hidden, wrong])
+    # The patient's rules: a grant, a block, a treating doctor, an emergency opposition, a mask.
+    grant_ends_at = clock.now() + dt.timedelta(days=30)
+    access_rules.grant_access(
+        session,
+        open_dossier(session, me, patient.id, purposes.GRANT_ACCESS, clock=clock),
+        level=GrantLevel.EXTENDED,
+        professional_id=hoffmann.id,
+        ends_at=grant_ends_at,
+    )
+    blocked = make_professional(session, clock, family="Weber")
+    access_rules.block_professional(
+        session,
+        open_dossier(session, me, patient.id, purposes.BLOCK_PROFESSIONAL, clock=clock),
+        blocked.id,
+    )
+    treating = make_professional(session, clock, family="Kremer")
+    access_rules.designate_treating_doctor(
+        session,
+        open_dossier(session, me, patient.id, purposes.DESIGNATE_TREATING_DOCTOR, clock=clock),
+        treating.id,
+    )
+    access_rules.set_preferences(
+        session,
+        open_dossier(session, me, patient.id, purposes.SET_ACCESS_PREFERENCES, clock=clock),
+        Preferences(emergency_opposed=True),
+    )
+    access_rules.mask_document(
+        session,
+        open_dossier(session, me, patient.id, purposes.MASK_DOCUMENT, clock=clock),
+        upload.id,
+        hoffmann.id,
+    )
+    # The essential data: the laboratory's blood group, the patient's allergy and contact.
+    essentials.record_fact(
+        session,
+        open_dossier(session, biologist, patient.id, purposes.RECORD_ESSENTIALS, clock=clock),
+        category=Category.BLOOD_GROUP,
+        text="Groupe A Rh+",
+        details={"group": "A+"},
+    )
+    essentials.record_facts(
+        session,
+        open_dossier(session, me, patient.id, purposes.RECORD_ESSENTIALS, clock=clock),
+        [
+            essentials.NewFact(Category.ALLERGY, "Pénicilline", {"severity": "severe"}),
+            essentials.NewFact(
+                Category.EMERGENCY_CONTACT,
+                "Mon frère",
+                {"name": "Marc", "phone": "+352 621 123 456"},
+            ),
+        ],
+    )
+    # A consultation: the doctor with the grant searches the dossier.
+    reading.list_documents(
+        session,
+        open_dossier(session, doctor, patient.id, purposes.FIND_DOCUMENTS, clock=clock),
+        reading.DocumentFilter(),
+    )
+    return Dossier(
+        patient,
+        [first, second, restricted, masked, upload],
+        [hidden, wrong],
+        biologist=biologist_,
+        doctor=hoffmann,
+        blocked=blocked,
+        treating=treating,
+        grant_ends_at=grant_ends_at,
+    )
 
 
 @pytest.fixture
@@ -118,6 +211,23 @@ def _bundle(data: bytes) -> dict[str, Any]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         bundle: dict[str, Any] = json.loads(archive.read("bundle.json"))
     return bundle
+
+
+def _member(data: bytes, name: str) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return archive.read(name)
+
+
+def _rewritten(data: bytes, changes: dict[str, bytes | None]) -> bytes:
+    """The zip with the named members replaced (or, for None, left out)."""
+    copy = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(copy, "w") as target:
+        for info in source.infolist():
+            if info.filename not in changes:
+                target.writestr(info, source.read(info))
+            elif (replaced := changes[info.filename]) is not None:
+                target.writestr(info, replaced)
+    return copy.getvalue()
 
 
 def _fingerprint(document: Document) -> tuple[object, ...]:
@@ -175,7 +285,8 @@ class TestExport:
         kinds = [entry["resource"]["resourceType"] for entry in bundle["entry"]]
         assert kinds.count("Patient") == 1
         assert kinds.count("Organization") == 1
-        assert kinds.count("Practitioner") == kinds.count("PractitionerRole") == 2
+        # The authors, and the blocked and treating doctors the rules name.
+        assert kinds.count("Practitioner") == kinds.count("PractitionerRole") == 4
         references = [
             entry["resource"]
             for entry in bundle["entry"]
@@ -194,6 +305,51 @@ class TestExport:
                 assert attachment["size"] == len(content)
         statuses = sorted(r["status"] for r in references)
         assert statuses == ["current"] * 4 + ["superseded"]
+
+    def test_the_zip_holds_the_essentials_the_rules_and_the_history(
+        self, session: Session, exported: bytes, dossier: Dossier
+    ) -> None:
+        with zipfile.ZipFile(io.BytesIO(exported)) as archive:
+            facts = json.loads(archive.read("essentials.json"))["facts"]
+            rules = json.loads(archive.read("access-rules.json"))
+        assert sorted((f["category"], f["recordedBy"]) for f in facts) == [
+            ("allergy", "patient"),
+            ("blood-group", "professional"),
+            ("emergency-contact", "patient"),
+        ]
+        [blood] = [f for f in facts if f["category"] == "blood-group"]
+        assert (blood["details"], blood["author"]) == (
+            {"group": "A+"},
+            f"Practitioner/{dossier.biologist.id}",
+        )
+        [grant] = rules["grants"]
+        assert (grant["level"], grant["professional"], grant["until"]) == (
+            "extended",
+            f"Practitioner/{dossier.doctor.id}",
+            "2026-07-01T12:00:00Z",
+        )
+        assert [b["professional"] for b in rules["blocks"]] == [
+            f"Practitioner/{dossier.blocked.id}"
+        ]
+        assert rules["treatingDoctor"]["professional"] == f"Practitioner/{dossier.treating.id}"
+        assert rules["preferences"]["emergency_opposed"] is True
+        [mask] = rules["masks"]
+        assert mask["professional"] == f"Practitioner/{dossier.doctor.id}"
+        events = [
+            entry["resource"]
+            for entry in _bundle(exported)["entry"]
+            if entry["resource"]["resourceType"] == "AuditEvent"
+        ]
+        # The whole trail up to the export but its own reading of the trail and its record.
+        trail = session.scalars(
+            select(AuditEvent).where(AuditEvent.chain_id == dossier.patient.id)
+        ).all()
+        assert len(events) == len(trail) - 2
+        searches = [e for e in events if e["subtype"][0]["code"] == "search"]
+        assert any(
+            e["agent"][0]["who"] == {"reference": f"Practitioner/{dossier.doctor.id}"}
+            for e in searches
+        )
 
     def test_the_export_is_audited_with_each_retrieval(
         self, session: Session, exported: bytes, dossier: Dossier
@@ -259,7 +415,8 @@ class TestReimport:
         with unit_of_work(session_factory(target)) as there:
             report = _import(there, target_store, exported, clock)
         assert (report.documents, report.organisations_created) == (5, 1)
-        assert report.professionals_created == 2
+        # The two authors, and the blocked and treating doctors.
+        assert report.professionals_created == 4
         with session_factory(target)() as there:
             imported = list(
                 there.scalars(select(Document).where(Document.patient_id == report.patient_id))
@@ -279,6 +436,116 @@ class TestReimport:
         [successor] = [d for d in imported if d.replaces_id is not None]
         superseded = next(d for d in imported if d.id == successor.replaces_id)
         assert superseded.status is DocumentStatus.SUPERSEDED
+
+    def test_the_reimport_keeps_the_essentials_the_rules_and_the_history(
+        self,
+        session: Session,
+        exported: bytes,
+        dossier: Dossier,
+        target: Engine,
+        tmp_path: Path,
+        clock: FrozenClock,
+    ) -> None:
+        with unit_of_work(session_factory(target)) as there:
+            report = _import(there, _target_store(tmp_path), exported, clock)
+        assert (report.essentials, report.rules) == (
+            3,
+            RestoredRules(grants=1, blocks=1, treating_doctor=True, preferences=True, masks=1),
+        )
+        trail = session.scalars(
+            select(AuditEvent).where(AuditEvent.chain_id == dossier.patient.id)
+        ).all()
+        assert report.history_entries == len(trail) - 2
+        with session_factory(target)() as there:
+            pid = report.patient_id
+
+            def rpps(professional_id: uuid.UUID) -> str:
+                return there.get_one(Professional, professional_id).identifier_value
+
+            facts = there.scalars(
+                select(EssentialFact).where(EssentialFact.patient_id == pid)
+            ).all()
+            by_category = {fact.category: fact for fact in facts}
+            assert set(by_category) == {
+                Category.BLOOD_GROUP,
+                Category.ALLERGY,
+                Category.EMERGENCY_CONTACT,
+            }
+            blood = by_category[Category.BLOOD_GROUP]
+            assert (blood.text, blood.details, blood.recorded_by_kind) == (
+                "Groupe A Rh+",
+                {"group": "A+"},
+                "professional",
+            )
+            assert blood.recorded_by_professional_id is not None
+            assert rpps(blood.recorded_by_professional_id) == dossier.biologist.identifier_value
+            assert by_category[Category.EMERGENCY_CONTACT].details == {
+                "name": "Marc",
+                "phone": "+352 621 123 456",
+            }
+            [grant] = there.scalars(select(Grant).where(Grant.patient_id == pid)).all()
+            assert (grant.level, grant.ends_at, grant.revoked_at) == (
+                GrantLevel.EXTENDED,
+                dossier.grant_ends_at,
+                None,
+            )
+            assert grant.professional_id is not None
+            assert rpps(grant.professional_id) == dossier.doctor.identifier_value
+            [block] = there.scalars(select(Block).where(Block.patient_id == pid)).all()
+            assert rpps(block.professional_id) == dossier.blocked.identifier_value
+            [doctor] = there.scalars(
+                select(TreatingDoctor).where(TreatingDoctor.patient_id == pid)
+            ).all()
+            assert rpps(doctor.professional_id) == dossier.treating.identifier_value
+            [preferences] = there.scalars(
+                select(AccessPreferences).where(AccessPreferences.patient_id == pid)
+            ).all()
+            assert (preferences.emergency_opposed, preferences.emergency_widened) == (True, False)
+            [mask] = there.scalars(select(DocumentMask).where(DocumentMask.patient_id == pid)).all()
+            masked = there.get_one(Document, (pid, mask.document_id))
+            assert masked.master_identifier == dossier.exportable[-1].master_identifier
+            assert rpps(mask.professional_id) == dossier.doctor.identifier_value
+            # The history is kept in the import's event, not replayed as events of its own.
+            there_trail = there.scalars(select(AuditEvent).where(AuditEvent.chain_id == pid)).all()
+            assert not [e for e in there_trail if e.action is AuditAction.SEARCH]
+            [imported] = [e for e in there_trail if e.action is AuditAction.LIFECYCLE]
+            history = json.loads(imported.details)["imported_history"]
+        assert len(history) == report.history_entries
+        doctor_id = f"Practitioner/{dossier.doctor.id}"
+        [search] = [e for e in history if e["who"] == doctor_id and e["action"] == "search"]
+        # When, how it ended, and what: the dossier and the three documents the search found
+        # (the patient's upload is masked from this doctor).
+        assert (search["recorded"], search["outcome"], search["what"][0]) == (
+            "2026-06-01T12:00:00Z",
+            "0",
+            f"Patient/{dossier.patient.id}",
+        )
+        assert len(search["what"]) == 4
+        assert search["application"] is None
+        assert history[0]["action"] == "publish"
+
+    def test_a_rule_the_services_refuse_fails_the_whole_import(
+        self, exported: bytes, target: Engine, tmp_path: Path, clock: FrozenClock
+    ) -> None:
+        rules = json.loads(_member(exported, "access-rules.json"))
+        rules["grants"][0]["level"] = "everything"
+        changed = _rewritten(exported, {"access-rules.json": json.dumps(rules).encode()})
+        with (
+            pytest.raises(InvalidExportFile) as refused,
+            unit_of_work(session_factory(target)) as there,
+        ):
+            _import(there, _target_store(tmp_path), changed, clock)
+        assert refused.value.field == "access-rules.json"
+        with session_factory(target)() as there:
+            assert there.scalars(select(Patient)).all() == []
+
+    def test_an_export_without_essentials_or_rules_still_imports(
+        self, exported: bytes, target: Engine, tmp_path: Path, clock: FrozenClock
+    ) -> None:
+        older = _rewritten(exported, {"access-rules.json": None, "essentials.json": None})
+        with unit_of_work(session_factory(target)) as there:
+            report = _import(there, _target_store(tmp_path), older, clock)
+        assert (report.documents, report.essentials, report.rules) == (5, 0, RestoredRules())
 
     def test_a_carnet_that_holds_the_patient_refuses_the_import(
         self,

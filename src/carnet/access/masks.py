@@ -41,6 +41,21 @@ def masks_of_document(
     )
 
 
+def masks_in_force(session: Session, dossier: OpenedDossier) -> list[DocumentMask]:
+    """Every mask in force on the dossier, oldest first: the patient's rules, for their export.
+
+    Serves a dossier opened to ``READ_ACCESS_RULES`` or ``MASK_DOCUMENT``.
+    """
+    dossier.require(purposes.READ_ACCESS_RULES, purposes.MASK_DOCUMENT)
+    return list(
+        session.scalars(
+            select(DocumentMask)
+            .where(DocumentMask.patient_id == dossier.patient_id, DocumentMask.lifted_at.is_(None))
+            .order_by(DocumentMask.created_at, DocumentMask.id)
+        )
+    )
+
+
 def mask_once(
     session: Session, dossier: OpenedDossier, document_id: uuid.UUID, professional_id: uuid.UUID
 ) -> DocumentMask:

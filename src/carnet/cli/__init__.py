@@ -19,6 +19,14 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+if sys.argv[1:2] == ["serve"]:
+    # ``carnet serve``: the fork server its workers come from starts importing Carnet now, while
+    # this process imports the commands below; on a busy machine the two overlap instead of
+    # adding up (``carnet.web.serving.fork_workers_from_a_preloaded_server``).
+    from carnet.web.serving import fork_workers_from_a_preloaded_server
+
+    fork_workers_from_a_preloaded_server("carnet.app:served_app")
+
 from carnet.cli import (
     accounts,
     audit,

@@ -14,8 +14,8 @@ from carnet.patients.identifiers import LU_MATRICULE
 
 def demo() -> None:
     """Load the deterministic demo population (idempotent: a second run changes nothing)."""
-    from carnet.demo import load_demo  # noqa: PLC0415 — PDF generation is only needed here
     from carnet.demo.guide import featured_matricule, sign_in_guide  # noqa: PLC0415
+    from carnet.demo.loader import load_demo  # noqa: PLC0415 — PDF generation is only needed here
 
     with opened_platform() as platform:
         if not platform.settings.demo_idp:

@@ -26,11 +26,11 @@ def serve(
     )
 
     application = "carnet.app:served_app"
+    fork_workers_from_a_preloaded_server(application)
     # The schema is checked once, here: a worker that refused to start would only be replaced
     # by another refusing the same way.
     with migrated_platform() as platform:
         settings = platform.settings
-    fork_workers_from_a_preloaded_server(application)
     # CARNET_MLLP_PORT: the MLLP listener runs in one child process of its own, not in each
     # HTTP worker nor in uvicorn's supervisor (``carnet.cli.mllp`` says why).
     with beside_http(settings):

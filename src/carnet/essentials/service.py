@@ -131,6 +131,8 @@ class RecordedFact:
     author: str | None
     source_document_id: uuid.UUID | None
     withdrawable: bool
+    # Who recorded it, for the dossier's export (its re-import records it as them again).
+    author_professional_id: uuid.UUID | None = None
 
     def day(self, name: str) -> dt.date | None:
         """A dated part (``date``, ``since``) as a date, for display; None when absent."""
@@ -646,6 +648,7 @@ def _as_seen(
         author=author,
         source_document_id=fact.source_document_id,
         withdrawable=bool(withdrawable),
+        author_professional_id=fact.recorded_by_professional_id,
     )
 
 

@@ -29,6 +29,7 @@ import functools
 import importlib.util
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import socket
 import sys
 from typing import Any, Final
@@ -147,6 +148,9 @@ def fork_workers_from_a_preloaded_server(application: str) -> None:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([application.partition(":")[0], __name__])
     uvicorn._subprocess.spawn = context  # type: ignore[assignment]
+    # Started now, the fork server imports Carnet while this process checks the schema: on two
+    # cores the two overlap, and the workers are forked as soon as uvicorn asks.
+    multiprocessing.forkserver.ensure_running()
 
 
 # The CLI's format (``carnet.cli``): level, logger, message. Carnet's loggers at INFO (refusals,
