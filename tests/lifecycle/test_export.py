@@ -33,6 +33,7 @@ from carnet.access.models import (
     GrantLevel,
     TreatingDoctor,
 )
+from carnet.access.representation import name_representative
 from carnet.audit.models import AuditAction, AuditEvent
 from carnet.cli import app
 from carnet.clock import FrozenClock
@@ -51,6 +52,7 @@ from carnet.exports import (
 )
 from carnet.lifecycle import service as lifecycle
 from carnet.lifecycle.errors import ImportConflict, InvalidExportFile
+from carnet.patients import identifiers
 from carnet.patients.models import Patient
 from carnet.storage import FilesystemDocumentStore, MasterKeyWrapper
 from factories.actors import operator_actor, patient_actor, professional_actor, system_actor
@@ -60,6 +62,9 @@ from factories.patients import make_patient
 
 BASE = "https://carnet.example/fhir"
 LIMIT = 1024 * 1024
+
+
+_SISTER_BORN = dt.date(1979, 4, 2)
 
 
 @dataclass
@@ -154,6 +159,15 @@ def dossier(session: Session, store: FilesystemDocumentStore, clock: FrozenClock
         open_dossier(session, me, patient.id, purposes.MASK_DOCUMENT, clock=clock),
         upload.id,
         hoffmann.id,
+    )
+    # Someone the patient named to act for them (kept in the file for the record).
+    sister = make_patient(session, clock, given="Anne", family="Schmit", birth_date=_SISTER_BORN)
+    name_representative(
+        session,
+        open_dossier(session, me, patient.id, purposes.NAME_REPRESENTATIVE, clock=clock),
+        system=identifiers.LU_MATRICULE,
+        value=next(i.value for i in sister.identifiers),
+        birth_date=_SISTER_BORN,
     )
     # The essential data: the laboratory's blood group, the patient's allergy and contact.
     essentials.record_fact(
@@ -335,6 +349,8 @@ class TestExport:
         assert rules["preferences"]["emergency_opposed"] is True
         [mask] = rules["masks"]
         assert mask["professional"] == f"Practitioner/{dossier.doctor.id}"
+        [sister] = rules["representatives"]
+        assert (sister["name"], sister["kind"], sister["until"]) == ("Anne Schmit", "named", None)
         events = [
             entry["resource"]
             for entry in _bundle(exported)["entry"]

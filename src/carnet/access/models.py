@@ -37,6 +37,9 @@ class RepresentationKind(enum.StrEnum):
 
     PARENT = "parent"
     GUARDIAN = "guardian"
+    # Someone the patient names themself (a trusted person, an adult child, a carer), until a
+    # date or until the patient ends it; the agency's links above are not the patient's to end.
+    NAMED = "named"
 
 
 class Grant(Base):
@@ -162,7 +165,8 @@ class DocumentMask(Base):
 
 
 class Representation(Base):
-    """Someone (a parent, a guardian) who acts for the patient, within the same policy."""
+    """Someone (a parent, a guardian, a person the patient named) who acts for the patient,
+    within the same policy."""
 
     __tablename__ = "representations"
 

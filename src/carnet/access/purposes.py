@@ -132,6 +132,10 @@ ISSUE_CARE_CONTACT_CODE = Purpose(
 ADJUST_CARE_CONTACT = Purpose(
     "adjust a care-contact window", Action.MANAGE_ACCESS, AuditAction.CARE_CONTACT
 )
+# The patient in person (never a representative: ``access.representation`` refuses them).
+NAME_REPRESENTATIVE = Purpose(
+    "name or end a representative", Action.MANAGE_ACCESS, AuditAction.REPRESENTATION
+)
 
 # Access that comes from care: the professional has no basis before the act, and needs none.
 # The policy decides these actions on their own terms (the patient present, an emergency

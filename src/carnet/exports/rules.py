@@ -5,7 +5,8 @@ blocks, the treating doctor, the standing choices (emergency opposition or widen
 contacts) and the documents masked from named professionals. Professionals and organisations
 are named as in the bundle (``Practitioner/<id>``, ``Organization/<id>``), documents by their
 DocumentReference id. The care contacts and emergency accesses running at the export are
-listed for the record: they come from care given here, so the import does not re-open them.
+listed for the record: they come from care given here, so the import does not re-open them; so
+are the people who act for the patient (a link with another insured person, to name again).
 
 On import each rule is set again through ``access.rules`` by a stand-in for the patient, the
 dossier opened at the door for each rule's purpose, so each change is on the new dossier's
@@ -101,6 +102,15 @@ def rules_file(rules: DossierRules) -> dict[str, Any]:
                 "until": instant(access.expires_at),
             }
             for access in overview.emergency_accesses
+        ],
+        "representatives": [
+            {
+                "name": f"{person.given} {person.family}",
+                "kind": person.kind.value,
+                "since": instant(person.starts_at),
+                "until": instant(person.ends_at) if person.ends_at else None,
+            }
+            for person in rules.representatives
         ],
     }
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from carnet.access import history, masks, purposes, rules
+from carnet.access import history, masks, purposes, representation, rules
 from carnet.access.door import OpenedDossier, open_dossier
 from carnet.access.models import DocumentMask
 from carnet.audit.models import AuditAction, AuditEvent
@@ -49,6 +49,8 @@ class DossierRules:
 
     overview: rules.AccessOverview
     masks: list[DocumentMask]
+    # Who acts for the patient: for the record (another person's link; not set again on import).
+    representatives: list[representation.Representative] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,9 @@ def collect_export(session: Session, dossier: OpenedDossier, store: DocumentStor
     ).facts
     ruled = open_dossier(session, actor, patient_id, purposes.READ_ACCESS_RULES, clock=clock)
     in_force = DossierRules(
-        rules.access_overview(session, ruled), masks.masks_in_force(session, ruled)
+        rules.access_overview(session, ruled),
+        masks.masks_in_force(session, ruled),
+        representation.representatives(session, ruled),
     )
     trail = _trail(
         session, open_dossier(session, actor, patient_id, purposes.READ_AUDIT_TRAIL, clock=clock)

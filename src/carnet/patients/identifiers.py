@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 LU_MATRICULE: Final = "http://carnet.health/fhir/sid/lu-matricule"
+_NIR_LENGTH: Final = 15
 FR_NIR: Final = "urn:oid:1.2.250.1.213.1.4.8"
 FR_RPPS: Final = "urn:oid:1.2.250.1.71.4.2.1"
 
@@ -293,6 +294,15 @@ _VALIDATORS: Final[Mapping[str, Callable[[str], str]]] = {
     FR_NIR: validate_fr_nir,
     FR_RPPS: validate_fr_rpps,
 }
+
+
+def system_of_typed(value: str) -> str:
+    """The system of a patient's identifier as a person typed it, with no system chosen.
+
+    A French NIR has 15 characters (13 and a 2-digit key), a Luxembourg matricule 13 digits;
+    ``validate`` then says what is wrong with either.
+    """
+    return FR_NIR if len(_normalise(value)) == _NIR_LENGTH else LU_MATRICULE
 
 
 def _normalise(value: str) -> str:

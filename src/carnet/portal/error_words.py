@@ -39,6 +39,16 @@ SERVICE_MESSAGES: Final = (
     _("This professional is blocked from the dossier: lift the block to grant them access."),
     _("A patient cannot represent themself."),
     _("The patient is of age: a parent no longer represents them."),
+    _("No insured person has this identifier and birth date."),
+    _("You cannot name yourself."),
+    _("A representative must be of age."),
+    _("This person already acts for you."),
+    _("The end date must be in the future."),
+    _(
+        "A parent or guardian is recorded from the insurer's registry: "
+        "the agency ends it, not the portal."
+    ),
+    _("No such live representation in this dossier."),
     _("Record one blood group at a time."),
     _("A professional recorded the blood group; only a professional can change it."),
     _("Write the fact down."),

@@ -27,6 +27,7 @@ from carnet.portal import (
     patient_dossier,
     patient_history,
     patient_masks,
+    patient_representatives,
 )
 from carnet.portal.error_words import said
 from carnet.portal.patient_context import whose_dossier
@@ -176,6 +177,7 @@ def notification_preferences(visit: PatientVisit, form: CheckedForm) -> Response
 
 router.include_router(patient_documents.router)
 router.include_router(patient_access.router)
+router.include_router(patient_representatives.router)
 router.include_router(patient_masks.router)
 router.include_router(patient_history.router)
 router.include_router(patient_dossier.router)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access import care as access_care
 from carnet.access import purposes
+from carnet.access import representation as access_representation
 from carnet.access import rules as access_rules
 from carnet.access.door import open_dossier
 from carnet.access.errors import AccessRuleNotFound, ProfessionalBlocked
@@ -83,21 +84,21 @@ def _access_page(
     status_code: int = 200,
 ) -> Response:
     overview = None
+    representatives: list[access_representation.Representative] = []
     found: list[Professional] = []
     emergency_choice_id = None
     with visit.transaction() as session:
         whose = whose_dossier(session, visit)
         if whose.state != "opposed":
-            overview = access_rules.access_overview(
+            opened = open_dossier(
                 session,
-                open_dossier(
-                    session,
-                    visit.actor,
-                    visit.patient_id,
-                    purposes.READ_ACCESS_RULES,
-                    clock=visit.platform.clock,
-                ),
+                visit.actor,
+                visit.patient_id,
+                purposes.READ_ACCESS_RULES,
+                clock=visit.platform.clock,
             )
+            overview = access_rules.access_overview(session, opened)
+            representatives = access_representation.representatives(session, opened)
             row = access_rules.preferences_in_force(session, visit.patient_id)
             emergency_choice_id = row.id if row is not None else None
         if query:
@@ -145,6 +146,9 @@ def _access_page(
         },
         question=question,
         care_code=care_code,
+        representatives=representatives,
+        # Only the patient in person names who acts for them, not someone acting for them.
+        names_representatives=not visit.actor.represents_someone_else,
         # The last day of each care-contact window, as its date field takes it.
         care_until={
             contact.id: (contact.window_ends_at.astimezone(zone) - dt.timedelta(days=1))
@@ -167,17 +171,32 @@ def _done(visit: Visit, message: str) -> Response:
     return visit.redirect(ACCESS_PAGE, flash=message, kind="success")
 
 
-def _failed(visit: Visit, error: InvalidInput | AccessRuleNotFound, query: str = "") -> Response:
-    return visit.redirect(_access_url(query), flash=said(error, visit.language), kind="error")
+def _failed(
+    visit: Visit,
+    error: InvalidInput | AccessRuleNotFound,
+    query: str = "",
+    *,
+    kept: dict[str, str] | None = None,
+) -> Response:
+    return visit.redirect(
+        _access_url(query), flash=said(error, visit.language), kind="error", kept=kept
+    )
 
 
-def _act(visit: Visit, change: Callable[[Session], object], done: str) -> Response:
-    """Make one change to the patient's rules in its own transaction, then back to the page."""
+def _act(
+    visit: Visit,
+    change: Callable[[Session], object],
+    done: str,
+    *,
+    kept: dict[str, str] | None = None,
+) -> Response:
+    """Make one change to the patient's rules in its own transaction, then back to the page
+    (with what was ``kept`` of the form, if refused)."""
     try:
         with visit.transaction() as session:
             change(session)
     except _ACTION_FAILURES as error:
-        return _failed(visit, error)
+        return _failed(visit, error, kept=kept)
     return _done(visit, done)
 
 
@@ -195,6 +214,12 @@ def grant(visit: PatientVisit, form: CheckedForm) -> Response:
     """
     professional_id = _professional_of(form_text(form, "professional"))
     query = form_text(form, "q").strip()
+    # Put back in the professional's grant form if refused.
+    typed = {
+        "professional": str(professional_id),
+        "level": form_text(form, "level"),
+        "ends": form_text(form, "ends"),
+    }
     try:
         level = GrantLevel(form_text(form, "level") or GrantLevel.NORMAL.value)
         until = parse_date(form_text(form, "ends"))
@@ -203,6 +228,7 @@ def grant(visit: PatientVisit, form: CheckedForm) -> Response:
             _access_url(query),
             flash=visit.gettext("Choose the level of access and an end date as YYYY-MM-DD."),
             kind="error",
+            kept=typed,
         )
     # An end date gives access through that whole day.
     ends_at = start_of_day(until + dt.timedelta(days=1), visit.formats.zone) if until else None
@@ -224,7 +250,7 @@ def grant(visit: PatientVisit, form: CheckedForm) -> Response:
         question = BlockedQuestion(professional_id, level.value, form_text(form, "ends"))
         return _access_page(visit, query, question=question, status_code=409)
     except _ACTION_FAILURES as error:
-        return _failed(visit, error, query)
+        return _failed(visit, error, query, kept=typed)
     return visit.redirect(
         _access_url(query), flash=visit.gettext("Access granted."), kind="success"
     )
@@ -461,6 +487,7 @@ def adjust_care_contact(visit: PatientVisit, contact_id: str, form: CheckedForm)
                 ACCESS_PAGE,
                 flash=visit.gettext("Choose the last day of access as YYYY-MM-DD."),
                 kind="error",
+                kept={"contact": str(wanted), "until": form_text(form, "until")},
             )
         ends_at = start_of_day(until + dt.timedelta(days=1), visit.formats.zone)
         done = visit.gettext(
@@ -477,4 +504,5 @@ def adjust_care_contact(visit: PatientVisit, contact_id: str, form: CheckedForm)
             ends_at=ends_at,
         ),
         done,
+        kept={"contact": str(wanted), "until": form_text(form, "until")},
     )

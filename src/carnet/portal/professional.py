@@ -62,8 +62,6 @@ router.include_router(professional_care.router)
 
 PAGE_SIZE = 20
 _SEARCH_FIELDS = ("identifier", "family", "given", "birth_date")
-# A French NIR has 15 characters (13 and a 2-digit key); a Luxembourg matricule 13 digits.
-_NIR_LENGTH = 15
 _EMERGENCY_BASES = (Basis.EMERGENCY, Basis.EMERGENCY_WIDENED)
 
 
@@ -115,8 +113,7 @@ def _criteria(visit: Visit, typed: SearchForm) -> PatientCriteria:
     if typed.mine:
         return PatientCriteria()
     if typed.identifier:
-        compact = "".join(character for character in typed.identifier if character.isalnum())
-        system = identifiers.FR_NIR if len(compact) == _NIR_LENGTH else identifiers.LU_MATRICULE
+        system = identifiers.system_of_typed(typed.identifier)
         return PatientCriteria(identifier=(system, typed.identifier))
     try:
         born = parse_date(typed.birth_date)
