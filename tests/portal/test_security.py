@@ -163,10 +163,13 @@ class TestSecurityPage:
                     "csrf": csrf_of(page.text),
                     "passkey_state": state.group(1),
                     "credential": credential,
+                    "passkey_name": "Mon téléphone",
                 },
             )
             assert answer.status_code == 200
             assert "could not be added" in answer.text
+            # The name typed is kept for the next try.
+            assert 'value="Mon téléphone"' in answer.text
         missing_csrf = web.client.post(
             "/portal/security/passkeys",
             data={"passkey_state": state.group(1), "credential": foreign},

@@ -159,6 +159,26 @@ class TestAuthorizationCodeFlow:
         assert response.status_code == 401
         assert "The identifier, password, code or PIN is not correct." in response.text
         assert 'name="ticket"' in response.text
+        # The identifier is put back in the form that failed, the password is not.
+        patient = response.text.split('id="patient-identifier"')[1].split(">")[0]
+        assert f'value="{login.identifier}"' in patient
+        assert 'value="wrong"' not in response.text
+        professional = response.text.split('id="professional-identifier"')[1].split(">")[0]
+        assert "value=" not in professional
+
+    def test_a_typed_identifier_comes_back_escaped(
+        self, web: Served, session: Session, clock: FrozenClock
+    ) -> None:
+        app = make_app(session, clock)
+        typed = '"><script>alert(1)</script>'
+        response = sign_in(
+            web.client,
+            authorize_params(app.client_id, pkce()[1]),
+            {"method": "operator", "identifier": typed, "password": "x", "otp": "123456"},
+        )
+        assert response.status_code == 401
+        assert "<script>alert(1)" not in response.text
+        assert 'value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in response.text
 
     def test_a_locked_account_answers_like_a_wrong_password(
         self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper

@@ -261,6 +261,7 @@ def sign_in(request: Request, form: Form) -> Response:
         language=visitor_language(request, ticket.get("ui_locales")),
         refused=True,
         method=form.get("method"),
+        identifier=form.get("identifier", ""),
         demo_idp=authority.config.demo_idp,
         card_sign_in=authority.config.demo_idp or cards,
         card_refusal=card_refusal,
@@ -484,6 +485,7 @@ def _login_page(
     language: str,
     refused: bool = False,
     method: str | None = None,
+    identifier: str = "",
     demo_idp: bool = False,
     providers: list[tuple[str, str]] | None = None,
     card_sign_in: bool | None = None,
@@ -508,8 +510,10 @@ def _login_page(
         access=describe(scope, translations(language).gettext),
         ticket=ticket,
         refused=refused,
-        # After a failure, the form that failed is the one to try again.
+        # After a failure, the form that failed is the one to try again, its identifier kept
+        # (never the password, code or PIN).
         method=method,
+        identifier=identifier,
         # Federated sign-in (carnet.oauth.federation): one button per provider.
         providers=providers or [],
         # Passkeys: the request options, for static/passkeys.js.

@@ -68,7 +68,7 @@ def add_passkey(visit: AnyVisit, form: CheckedForm) -> Response:
                 raise PasskeyRefused("This passkey request was made for another account.")
             name = passkey.name
     except PasskeyRefused as refused:
-        return _failed(visit, refused)
+        return _failed(visit, refused, kept={"passkey_name": form_text(form, "passkey_name")})
     return visit.redirect(
         SECURITY_PAGE,
         flash=visit.gettext("The passkey “%(name)s” was added.", name=name),
@@ -96,11 +96,14 @@ def remove_passkey(visit: AnyVisit, form: CheckedForm, passkey_id: str) -> Respo
     )
 
 
-def _failed(visit: Visit, refused: PasskeyRefused) -> Response:
+def _failed(
+    visit: Visit, refused: PasskeyRefused, *, kept: dict[str, str] | None = None
+) -> Response:
     return visit.redirect(
         SECURITY_PAGE,
         flash=visit.gettext(
             "The passkey could not be added or removed: %(reason)s", reason=refused.message
         ),
         kind="error",
+        kept=kept,
     )
