@@ -82,6 +82,9 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=8, help="handler threads (CARNET_DATABASE_POOL_SIZE)"
     )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="listener processes (CARNET_MLLP_PROCESSES)"
+    )
     parser.add_argument("--tag", default="")
     parser.add_argument(
         "--profile", action="store_true", help="profile the handler in-process (no listener)"
@@ -185,17 +188,18 @@ def _measure(
 ) -> dict[str, Any]:
     port = _free_port()
     log = Path(platform.settings.var_dir) / "listener.log"
-    server = _listener(platform, port, options.threads, log)
+    server = _listener(platform, port, options.threads, log, options.processes)
     try:
         warmup = _messages(matricules, 0, options.warmup)
         _drive(port, warmup, options.senders)
         measured = _messages(matricules, options.warmup, options.messages)
-        cpu_before = cpu_seconds(server.pid), postgresql_cpu_seconds()
+        listeners = _process_tree(server.pid)
+        cpu_before = sum(map(cpu_seconds, listeners)), postgresql_cpu_seconds()
         started = time.perf_counter()
         answers = _drive(port, measured, options.senders)
         elapsed = time.perf_counter() - started
-        cpu_after = cpu_seconds(server.pid), postgresql_cpu_seconds()
-        memory = memory_mib(server.pid)
+        cpu_after = sum(map(cpu_seconds, listeners)), postgresql_cpu_seconds()
+        memory = max((memory_mib(pid) for pid in listeners), key=lambda m: m["peak"])
     finally:
         server.terminate()
         server.wait(30)
@@ -275,7 +279,19 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
     }
 
 
-def _listener(platform: Platform, port: int, threads: int, log: Path) -> subprocess.Popen[bytes]:
+def _process_tree(pid: int) -> list[int]:
+    """The process and its descendants (the listener processes of ``--processes``)."""
+    found = [pid]
+    # Each thread lists the children it started (the supervisor starts them from threads).
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += _process_tree(int(child))
+    return found
+
+
+def _listener(
+    platform: Platform, port: int, threads: int, log: Path, processes: int = 1
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "CARNET_VAR_DIR": str(platform.settings.var_dir),
@@ -283,6 +299,7 @@ def _listener(platform: Platform, port: int, threads: int, log: Path) -> subproc
         "CARNET_DATABASE_POOL_SIZE": str(threads),
     }
     command = [sys.executable, "-m", "carnet", "mllp", "serve", "--port", str(port)]
+    command += ["--processes", str(processes)]
     return _started(command, env, log, port)
 
 
@@ -390,10 +407,11 @@ def _markdown(result: dict[str, Any]) -> str:
     latency = result["latency_ms"]
     return "\n".join(
         [
-            "| senders | threads | messages | messages/s | p50 ms | p95 ms | p99 ms | not AA "
-            "| listener CPU % | PostgreSQL CPU % |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-            f"| {options['senders']} | {options['threads']} | {result['messages']} "
+            "| senders | processes | threads | messages | messages/s | p50 ms | p95 ms | p99 ms "
+            "| not AA | listener CPU % | PostgreSQL CPU % |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+            f"| {options['senders']} | {options.get('processes', 1)} | {options['threads']} "
+            f"| {result['messages']} "
             f"| {result['messages_per_second']} | {latency['p50']} | {latency['p95']} "
             f"| {latency['p99']} | {result['not_accepted']} | {result['listener_cpu_percent']} "
             f"| {result['postgresql_cpu_percent']} |",

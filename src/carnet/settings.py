@@ -218,6 +218,13 @@ class Settings(BaseSettings):
         description="Largest HL7 v2 message accepted over MLLP; a larger frame closes the "
         "connection before the rest is read.",
     )
+    mllp_processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="MLLP listener processes sharing the port (SO_REUSEPORT): one fills a core; "
+        "up to the cores left beside the HTTP workers.",
+    )
     mllp_idle_seconds: int = Field(
         default=300,
         ge=1,

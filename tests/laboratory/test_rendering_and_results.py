@@ -3,6 +3,8 @@ through the door: the policy on the report document decides who sees its values.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy.orm import Session
 
@@ -14,6 +16,8 @@ from carnet.directory.models import Profession
 from carnet.documents import reading, visibility
 from carnet.feeds import service as feeds
 from carnet.feeds.models import FeedingSystem
+from carnet.laboratory import message, oru
+from carnet.laboratory.rendering import ReportView, render_pdf
 from carnet.laboratory.results import report_results
 from carnet.patients.models import Patient
 from carnet.storage import DocumentStore
@@ -103,3 +107,20 @@ def test_a_professional_without_a_basis_sees_no_results(
     with pytest.raises(AccessDenied) as denied:
         report_results(session, dossier, document_id)
     assert denied.value.refusal is not None
+
+
+def test_a_value_too_long_for_its_column_wraps_within_the_row() -> None:
+    # Most rows fit on one line and are drawn as plain cells; a long name or a text result
+    # wraps inside its column, the row as tall as its tallest cell, nothing cut.
+    long_name = "Hemoglobin A1c/Hemoglobin.total in Blood by HPLC " * 3
+    raw = lead_report("1980051712345").replace("Hemoglobin", long_name.strip())
+    [order] = oru.read_results(message.read(raw)).orders
+    view = ReportView(
+        order=order, patient_name="Lea Weber", birth_date="19800517", laboratory="Lab"
+    )
+    content = render_pdf(view, language="en", printed_at=dt.datetime(2026, 5, 20, tzinfo=dt.UTC))
+    drawn = b"".join(content_streams(content))
+    assert b"Lead BldC-mCnc" in drawn
+    # Every word of the long name is drawn, over several lines of its cell.
+    assert long_name.strip().encode() not in drawn
+    assert drawn.count(b"HPLC") == 3

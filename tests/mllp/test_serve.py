@@ -173,3 +173,49 @@ def test_the_listener_stops_when_its_parent_is_gone(
     output = finished.stdout.decode() + finished.stderr.decode()
     assert finished.returncode == 0, output
     assert "is gone: stopping" in output, output
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (from any of its threads)."""
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+
+
+def test_several_listener_processes_share_the_port_and_stop_together(
+    migrated: dict[str, str], tmp_path: Path
+) -> None:
+    port = _free_port()
+    log = tmp_path / "mllp.log"
+    with log.open("wb") as output:
+        supervisor = subprocess.Popen(
+            [*CARNET, "mllp", "serve", "--port", str(port), "--processes", "2"],
+            env=migrated,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while log.read_text().count("MLLP listener on 127.0.0.1:") < 2:
+            assert supervisor.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        listeners = _children(supervisor.pid)
+        assert len(listeners) == 2
+        # Connections land on either process; every one is answered.
+        for number in range(8):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as laboratory:
+                ack = exchange(laboratory, UNKNOWN_SENDER.replace(b"X-1", f"X-{number}".encode()))
+            assert ack is not None
+            assert f"\rMSA|AR|X-{number}|".encode() in ack or b"\rMSA|AE|" in ack, ack
+    finally:
+        supervisor.send_signal(signal.SIGTERM)
+        supervisor.wait(40)
+    written = log.read_text()
+    assert supervisor.returncode == 0, written
+    assert written.count("MLLP listener stopped after") == 2, written
+    assert "Traceback" not in written, written
+    assert all(not Path(f"/proc/{pid}").exists() for pid in listeners)
+    assert _refuses(port)

@@ -1,7 +1,9 @@
 """``carnet mllp serve``: the MLLP listener alone; and the same listener beside ``carnet serve``.
 
 ``carnet serve`` runs the listener when ``CARNET_MLLP_PORT`` is set, in ONE child process of its
-own (``beside_http``), started as ``carnet mllp serve`` and restarted if it dies. Why not in the
+own (``beside_http``), started as ``carnet mllp serve`` and restarted if it dies; with
+``CARNET_MLLP_PROCESSES`` above 1 that child supervises as many listener processes sharing the
+port (``_supervise``). Why not in the
 HTTP workers: there are several of them, and each would bind the port (or race for it), run its
 own pool of handler threads and shut down with uvicorn's restarts of unhealthy workers; a
 laboratory's connection would land on whichever accepted it. Why not in the supervisor's own
@@ -33,6 +35,7 @@ from carnet.cli.platforms import fail, migrated_platform
 from carnet.settings import Settings
 
 log = logging.getLogger(__name__)
+_CARNET = [sys.executable, "-m", "carnet"]
 
 mllp_app = typer.Typer(
     help="The MLLP listener: HL7 v2 results from laboratories.", no_args_is_help=True
@@ -43,10 +46,21 @@ mllp_app = typer.Typer(
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface (default CARNET_MLLP_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default CARNET_MLLP_PORT).")] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Listener processes sharing the port (default CARNET_MLLP_PROCESSES).",
+        ),
+    ] = None,
     parent: Annotated[
         int | None,
         typer.Option(hidden=True, help="Stop when this process is no longer the parent."),
     ] = None,
+    reuse_port: Annotated[
+        bool, typer.Option(hidden=True, help="Share the port with sibling listener processes.")
+    ] = False,
 ) -> None:
     """Receive HL7 v2 messages over MLLP until Ctrl-C or SIGTERM; ACK once committed."""
     from carnet.mllp import handling  # noqa: PLC0415 — the domain's imports for this command only
@@ -58,6 +72,11 @@ def serve(
         if chosen_port is None:
             fail("No MLLP port: set CARNET_MLLP_PORT or pass --port.")
         context = _tls_context(settings)
+        count = processes or settings.mllp_processes
+        if count > 1:
+            platform.close()
+            _supervise(host or settings.mllp_host, chosen_port, count, parent)
+            return
         limits = ListenerLimits(
             max_message_bytes=settings.mllp_max_message_bytes,
             idle_seconds=settings.mllp_idle_seconds,
@@ -71,7 +90,49 @@ def serve(
             port=chosen_port,
             ssl_context=context,
             parent_pid=parent,
+            reuse_port=reuse_port,
         )
+
+
+def _supervise(host: str, port: int, count: int, parent: int | None) -> None:
+    """Run ``count`` listener processes on one port (SO_REUSEPORT) until told to stop.
+
+    Why processes: a message's handling is Python work holding the GIL (parsing, the report's
+    PDF, the ORM) more than waiting on PostgreSQL, so one process fills one core; the kernel
+    spreads new connections over the processes, and each connection stays with the process that
+    accepted it (its messages still handled in the order sent). Each child is restarted if it
+    dies, as ``carnet serve`` restarts its one listener.
+    """
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    command = [
+        *_CARNET,
+        "mllp",
+        "serve",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--processes",
+        "1",
+        "--reuse-port",
+        "--parent",
+        str(os.getpid()),
+    ]
+    children = [_ListenerChild(command) for _ in range(count)]
+    for child in children:
+        child.start()
+    log.info("MLLP listener: %d processes on %s:%d.", count, host, port)
+    while not stop.wait(1.0):
+        # Started by ``carnet serve`` (``--parent``): not to outlive it as an orphan.
+        if parent is not None and os.getppid() != parent:
+            log.warning("MLLP listener's parent %d is gone: stopping.", parent)
+            break
+    for child in children:
+        child.signal_stop()
+    for child in children:
+        child.stop()
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:
@@ -112,7 +173,8 @@ class _ListenerChild:
 
     STOP_SECONDS = 20.0  # the listener's grace (10 s) and the handler threads' last commits
 
-    def __init__(self) -> None:
+    def __init__(self, command: list[str] | None = None) -> None:
+        self._command = command or [*_CARNET, "mllp", "serve", "--parent", str(os.getpid())]
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
@@ -122,7 +184,7 @@ class _ListenerChild:
         self._thread.start()
 
     def _keep_running(self) -> None:
-        command = [sys.executable, "-m", "carnet", "mllp", "serve", "--parent", str(os.getpid())]
+        command = self._command
         delay = 1.0
         while not self._stopping.is_set():
             with self._lock:
@@ -139,12 +201,19 @@ class _ListenerChild:
             log.warning("The MLLP listener exited (%s); restarting in %.0f s.", code, delay)
             self._stopping.wait(delay)
 
-    def stop(self) -> None:
+    def signal_stop(self) -> None:
+        """Ask the process to stop (SIGTERM) without waiting: siblings stop side by side."""
         with self._lock:
             self._stopping.set()
             process = self._process
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
+
+    def stop(self) -> None:
+        self.signal_stop()
+        with self._lock:
+            process = self._process
+        if process is not None and process.poll() is None:
             try:
                 process.wait(self.STOP_SECONDS)
             except subprocess.TimeoutExpired:

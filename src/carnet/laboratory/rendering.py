@@ -180,6 +180,30 @@ def _table(pdf: FPDF, words: _Words, observations: tuple[Observation, ...]) -> N
 
 
 def _row(pdf: FPDF, cells: tuple[str, ...], *, fill: bool = False, bold: bool = False) -> None:
+    if fill:
+        pdf.set_fill_color(230, 230, 230)
+    if bold:
+        pdf.set_font("Helvetica", "B", 9)
+    texts = [latin1(text) for text in cells]
+    if all(_fits(pdf, text, width) for width, text in zip(_COLUMNS, texts, strict=True)):
+        # Most rows: every cell on one line, drawn as plain cells (line breaking is what most
+        # of a report's drawing time went to, and it is a third of a message's handling).
+        if pdf.will_page_break(5):
+            pdf.add_page()
+        for width, text in zip(_COLUMNS, texts, strict=True):
+            pdf.cell(width, 5, text, border=1, fill=fill)
+        pdf.ln(5)
+    else:
+        _wrapped_row(pdf, texts, fill=fill)
+    if bold:
+        pdf.set_font("Helvetica", "", 9)
+
+
+def _fits(pdf: FPDF, text: str, width: float) -> bool:
+    return "\n" not in text and pdf.get_string_width(text) <= width - 2 * pdf.c_margin
+
+
+def _wrapped_row(pdf: FPDF, cells: list[str], *, fill: bool) -> None:
     # Every cell of a row is drawn at the same height: the tallest cell's lines.
     lines = [
         len(cast(list[str], pdf.multi_cell(width, 5, latin1(text), dry_run=True, output="LINES")))
@@ -188,15 +212,11 @@ def _row(pdf: FPDF, cells: tuple[str, ...], *, fill: bool = False, bold: bool = 
     height = 5 * max(1, *lines)
     if pdf.will_page_break(height):
         pdf.add_page()
-    if fill:
-        pdf.set_fill_color(230, 230, 230)
-    if bold:
-        pdf.set_font("Helvetica", "B", 9)
     top = pdf.get_y()
     left = pdf.l_margin
     for width, text in zip(_COLUMNS, cells, strict=True):
         pdf.set_xy(left, top)
-        pdf.multi_cell(width, 5, latin1(text), fill=fill, max_line_height=5)
+        pdf.multi_cell(width, 5, text, fill=fill, max_line_height=5)
         left += width
     # Frame every cell to the row's height, whatever each one's text took.
     left = pdf.l_margin
@@ -204,12 +224,14 @@ def _row(pdf: FPDF, cells: tuple[str, ...], *, fill: bool = False, bold: bool = 
         pdf.rect(left, top, width, height)
         left += width
     pdf.set_xy(pdf.l_margin, top + height)
-    if bold:
-        pdf.set_font("Helvetica", "", 9)
 
 
 def _line(pdf: FPDF, text: str, height: float = 5.5) -> None:
-    pdf.multi_cell(0, height, latin1(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    shown = latin1(text)
+    if _fits(pdf, shown, pdf.epw):
+        pdf.cell(0, height, shown, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    else:
+        pdf.multi_cell(0, height, shown, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
 def _patient(view: ReportView, words: _Words) -> str:

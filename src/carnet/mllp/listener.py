@@ -126,13 +126,14 @@ class Listener:
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 
-    async def start(self, host: str, port: int) -> None:
-        """Bind ``host:port`` and begin accepting connections."""
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
+        """Bind ``host:port`` (shared with sibling processes with ``reuse_port``) and begin
+        accepting connections."""
         # TLS is started by each connection (``_handshake``) rather than by the server, so a
         # failed handshake is the listener's to log with the peer's address: asyncio and uvloop
         # only log it in debug mode, and a laboratory's refused certificate must show.
         self._server = await asyncio.start_server(
-            self._accept, host, port, backlog=256, limit=READ_BYTES
+            self._accept, host, port, backlog=256, limit=READ_BYTES, reuse_port=reuse_port or None
         )
 
     async def close(self, grace: float = 10.0) -> None:
@@ -263,6 +264,7 @@ def run(
     ssl_context: ssl.SSLContext | None = None,
     parent_pid: int | None = None,
     grace: float = 10.0,
+    reuse_port: bool = False,
 ) -> int:
     """Serve until SIGTERM or SIGINT (or until ``parent_pid`` is no longer the parent).
 
@@ -282,6 +284,7 @@ def run(
                 ssl_context=ssl_context,
                 parent_pid=parent_pid,
                 grace=grace,
+                reuse_port=reuse_port,
             )
         )
 
@@ -295,9 +298,10 @@ async def _serve(
     ssl_context: ssl.SSLContext | None,
     parent_pid: int | None,
     grace: float,
+    reuse_port: bool,
 ) -> int:
     listener = Listener(handler, limits, ssl_context=ssl_context)
-    await listener.start(host, port)
+    await listener.start(host, port, reuse_port=reuse_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
