@@ -11,6 +11,7 @@ journeys sign in exactly as a person trying the demo would.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from carnet.access import rules as access_rules
 from carnet.access.door import open_dossier
 from carnet.access.models import GrantLevel
 from carnet.catalogue import LOINC_SYSTEM
+from carnet.clinical import extraction
 from carnet.clock import Clock
 from carnet.db import unit_of_work
 from carnet.demo import accounts as demo_accounts
@@ -39,6 +41,7 @@ from carnet.patients.models import DossierState, Patient, Sex
 from carnet.platform import build_platform
 from carnet.settings import Settings
 from carnet.storage import DocumentStore
+from clinical.sources import synthea_document, synthea_files
 from factories.actors import operator_actor, patient_actor, professional_actor
 from factories.pdf import text_pdf
 
@@ -215,6 +218,40 @@ def publish_pdf_lab_report(settings: Settings, patient: Person, author: Person) 
                 ),
                 content=text_pdf(*PDF_LAB_REPORT_LINES),
             )
+    finally:
+        platform.close()
+
+
+def publish_fhir_record(settings: Settings, patient: Person, author: Person) -> None:
+    """A doctor publishes a FHIR patient record (the Synthea dataset's Alva) to ``patient``:
+    its treatments, vaccinations and results become the dossier's structured data."""
+    source = next(p for p in synthea_files() if p.name.startswith("Alva958"))
+    content = json.dumps(synthea_document(source)).encode()
+    platform = build_platform(settings)
+    try:
+        with unit_of_work(platform.sessions) as session:
+            dossier = open_dossier(
+                session,
+                professional_actor(directory.get_professional(session, author.id)),
+                patient.id,
+                purposes.PUBLISH_DOCUMENTS,
+                clock=platform.clock,
+            )
+            document = publication.add_document(
+                session,
+                dossier,
+                platform.store,
+                metadata=DocumentMetadata(
+                    type_system=LOINC_SYSTEM,
+                    type_code="60591-5",
+                    title="Patient summary",
+                    mime_type="application/fhir+json",
+                    created_at=platform.clock.now() - dt.timedelta(hours=2),
+                    language="en",
+                ),
+                content=content,
+            )
+            extraction.record_facts(session, dossier, [(document, content)])
     finally:
         platform.close()
 

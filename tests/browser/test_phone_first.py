@@ -15,7 +15,12 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from browser.cast import PDF_LAB_REPORT_LINES, PDF_LAB_REPORT_TITLE, publish_pdf_lab_report
+from browser.cast import (
+    PDF_LAB_REPORT_LINES,
+    PDF_LAB_REPORT_TITLE,
+    publish_fhir_record,
+    publish_pdf_lab_report,
+)
 from browser.conftest import PHONE, ROOT, Accessible, Pages, ServedCarnet
 from browser.signing_in import sign_in_patient, sign_in_with_card
 
@@ -128,3 +133,39 @@ def test_the_emergency_banner_is_on_every_page_of_the_access(
     page.goto(f"{patient_page}/upload")
     expect(banner).to_be_visible()
     expect(header).to_contain_text(patient.name)
+
+
+def test_health_data_and_a_results_chart_in_two_clicks_for_patient_and_doctor(
+    pages: Pages, carnet: ServedCarnet, accessible: Accessible
+) -> None:
+    patient, gp = carnet.cast.followed, carnet.cast.gp
+    publish_fhir_record(carnet.settings, patient, gp)
+    # The patient, on a phone: "Health data" in the menu, then a result.
+    phone = pages.open(PHONE)
+    sign_in_patient(phone, patient, carnet.codes)
+    phone.get_by_role("link", name="Health data").click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Health data")
+    vaccinations = phone.get_by_role("region", name="Vaccinations")
+    expect(vaccinations).to_contain_text("Tetanus, diphtheria, pertussis")
+    expect(phone.get_by_role("region", name="Treatments")).to_be_visible()
+    pages.check_fits_phone(phone)
+    accessible(phone, "health-phone")
+    _screens(pages, phone, "health")
+    phone.get_by_role("link", name="PULSE").click()
+    expect(phone.get_by_role("img", name="PULSE over time")).to_be_visible()
+    pages.check_fits_phone(phone)
+    accessible(phone, "result-chart-phone")
+    _screens(pages, phone, "result-chart")
+    # The GP, from the patient page: the health data, then the same result.
+    page = pages.open(LAPTOP)
+    sign_in_with_card(page, gp)
+    page.get_by_label("Luxembourg matricule or French NIR").fill(patient.identifier)
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(patient.name)
+    page.get_by_role("link", name="Treatments, vaccinations and results").click()
+    expect(page.get_by_role("region", name="Vaccinations")).to_contain_text("Influenza")
+    expect(page.get_by_role("region", name="Patient")).to_contain_text(patient.name)
+    page.get_by_role("link", name="PULSE").click()
+    expect(page.get_by_role("img", name="PULSE over time")).to_be_visible()
+    accessible(page, "result-chart-laptop")
+    _screens(pages, page, "professional-result-chart")

@@ -4,10 +4,7 @@ For the agency's operators and security officers (``OperatorVisit``). Every figu
 ``carnet.indicators`` (aggregates only, each reading audited); an enrolment goes through
 ``lifecycle.enrolment`` with the operator's own ``Actor``.
 
-Charts are drawn here, on the server, as SVG by pygal, and inlined in the page. The page's CSP
-refuses inline ``<style>`` and ``<script>``, and pygal puts both in every SVG; they are taken
-out (``_inline_svg``) and ``agency.css`` styles pygal's classes instead, so ``_STYLE`` only
-gives pygal the font sizes it lays text out with, and names the colours ``agency.css`` uses.
+Charts are drawn on the server as SVG by pygal (``portal.charts``) and inlined in the page.
 Each chart is a ``<figure>`` with its caption and a table of the same numbers beside it.
 """
 
@@ -18,7 +15,6 @@ import datetime as dt
 import io
 import math
 import sys
-import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,7 +22,6 @@ import pygal  # type: ignore[import-untyped]
 from fastapi import APIRouter
 from fastapi.responses import Response
 from markupsafe import Markup
-from pygal.style import Style  # type: ignore[import-untyped]
 from starlette.datastructures import UploadFile
 
 from carnet.access.actors import ActorKind
@@ -47,6 +42,7 @@ from carnet.indicators.service import (
 )
 from carnet.lifecycle.enrolment import OPTIONAL, REQUIRED
 from carnet.lifecycle.errors import InvalidRegistryFile
+from carnet.portal.charts import chart_options, inline_svg
 from carnet.portal.error_words import said
 from carnet.portal.visits import CheckedForm, OperatorVisit, Visit
 
@@ -62,29 +58,6 @@ router = APIRouter(prefix=HOME, include_in_schema=False)
 
 # The choices offered beside the period form, in days up to today.
 PRESETS = (30, 90, 365)
-_SVG = "http://www.w3.org/2000/svg"
-ET.register_namespace("", _SVG)
-ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
-# carnet.css's palette: --brand, --ok, --ink, --ink-soft, --line, --paper.
-_STYLE = Style(
-    font_family='system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif',
-    background="transparent",
-    plot_background="#ffffff",
-    foreground="#1b1f24",
-    foreground_strong="#1b1f24",
-    foreground_subtle="#4a5360",
-    guide_stroke_color="#c9d0d9",
-    major_guide_stroke_color="#c9d0d9",
-    colors=("#0b5cab", "#1d6b35"),
-    label_font_size=12,
-    major_label_font_size=12,
-    legend_font_size=13,
-    value_font_size=12,
-    tooltip_font_size=12,
-    title_font_size=14,
-)
-
-
 # --- indicators ----------------------------------------------------------------------------------
 
 
@@ -209,7 +182,7 @@ def _types_chart(visit: Visit, indicators: Indicators) -> Markup | None:
     if not kinds:
         return None
     chart = pygal.HorizontalBar(
-        **_chart_options(visit, width=520, height=max(160, 60 + 36 * len(kinds))),
+        **chart_options(visit, width=520, height=max(160, 60 + 36 * len(kinds))),
         show_legend=False,
         y_labels=_count_ticks(max(kind.count for kind in kinds)),
     )
@@ -217,7 +190,7 @@ def _types_chart(visit: Visit, indicators: Indicators) -> Markup | None:
     ordered = list(reversed(kinds))
     chart.x_labels = [kind.label for kind in ordered]
     chart.add(visit.gettext("Documents"), [kind.count for kind in ordered])
-    return _inline_svg(chart, "types-caption")
+    return inline_svg(chart, "types-caption")
 
 
 def _daily_chart(visit: Visit, indicators: Indicators) -> Markup:
@@ -225,7 +198,7 @@ def _daily_chart(visit: Visit, indicators: Indicators) -> Markup:
     days = [entry.day for entry in indicators.consultations]
     highest = max(entry.count for entry in (*indicators.consultations, *indicators.new_documents))
     chart = pygal.Line(
-        **_chart_options(visit, width=1000, height=360),
+        **chart_options(visit, width=1000, height=360),
         legend_at_bottom=True,
         y_labels=_count_ticks(highest),
         show_minor_x_labels=False,
@@ -236,7 +209,7 @@ def _daily_chart(visit: Visit, indicators: Indicators) -> Markup:
     chart.x_labels = [visit.formats.date(day, "short") for day in days]
     chart.add(visit.gettext("Consultations"), [entry.count for entry in indicators.consultations])
     chart.add(visit.gettext("New documents"), [entry.count for entry in indicators.new_documents])
-    return _inline_svg(chart, "daily-caption")
+    return inline_svg(chart, "daily-caption")
 
 
 def _count_ticks(highest: int) -> list[int]:
@@ -249,48 +222,6 @@ def _count_ticks(highest: int) -> list[int]:
     steps = (factor * 10**power for power in range(16) for factor in (1, 2, 5))
     step = next(step for step in steps if math.ceil(highest / step) <= 5)
     return list(range(0, math.ceil(highest / step) * step + 1, step))
-
-
-def _chart_options(visit: Visit, *, width: int, height: int) -> dict[str, Any]:
-    return {
-        "style": _STYLE,
-        # The drawing's own size: the SVG then scales to its box, text with it.
-        "width": width,
-        "height": height,
-        # Dates are short enough; pygal would shorten them to "…" when there are many.
-        "truncate_label": -1,
-        # Never a script from elsewhere (pygal's default tooltips load one from a CDN).
-        "js": [],
-        "no_prefix": True,
-        "disable_xml_declaration": True,
-        "explicit_size": False,
-        "margin": 12,
-        "value_formatter": visit.formats.number,
-    }
-
-
-def _inline_svg(chart: Any, labelled_by: str) -> Markup:
-    """The chart's SVG, ready to sit in the page under its CSP.
-
-    Out go pygal's ``<defs>`` (an inline ``<style>`` and ``<script>``, both refused by the CSP),
-    its comments (dropped by the parser), its title ("Pygal") and the tooltip layer its script
-    would have driven. The SVG becomes one image named by its figure's caption.
-    """
-    svg = str(chart.render(is_unicode=True))
-    root = ET.fromstring(svg)  # noqa: S314 — pygal's own output, never outside input
-    for child in list(root):
-        if child.tag in (f"{{{_SVG}}}defs", f"{{{_SVG}}}title"):
-            root.remove(child)
-    for parent in list(root.iter()):
-        for child in list(parent):
-            if "tooltip-overlay" in child.get("class", ""):
-                parent.remove(child)
-    root.attrib.pop("id", None)
-    root.set("role", "img")
-    root.set("aria-labelledby", labelled_by)
-    root.set("focusable", "false")
-    text = ET.tostring(root, encoding="unicode")
-    return Markup(text)  # noqa: S704 — serialised from the tree above, built from escaped data
 
 
 # --- enrolment ---------------------------------------------------------------------------------

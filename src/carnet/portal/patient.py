@@ -25,6 +25,7 @@ from carnet.portal import (
     patient_access,
     patient_documents,
     patient_dossier,
+    patient_health,
     patient_history,
     patient_masks,
     patient_representatives,
@@ -178,6 +179,7 @@ def notification_preferences(visit: PatientVisit, form: CheckedForm) -> Response
 router.include_router(patient_documents.router)
 router.include_router(patient_access.router)
 router.include_router(patient_representatives.router)
+router.include_router(patient_health.router)
 router.include_router(patient_masks.router)
 router.include_router(patient_history.router)
 router.include_router(patient_dossier.router)

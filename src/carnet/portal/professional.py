@@ -34,7 +34,12 @@ from carnet.errors import InvalidInput
 from carnet.essentials import service as essentials_service
 from carnet.patients import identifiers
 from carnet.patients.service import PatientCriteria
-from carnet.portal import professional_care, professional_documents, professional_emergency
+from carnet.portal import (
+    professional_care,
+    professional_documents,
+    professional_emergency,
+    professional_health,
+)
 from carnet.portal.error_words import said
 from carnet.portal.professional_documents import document_rows, document_types
 from carnet.portal.professional_emergency import emergency_expiry
@@ -59,6 +64,7 @@ router = APIRouter(prefix=HOME, include_in_schema=False)
 router.include_router(professional_documents.router)
 router.include_router(professional_emergency.router)
 router.include_router(professional_care.router)
+router.include_router(professional_health.router)
 
 PAGE_SIZE = 20
 _SEARCH_FIELDS = ("identifier", "family", "given", "birth_date")
