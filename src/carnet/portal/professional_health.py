@@ -13,13 +13,14 @@ import uuid
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from carnet.access import care as access_care
 from carnet.access import identification as access_identification
 from carnet.access import purposes
 from carnet.access.door import open_dossier
 from carnet.access.errors import AccessDenied
 from carnet.portal import professional_care
 from carnet.portal.health import chart_query, health_view, result_chart
-from carnet.portal.professional_header import patient_header
+from carnet.portal.professional_header import header_of, patient_header
 from carnet.portal.professional_links import patient_url
 from carnet.portal.visits import ProfessionalVisit, parse_id
 from carnet.web.refusals import record_refusal
@@ -46,7 +47,11 @@ def health(patient_id: str, visit: ProfessionalVisit) -> Response:
                 session, visit.actor, dossier, clock=clock
             )
             view = health_view(session, opened, patient)
-            header = patient_header(session, visit, dossier)
+            # The demographics just read make the header (one read, one audit entry).
+            running = access_care.emergency_access_in_force(
+                session, visit.actor, dossier, clock=clock
+            )
+            header = header_of(patient, running.expires_at if running is not None else None)
     except AccessDenied as refusal:
         record_refusal(visit.platform, refusal)
         return professional_care.no_access_page(visit, dossier)
