@@ -19,6 +19,7 @@ How "due" is read, per series of the schedule:
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import enum
 import functools
@@ -191,21 +192,15 @@ def _next(last: dt.date, every_years: int | None) -> dt.date | None:
 
 
 def _years_after(day: dt.date, years: int) -> dt.date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
+    return _months_after(day, 12 * years)
 
 
 def _months_after(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` later, or the month's last day where it has fewer (31 January
+    and 2 months: 31 March; 29 February and a year: 28 February)."""
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
-    for last_day in (day.day, 30, 29, 28):
-        try:
-            return dt.date(year, month, min(day.day, last_day))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable: 28 fits every month")
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def schedule_for(country: str) -> Schedule:
