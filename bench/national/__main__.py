@@ -130,6 +130,16 @@ def _parser() -> argparse.ArgumentParser:
         help="skip the pass in which each doctor consults each of their patients once before "
         "the measure: every consultation then is a first one, and tells the patient",
     )
+    parser.add_argument(
+        "--alternate",
+        type=Path,
+        default=None,
+        metavar="TREE",
+        help="after the measure, serve the same population alternately from this tree and "
+        "from TREE (a worktree of another commit with the same schema: its src/ goes first "
+        "on PYTHONPATH), --rounds times each: a comparison in one sitting",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --alternate")
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument(
         "--fsync-seconds", type=int, default=1, help="pg_test_fsync seconds per test (0: skip)"
@@ -274,8 +284,11 @@ def _serve_and_measure(
                     "consultations": len(consultations),
                     "seconds": round(time.perf_counter() - started_acquainting, 1),
                 }
+                print(f"acquainted: {json.dumps(acquaintance)}", flush=True)
             database = make_url(url).database or ""
             for number, name in enumerate(names):
+                # Said before the warm-up: a profiler attached after this line sees the workload.
+                print(f"measuring {name} (workers {running.workers})", flush=True)
                 measured[name] = _measure(
                     args, running, makers[name], libpq, database, seed=args.seed + number
                 )
@@ -288,6 +301,16 @@ def _serve_and_measure(
         finally:
             exit_code = running.stop()
         running.figures["exit_code"] = exit_code
+        alternation = _alternate(
+            args,
+            names,
+            port=port,
+            env=env,
+            makers=makers,
+            libpq=libpq,
+            database=make_url(url).database or "",
+            work=work,
+        )
         after = server.sizes(libpq)
         written = _audit_events(libpq) - events_before
         store_bytes, store_files = server.directory_size(work / "store")
@@ -301,6 +324,7 @@ def _serve_and_measure(
             "server": running.figures,
             "workloads": measured,
             "acquaintance": acquaintance,
+            "alternation": alternation,
             "sizes": after
             | {
                 "loaded": loaded_sizes,
@@ -312,6 +336,66 @@ def _serve_and_measure(
         }
     finally:
         platform.close()
+
+
+def _alternate(
+    args: argparse.Namespace,
+    names: list[str],
+    *,
+    port: int,
+    env: dict[str, str],
+    makers: dict[str, workloads.Maker],
+    libpq: str,
+    database: str,
+    work: Path,
+) -> list[dict[str, Any]]:
+    """``--alternate``: each round serves the population from this tree, then from the other.
+
+    Alternating in one sitting, on one population, is what makes two commits comparable on a
+    virtual machine whose speed drifts by 20 to 30 % from one run to the next.
+    """
+    if args.alternate is None:
+        return []
+    other = str(args.alternate.resolve() / "src")
+    variants = {"this tree": env, str(args.alternate): env | {"PYTHONPATH": other}}
+    rounds: list[dict[str, Any]] = []
+    for number in range(args.rounds):
+        for variant, variant_env in variants.items():
+            running = server.start(
+                variant_env,
+                workers=args.workers,
+                port=port,
+                log=work / "server-alternate.log",
+                without=_without(args),
+            )
+            try:
+                for offset, name in enumerate(names):
+                    row = _measure(
+                        args, running, makers[name], libpq, database, seed=args.seed + offset
+                    )
+                    # CPU per request: what a request costs, whatever the hypervisor took.
+                    seconds = args.duration / max(1, row["requests"]) * 1000 / 100
+                    cost = {
+                        "worker_cpu_ms": round(
+                            sum(w["cpu_percent"] for w in row["workers"]) * seconds, 2
+                        ),
+                        "postgresql_cpu_ms": round(row["postgresql_cpu_percent"] * seconds, 2),
+                    }
+                    rounds.append(
+                        {"round": number + 1, "variant": variant, "workload": name}
+                        | {key: row[key] for key in ("per_second", "p50_ms", "p99_ms", "errors")}
+                        | cost
+                    )
+                    print(
+                        f"round {number + 1}, {variant}: {name} {row['per_second']}/s "
+                        f"p99 {row['p99_ms']} ms, {row['errors']} errors, CPU per request: "
+                        f"workers {cost['worker_cpu_ms']} ms, "
+                        f"PostgreSQL {cost['postgresql_cpu_ms']} ms",
+                        flush=True,
+                    )
+            finally:
+                running.stop()
+    return rounds
 
 
 def _tokens(

@@ -117,3 +117,37 @@ def test_the_least_recently_used_token_goes_first() -> None:
     assert kept.actor("b", now=now) is None
     assert kept.actor("a", now=now) == actors["a"]
     assert kept.actor("c", now=now) == actors["c"]
+
+
+def test_memory_answers_for_a_remembered_token_only_while_its_revocation_list_is_fresh(
+    session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+) -> None:
+    """``remembered``: what the event loop answers without a database; None sends it there."""
+    issuer = authority(wrapper, revocation_refresh_seconds=60)
+    token = _token(session, issuer, clock)
+    assert tokens.remembered(issuer, token, clock=clock) is None  # never verified here
+    actor = tokens.authenticate(session, issuer, token, clock=clock)
+    assert tokens.remembered(issuer, token, clock=clock) == actor
+    issuer.revocations.mark_stale()
+    assert tokens.remembered(issuer, token, clock=clock) is None
+    # With no refresh interval, the table is asked at every request: memory never answers.
+    every_time = authority(wrapper, revocation_refresh_seconds=0)
+    token = _token(session, every_time, clock)
+    tokens.authenticate(session, every_time, token, clock=clock)
+    assert tokens.remembered(every_time, token, clock=clock) is None
+
+
+def test_memory_refuses_a_token_its_fresh_revocation_list_names(
+    session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper
+) -> None:
+    issuer = authority(wrapper, revocation_refresh_seconds=60)
+    token = _token(session, issuer, clock)
+    actor = tokens.authenticate(session, issuer, token, clock=clock)
+    assert actor.token_id is not None
+    grants.revoke_access_token(
+        session, jti=actor.token_id, expires_at=clock.now() + dt.timedelta(hours=1), clock=clock
+    )
+    issuer.revocations.reload(session, now=clock.now())
+    with pytest.raises(InvalidToken) as refused:
+        tokens.remembered(issuer, token, clock=clock)
+    assert refused.value.detail == "revoked"

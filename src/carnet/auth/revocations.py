@@ -51,6 +51,20 @@ class RevocationList:
             self.reload(session, now=now)
         return jti in self._revoked
 
+    def known(self, jti: str) -> bool | None:
+        """Whether ``jti`` is revoked as the list in memory says; None when the table must say.
+
+        None when the list is older than ``refresh`` (or was never read, or is marked stale) and
+        always when ``refresh`` is zero: the caller then asks ``is_revoked`` with a session.
+        """
+        if self.refresh_seconds <= 0:
+            return None
+        with self._lock:
+            loaded_at, revoked = self._loaded_at, self._revoked
+        if loaded_at is None or self._monotonic() - loaded_at >= self.refresh_seconds:
+            return None
+        return jti in revoked
+
     def mark_stale(self) -> None:
         """Read the table again at the next question: this process has just revoked tokens."""
         with self._lock:

@@ -334,6 +334,27 @@ def authenticate(session: Session, authority: TokenAuthority, token: str, *, clo
     return actor
 
 
+def remembered(authority: TokenAuthority, token: str, *, clock: Clock) -> Actor | None:
+    """The actor of a token verified before, when memory alone can say; None otherwise.
+
+    What ``authenticate`` answers without a database: the token is among those this process
+    verified and remembers (``verified``), and the revocation list it holds is fresh. Raises
+    ``InvalidToken`` when that list names the token. None sends the caller to ``authenticate``.
+    """
+    now = clock.now()
+    actor = authority.verified.actor(token, now=now)
+    if actor is None:
+        return None
+    if actor.token_id is None:
+        return actor
+    revoked = authority.revocations.known(actor.token_id)
+    if revoked is None:
+        return None
+    if revoked:
+        raise InvalidToken("revoked")
+    return actor
+
+
 def _verify(session: Session, authority: TokenAuthority, token: str, clock: Clock) -> Actor:
     """Check a token not verified before; Carnet's own are then remembered until they expire."""
     # The issuer is read before verification only to choose whose keys verify the token.

@@ -1,4 +1,9 @@
-"""What every FHIR interaction needs: the platform, a transaction, the base URL."""
+"""What every FHIR interaction needs: the platform, a transaction, the base URL.
+
+The dependencies are ``async`` though they wait for nothing: FastAPI runs a plain function
+dependency in its thread pool, and each hand-over there and back costs a request more than what
+these compute (bench/RESULTS.md, "The thread pool's hand-overs").
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from carnet.db import unit_of_work
 from carnet.platform import Platform
 
 
-def platform_of(request: Request) -> Platform:
+async def platform_of(request: Request) -> Platform:
     """The running platform."""
     platform: Platform = request.app.state.platform
     return platform
@@ -31,9 +36,10 @@ def transaction(platform: Platform) -> Iterator[Session]:
         yield session
 
 
-def base_url(request: Request) -> str:
+async def base_url(request: Request) -> str:
     """The FHIR base URL clients use (``CARNET_PUBLIC_URL`` + ``/fhir``)."""
-    return platform_of(request).settings.public_url.rstrip("/") + "/fhir"
+    platform: Platform = request.app.state.platform
+    return platform.settings.public_url.rstrip("/") + "/fhir"
 
 
 CurrentPlatform = Annotated[Platform, Depends(platform_of)]

@@ -41,7 +41,7 @@ from carnet.db import DatabaseFault, database_fault, unit_of_work
 from carnet.errors import CarnetError
 from carnet.platform import Platform
 from carnet.storage import StorageError
-from carnet.web.authentication import BearerChallenge, authenticated_actor
+from carnet.web.authentication import BearerChallenge, bearer_actor
 from carnet.web.refusals import record_refusal
 from carnet.web.way_in import unexpected_incident, way_in_application
 from carnet.xds import provide, retrieve, soap
@@ -227,7 +227,7 @@ def _authenticate(platform: Platform, request: Request, envelope: soap.Envelope)
     if security is not None:
         return _from_assertion(platform, request, security)
     try:
-        return authenticated_actor(request)
+        return bearer_actor(request)
     except BearerChallenge as challenge:
         raise _Unauthenticated(
             soap.SoapFault(

@@ -33,7 +33,7 @@ from carnet.documents import formats, publication
 from carnet.documents.metadata import DocumentMetadata, SubmissionSetMetadata
 from carnet.documents.models import Confidentiality
 from carnet.fhir.capability import ResourceSupport, SystemSupport
-from carnet.fhir.dependencies import CurrentPlatform, base_url, transaction
+from carnet.fhir.dependencies import BaseUrl, CurrentPlatform, transaction
 from carnet.fhir.ids import document_resource_id, parse_document_resource_id, parse_reference
 from carnet.fhir.mapping.document_reference import version_id
 from carnet.fhir.outcome import FhirResponse, outcome_response
@@ -66,7 +66,7 @@ _MEDIA_TYPES = ("application/fhir+json", "application/json")
 
 @router.post("", summary="ITI-65 Provide Document Bundle", tags=["MHD"])
 async def provide_document_bundle(
-    request: Request, actor: CurrentActor, platform: CurrentPlatform
+    request: Request, actor: CurrentActor, platform: CurrentPlatform, base: BaseUrl
 ) -> JSONResponse:
     """Publish the bundle's documents in one transaction; answer a transaction-response."""
     if request.headers.get("content-type", "").split(";")[0].strip() not in _MEDIA_TYPES:
@@ -77,7 +77,7 @@ async def provide_document_bundle(
         raise InvalidResource(f"The bundle is over {limit} bytes.", field="Bundle")
     # Parsing and validating a bundle of several megabytes takes the worker tens of
     # milliseconds: off the event loop, with the publication, so other requests go on.
-    response = await run_in_threadpool(_provide, platform, actor, body, base_url(request))
+    response = await run_in_threadpool(_provide, platform, actor, body, base)
     return FhirResponse(response, status_code=200)
 
 
