@@ -6,12 +6,14 @@ import html
 import json
 import re
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.access import purposes
 from carnet.access import rules as access_rules
 from carnet.access.door import open_dossier
 from carnet.access.models import GrantLevel
+from carnet.audit.models import AuditEvent
 from carnet.clinical import extraction
 from carnet.clock import FrozenClock
 from carnet.documents.models import Document
@@ -88,6 +90,33 @@ class TestThePatientsHealthData:
         assert f"/portal/patient/documents/{record.id}" in chart.text
         # Every value in the table (a header row and the two pulses), oldest first.
         assert chart.text.count("<tr>") == 3
+
+    def test_one_look_at_the_page_is_one_entry_in_the_history(
+        self,
+        web: Served,
+        session: Session,
+        store: FilesystemDocumentStore,
+        clock: FrozenClock,
+        wrapper: MasterKeyWrapper,
+    ) -> None:
+        """The three lists are read in one search: one entry for them in the patient's history
+        (beside the read of the demographics the schedule is chosen by)."""
+        login = make_patient_login(session, clock, wrapper)
+        _record_of_alva(session, store, clock, login.patient)
+        sign_in_patient(web.client, login, clock)
+
+        def searches() -> list[dict[str, object]]:
+            rows = session.scalars(
+                select(AuditEvent.details).where(AuditEvent.patient_id == login.patient.id)
+            )
+            return [d for d in map(json.loads, rows) if d.get("resource", "Patient") != "Patient"]
+
+        before = len(searches())
+        assert web.client.get(HEALTH).status_code == 200
+        looks = searches()[before:]
+        assert len(looks) == 1
+        resources = str(looks[0]["resource"]).split(",")
+        assert {"Immunization", "Observation", "MedicationStatement"} <= set(resources)
 
     def test_an_unknown_result_says_so(
         self, web: Served, session: Session, clock: FrozenClock, wrapper: MasterKeyWrapper

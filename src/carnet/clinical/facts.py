@@ -95,6 +95,9 @@ class FactPage:
     total: int
     withheld: bool = False
     kinds: tuple[FactKind, ...] = field(default=())
+    # The kinds of the facts kept from the actor: a page of several kinds read once (the
+    # portal's health page) still says which of its lists may be incomplete.
+    withheld_kinds: frozenset[FactKind] = field(default=frozenset())
 
 
 def kinds_in_scope(dossier: OpenedDossier, kinds: Iterable[FactKind]) -> tuple[FactKind, ...]:
@@ -130,7 +133,7 @@ def find_facts(
         raise InsufficientScope(needed).for_audit(
             Refusal(dossier.actor.agent, dossier.purpose.audit, "scope", dossier.patient_id)
         )
-    seen, withheld = _seen(session, dossier, kinds, filters)
+    seen, withheld_kinds = _seen(session, dossier, kinds, filters)
     seen.sort(key=_date_key, reverse=filters.newest_first)
     page = seen[offset : None if limit is None else offset + limit]
     dossier.record(
@@ -139,7 +142,13 @@ def find_facts(
         entity_ids=sorted({fact.document_id for fact in page}),
         details={"resource": ",".join(kind.value for kind in kinds), "count": len(page)},
     )
-    return FactPage(page, total=len(seen), withheld=withheld, kinds=tuple(kinds))
+    return FactPage(
+        page,
+        total=len(seen),
+        withheld=bool(withheld_kinds),
+        kinds=tuple(kinds),
+        withheld_kinds=withheld_kinds,
+    )
 
 
 def get_fact(session: Session, dossier: OpenedDossier, kind: FactKind, fact_id: uuid.UUID) -> Fact:
@@ -164,7 +173,7 @@ def _interaction(dossier: OpenedDossier) -> Interaction:
 
 def _seen(
     session: Session, dossier: OpenedDossier, kinds: Sequence[FactKind], filters: FactFilter
-) -> tuple[list[Fact], bool]:
+) -> tuple[list[Fact], frozenset[FactKind]]:
     candidates = [
         *(_stored(row) for row in session.scalars(_stored_query(dossier, kinds, filters))),
         *(
@@ -180,7 +189,7 @@ def _seen(
     documents = _current_documents(session, dossier, {fact.document_id for fact in candidates})
     sees = {document_id: guard.sees(dossier, doc) for document_id, doc in documents.items()}
     seen = [fact for fact in candidates if sees.get(fact.document_id)]
-    withheld = any(sees.get(fact.document_id) is False for fact in candidates)
+    withheld = frozenset(f.kind for f in candidates if sees.get(f.document_id) is False)
     return seen, withheld
 
 

@@ -53,9 +53,14 @@ def medication_list(session: Session, dossier: OpenedDossier) -> list[Treatment]
     """
     kinds = kinds_in_scope(dossier, KINDS)
     facts = find_facts(session, dossier, kinds).facts if kinds else []
-    now = dossier.clock.now()
+    return treatments_of(facts, now=dossier.clock.now())
+
+
+def treatments_of(facts: Sequence[Fact], *, now: dt.datetime) -> list[Treatment]:
+    """The treatments ``facts`` (already seen through the policy) describe, as
+    ``medication_list`` orders them; facts of other kinds are left out."""
     grouped: dict[tuple[str, str], list[Fact]] = {}
-    for fact in facts:
+    for fact in (fact for fact in facts if fact.kind in KINDS):
         key = (fact.code_system, fact.code) if fact.code else ("", fact.display.casefold())
         grouped.setdefault(key, []).append(fact)
     treatments = [_treatment(group, now) for group in grouped.values()]

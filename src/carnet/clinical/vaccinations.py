@@ -129,8 +129,21 @@ def vaccination_record(
     """
     kinds = kinds_in_scope(dossier, (FactKind.IMMUNIZATION,))
     page = find_facts(session, dossier, kinds) if kinds else None
-    facts = [f for f in (page.facts if page else []) if f.status not in _NOT_A_DOSE]
-    today = dossier.clock.now().date()
+    return record_of(
+        page.facts if page else [],
+        withheld=bool(page and page.withheld),
+        born=born,
+        schedule=schedule,
+        today=dossier.clock.now().date(),
+    )
+
+
+def record_of(
+    facts: Sequence[Fact], *, withheld: bool, born: dt.date, schedule: Schedule, today: dt.date
+) -> VaccinationRecord:
+    """The record ``facts`` (already seen through the policy) make, with ``schedule``'s
+    reminders; facts of other kinds are left out."""
+    doses = [f for f in facts if f.kind is FactKind.IMMUNIZATION and f.status not in _NOT_A_DOSE]
     vaccinations = [
         Vaccination(
             id=fact.id,
@@ -141,15 +154,13 @@ def vaccination_record(
             code=fact.code,
             series=tuple(s.key for s in schedule.series if s.counts(fact)),
         )
-        for fact in facts
+        for fact in doses
     ]
     reminders = [
         due_reminder(series, [v for v in vaccinations if series.key in v.series], born, today)
         for series in schedule.series
     ]
-    return VaccinationRecord(
-        vaccinations, reminders, schedule, withheld=bool(page and page.withheld)
-    )
+    return VaccinationRecord(vaccinations, reminders, schedule, withheld=withheld)
 
 
 def due_reminder(

@@ -84,15 +84,26 @@ def schedule_of(patient: Patient) -> vaccinations.Schedule:
 
 
 def health_view(session: Session, dossier: OpenedDossier, patient: Patient) -> HealthView:
-    """The treatments, vaccinations and latest results the actor may see."""
-    observations = kinds_in_scope(dossier, (FactKind.OBSERVATION,))
-    facts = find_facts(session, dossier, observations).facts if observations else []
+    """The treatments, vaccinations and latest results the actor may see.
+
+    Read in one search of every kind the token covers: one look at the page is one entry in
+    the patient's history, not one per list.
+    """
+    wanted = (*medications.KINDS, FactKind.IMMUNIZATION, FactKind.OBSERVATION)
+    kinds = kinds_in_scope(dossier, wanted)
+    page = find_facts(session, dossier, kinds) if kinds else None
+    facts = page.facts if page else []
+    withheld = page.withheld_kinds if page else frozenset()
     return HealthView(
-        treatments=medications.medication_list(session, dossier),
-        record=vaccinations.vaccination_record(
-            session, dossier, born=patient.birth_date, schedule=schedule_of(patient)
+        treatments=medications.treatments_of(facts, now=dossier.clock.now()),
+        record=vaccinations.record_of(
+            facts,
+            withheld=FactKind.IMMUNIZATION in withheld,
+            born=patient.birth_date,
+            schedule=schedule_of(patient),
+            today=dossier.clock.now().date(),
         ),
-        results=_results(facts),
+        results=_results([fact for fact in facts if fact.kind is FactKind.OBSERVATION]),
     )
 
 
