@@ -8,12 +8,14 @@ IHE ITI TF-2 3.41 and 3.43; the metadata-error cases are the NIST XDS Toolkit's 
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from lxml import etree
 from sqlalchemy import select
 
 from carnet.audit.models import AuditAction, AuditEvent
+from carnet.clinical.models import ClinicalFact, FactKind
 from carnet.documents.models import (
     Document,
     DocumentAssociation,
@@ -22,6 +24,7 @@ from carnet.documents.models import (
 )
 from carnet.xds import mapping
 from carnet.xds.vocabulary import REPOSITORY_UNIQUE_ID
+from clinical.sources import synthea_document, synthea_files
 from factories.actors import patient_actor
 from factories.auth import bearer
 from factories.mhd import by_identifier, provide_bundle
@@ -30,6 +33,7 @@ from factories.xds import (
     MY_DOCUMENT,
     PROVIDE,
     RETRIEVE,
+    RIM,
     SOAP,
     XDSB,
     Source,
@@ -132,6 +136,21 @@ class TestProvide:
         assert include.get("href") == f"cid:{parts[1][0]}"
         assert parts[1][1] == PDF
         assert next(root.iter(f"{{{XDSB}}}mimeType")).text == "application/pdf"
+
+    def test_a_fhir_document_brings_its_facts_as_through_mhd(self, source: Source) -> None:
+        """ITI-41 carrying a FHIR document Bundle records its structured facts, as ITI-65 does."""
+        alva = next(path for path in synthea_files() if path.name.startswith("Alva958"))
+        content = json.dumps(synthea_document(alva)).encode()
+        request = single_doc(source, content)
+        for entry in request.iter(f"{{{RIM}}}ExtrinsicObject"):
+            entry.set("mimeType", "application/fhir+json")
+        assert registry_status(source.send(request, packaging="mtom")) == (SUCCESS, [])
+        (document,) = source.session.scalars(select(Document)).all()
+        facts = source.session.scalars(
+            select(ClinicalFact).where(ClinicalFact.document_id == document.id)
+        ).all()
+        kinds = {fact.kind for fact in facts}
+        assert {FactKind.IMMUNIZATION, FactKind.OBSERVATION} <= kinds
 
     def test_replacement_supersedes_and_mhd_sees_it(self, source: Source) -> None:
         first = single_doc(source)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from carnet.access import purposes
 from carnet.access.actors import Actor
 from carnet.access.door import OpenedDossier, open_dossier
+from carnet.clinical import extraction
 from carnet.clock import Clock
 from carnet.documents import folders, locating, publication, reading
 from carnet.documents.metadata import DocumentMetadata, SubmissionSetMetadata
@@ -53,11 +54,19 @@ def publish(
     submission_set: SubmissionSetMetadata,
     documents: Sequence[tuple[DocumentMetadata, bytes]],
 ) -> tuple[SubmissionSet, list[Document]]:
-    """Publish the documents under one submission set (or record one that brings none)."""
+    """Publish the documents under one submission set (or record one that brings none).
+
+    A FHIR document among them brings its structured facts, in the same transaction, as ITI-65
+    does: a result is the same whichever profile carried it.
+    """
     if documents:
-        return publication.submit(
+        submission, added = publication.submit(
             session, dossier, store, submission_set=submission_set, documents=documents
         )
+        extraction.record_facts(
+            session, dossier, zip(added, (content for _, content in documents), strict=True)
+        )
+        return submission, added
     return folders.open_submission_set(session, dossier, submission_set), []
 
 
